@@ -1,0 +1,90 @@
+"""Command line: ``metabo demo | pretrain | info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from metabo.model.transformer import ModelConfig
+    from metabo.train.pretrain import TrainConfig, pretrain
+
+    cfg = TrainConfig(
+        steps=args.steps,
+        seed=args.seed,
+        threads=args.threads,
+        max_minutes=args.max_minutes,
+        lr=args.lr,
+        checkpoint_every=args.checkpoint_every,
+        eval_every=args.checkpoint_every,
+        snapshot_every=args.snapshot_every,
+        model=ModelConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=2 * args.d_model),
+    )
+    command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = pretrain(cfg, args.out, resume=args.resume, command=command, progress=not args.no_progress)
+    print(f"model written to {out} (card: {out.with_suffix('.json')})")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from metabo.model.io import default_model_path, load_model, read_card
+
+    path = Path(args.model) if args.model else default_model_path()
+    model = load_model(path)
+    card = read_card(path)
+    print(f"model: {path}")
+    print(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
+    print(json.dumps(card, indent=2))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from metabo.demo import run_demo
+
+    run_demo(n_trials=args.trials, out_dir=Path(args.out), seed=args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="metabo", description="Meta-learned Bayesian optimisation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="tune a scikit-learn model with TNPSampler and TPE side by side")
+    demo.add_argument("--trials", type=int, default=40)
+    demo.add_argument("--out", default="metabo_demo", help="folder for the SQLite study, table and plot")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=_cmd_demo)
+
+    pre = sub.add_parser("pretrain", help="pretrain a model on the synthetic GP prior")
+    pre.add_argument("--out", required=True, help="run folder (checkpoints, log.jsonl, model.safetensors)")
+    pre.add_argument("--steps", type=int, default=20000)
+    pre.add_argument("--seed", type=int, default=0)
+    pre.add_argument("--threads", type=int, default=1)
+    pre.add_argument("--lr", type=float, default=5e-4)
+    pre.add_argument("--d-model", type=int, default=128)
+    pre.add_argument("--layers", type=int, default=4)
+    pre.add_argument("--heads", type=int, default=4)
+    pre.add_argument("--checkpoint-every", type=int, default=250)
+    pre.add_argument("--snapshot-every", type=int, default=2500, help="keep a model copy every N steps (0: never)")
+    pre.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
+    pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    pre.add_argument("--no-progress", action="store_true")
+    pre.set_defaults(func=_cmd_pretrain)
+
+    info = sub.add_parser("info", help="show a model's card")
+    info.add_argument("--model", default=None, help="path to a .safetensors model (default: the shipped one)")
+    info.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

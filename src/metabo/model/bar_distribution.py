@@ -1,0 +1,168 @@
+"""Bar ("Riemann") distribution with full-support half-normal tails.
+
+The model outputs logits over ``K`` buckets whose borders live on the normalised objective scale. Inner buckets
+have uniform density; the first and last bucket are half-normal tails whose scale is the width of that bucket, so
+the distribution has support on the whole real line and no target is ever impossible. Likelihood, mean, variance,
+EI (and log-EI), PI and UCB are all computed exactly from this piecewise density.
+
+Convention: larger is better (the sampler flips minimisation problems before they reach the model).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+_SQRT2 = math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def _phi(z: Tensor) -> Tensor:
+    return torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+def _Phi(z: Tensor) -> Tensor:
+    return 0.5 * torch.erfc(-z / _SQRT2)
+
+
+def _Q(z: Tensor) -> Tensor:
+    """Upper tail 1 - Phi(z), accurate for large z."""
+    return 0.5 * torch.erfc(z / _SQRT2)
+
+
+class BarDistribution(torch.nn.Module):
+    """Piecewise density over ``K`` buckets given by ``K + 1`` increasing borders."""
+
+    def __init__(self, borders: Tensor) -> None:
+        super().__init__()
+        borders = torch.as_tensor(borders, dtype=torch.float32)
+        if borders.ndim != 1 or borders.numel() < 4 or not bool((borders[1:] > borders[:-1]).all()):
+            raise ValueError("borders must be a strictly increasing 1-D tensor with at least 4 entries")
+        self.register_buffer("borders", borders)
+
+    @property
+    def num_buckets(self) -> int:
+        return self.borders.numel() - 1
+
+    @property
+    def widths(self) -> Tensor:
+        return self.borders[1:] - self.borders[:-1]
+
+    def _tail_scales(self) -> tuple[Tensor, Tensor]:
+        w = self.widths
+        return w[0], w[-1]
+
+    # ------------------------------------------------------------------ likelihood
+    def log_prob(self, logits: Tensor, y: Tensor) -> Tensor:
+        """Log density of targets ``y`` (shape ``logits.shape[:-1]``)."""
+        log_p = torch.log_softmax(logits, dim=-1)
+        b = self.borders.to(y.dtype)
+        k = self.num_buckets
+        idx = torch.clamp(torch.searchsorted(b, y.contiguous(), right=True) - 1, 0, k - 1)
+        log_bucket = torch.gather(log_p, -1, idx.unsqueeze(-1)).squeeze(-1)
+        inner = log_bucket - torch.log(self.widths.to(y.dtype))[idx]
+        s_lo, s_hi = self._tail_scales()
+        # Half-normal tails: density 2*phi(d/s)/s, mass of the bucket spread over the half line.
+        d_lo = (b[1] - y).clamp_min(0.0)
+        d_hi = (y - b[-2]).clamp_min(0.0)
+        tail_lo = log_p[..., 0] + math.log(2) - _LOG_SQRT_2PI - torch.log(s_lo) - 0.5 * (d_lo / s_lo) ** 2
+        tail_hi = log_p[..., -1] + math.log(2) - _LOG_SQRT_2PI - torch.log(s_hi) - 0.5 * (d_hi / s_hi) ** 2
+        out = torch.where(idx == 0, tail_lo, inner)
+        return torch.where(idx == k - 1, tail_hi, out)
+
+    def nll(self, logits: Tensor, y: Tensor) -> Tensor:
+        return -self.log_prob(logits, y)
+
+    # ------------------------------------------------------------------ moments
+    def _bucket_means_and_second_moments(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        b = self.borders.to(dtype)
+        lo, hi = b[:-1], b[1:]
+        mean = (lo + hi) / 2
+        second = (lo * lo + lo * hi + hi * hi) / 3
+        s_lo, s_hi = (s.to(dtype) for s in self._tail_scales())
+        m_half = s_lo * _SQRT_2_OVER_PI
+        mean = mean.clone()
+        second = second.clone()
+        mean[0] = b[1] - m_half
+        second[0] = b[1] ** 2 - 2 * b[1] * m_half + s_lo**2
+        m_half_hi = s_hi * _SQRT_2_OVER_PI
+        mean[-1] = b[-2] + m_half_hi
+        second[-1] = b[-2] ** 2 + 2 * b[-2] * m_half_hi + s_hi**2
+        return mean, second
+
+    def mean(self, logits: Tensor) -> Tensor:
+        p = torch.softmax(logits, dim=-1)
+        m, _ = self._bucket_means_and_second_moments(p.dtype)
+        return p @ m
+
+    def variance(self, logits: Tensor) -> Tensor:
+        p = torch.softmax(logits, dim=-1)
+        m, s = self._bucket_means_and_second_moments(p.dtype)
+        mu = p @ m
+        return (p @ s - mu * mu).clamp_min(1e-12)
+
+    # ------------------------------------------------------------------ acquisition
+    def expected_improvement(self, logits: Tensor, best: Tensor | float) -> Tensor:
+        """E[max(y - best, 0)] under the bar distribution; ``best`` broadcasts against the batch shape."""
+        return torch.exp(self.log_expected_improvement(logits, best))
+
+    def log_expected_improvement(self, logits: Tensor, best: Tensor | float) -> Tensor:
+        """log EI, computed per bucket in closed form and combined with logsumexp for stability."""
+        log_p = torch.log_softmax(logits, dim=-1)
+        dtype = log_p.dtype
+        b = self.borders.to(dtype)
+        best_t = torch.as_tensor(best, dtype=dtype, device=log_p.device).unsqueeze(-1)
+        lo, hi = b[:-1], b[1:]
+        width = hi - lo
+        # Inner buckets, uniform density on [lo, hi].
+        above = (lo + hi) / 2 - best_t  # best <= lo
+        inside = (hi - best_t).clamp_min(0.0) ** 2 / (2 * width)  # lo < best < hi
+        ei_inner = torch.where(best_t <= lo, above, inside)
+        s_lo, s_hi = (s.to(dtype) for s in self._tail_scales())
+        # Upper tail: y = b[-2] + |N(0, s^2)|.
+        c = best_t[..., 0] - b[-2]
+        zc = c.clamp_min(0.0) / s_hi
+        ei_hi_above = -c + s_hi * _SQRT_2_OVER_PI
+        ei_hi_inside = 2 * s_hi * (_phi(zc) - zc * _Q(zc))
+        ei_hi = torch.where(c <= 0, ei_hi_above, ei_hi_inside)
+        # Lower tail: y = b[1] - |N(0, s^2)|.
+        c_lo = (b[1] - best_t[..., 0]).clamp_min(0.0)
+        z_lo = c_lo / s_lo
+        ei_lo = c_lo * (2 * _Phi(z_lo) - 1) - 2 * s_lo * (1 / math.sqrt(2 * math.pi) - _phi(z_lo))
+        ei = ei_inner.clone() if ei_inner.shape == log_p.shape else ei_inner.expand_as(log_p).clone()
+        ei[..., 0] = ei_lo
+        ei[..., -1] = ei_hi
+        log_ei = torch.logsumexp(log_p + torch.log(ei.clamp_min(1e-300 if dtype == torch.float64 else 1e-38)), dim=-1)
+        # Far beyond the upper border everything but the upper tail is zero and the tail integral underflows:
+        # use its asymptotic form  phi(z) - z Q(z) ~ phi(z) / z^2.
+        z_safe = zc.clamp_min(1.0)
+        log_tail_asym = (
+            log_p[..., -1] + math.log(2) + torch.log(s_hi) - 0.5 * z_safe * z_safe - _LOG_SQRT_2PI - 2 * torch.log(z_safe)
+        )
+        return torch.where(zc > 6, log_tail_asym, log_ei)
+
+    def probability_of_improvement(self, logits: Tensor, best: Tensor | float) -> Tensor:
+        p = torch.softmax(logits, dim=-1)
+        dtype = p.dtype
+        b = self.borders.to(dtype)
+        best_t = torch.as_tensor(best, dtype=dtype, device=p.device).unsqueeze(-1)
+        lo, hi = b[:-1], b[1:]
+        frac = ((hi - best_t) / (hi - lo)).clamp(0.0, 1.0)
+        s_lo, s_hi = (s.to(dtype) for s in self._tail_scales())
+        frac = frac.expand_as(p).clone()
+        c_hi = (best_t[..., 0] - b[-2]).clamp_min(0.0)
+        frac[..., -1] = 2 * _Q(c_hi / s_hi)
+        c_lo = (b[1] - best_t[..., 0]).clamp_min(0.0)
+        frac[..., 0] = torch.where(best_t[..., 0] >= b[1], torch.zeros_like(c_lo), 2 * _Phi(c_lo / s_lo) - 1)
+        return (p * frac).sum(-1)
+
+    def upper_confidence_bound(self, logits: Tensor, beta: float = 2.0) -> Tensor:
+        return self.mean(logits) + beta * self.variance(logits).sqrt()
+
+    def cdf(self, logits: Tensor, y: Tensor | float) -> Tensor:
+        """P(Y <= y)."""
+        p_above = self.probability_of_improvement(logits, y)
+        return 1.0 - p_above

@@ -1,0 +1,101 @@
+"""Saving and loading models: safetensors weights plus a JSON model card. Never pickles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from metabo.model.transformer import ModelConfig, TNPModel
+
+FORMAT_NAME = "metabo-tnp"
+FORMAT_VERSION = "1"
+
+
+class ModelLoadError(RuntimeError):
+    """A model file is missing, not safetensors, truncated, of another format/version, or inconsistent."""
+
+
+def card_path(weights_path: str | Path) -> Path:
+    return Path(weights_path).with_suffix(".json")
+
+
+def save_model(model: TNPModel, path: str | Path, card: dict[str, Any] | None = None) -> Path:
+    """Write ``path`` (.safetensors) and its card ``path.with_suffix('.json')``."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"model files must end in .safetensors, got {path.name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "config": json.dumps(model.cfg.to_dict())}
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_suffix(".safetensors.tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    tmp.replace(path)  # atomic: a crash never leaves a half-written model behind
+    full_card = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "config": model.cfg.to_dict()}
+    full_card.update(card or {})
+    card_path(path).write_text(json.dumps(full_card, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def read_card(path: str | Path) -> dict[str, Any]:
+    cp = card_path(path)
+    if not cp.exists():
+        return {}
+    try:
+        return json.loads(cp.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelLoadError(f"{cp}: model card is not valid JSON ({exc})") from exc
+
+
+def load_model(path: str | Path) -> TNPModel:
+    """Load a model, refusing anything that is not a complete metabo safetensors file of a known version."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"{path}: no such model file")
+    if path.suffix != ".safetensors":
+        raise ModelLoadError(f"{path}: model files must be .safetensors (pickled checkpoints are never loaded)")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{path}: not a readable safetensors file (truncated or another format?): {exc}") from exc
+    if metadata.get("format") != FORMAT_NAME:
+        raise ModelLoadError(f"{path}: not a metabo model (format={metadata.get('format')!r})")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{path}: model format version {metadata.get('format_version')!r} is not supported "
+            f"(this metabo reads version {FORMAT_VERSION})"
+        )
+    try:
+        cfg = ModelConfig.from_dict(json.loads(metadata["config"]))
+        model = TNPModel(cfg, state["bar.borders"])
+        model.load_state_dict(state, strict=True)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(f"{path}: weights do not match the stored configuration: {exc}") from exc
+    model.eval()
+    return model
+
+
+def default_model_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
+
+
+_CACHE: dict[str, TNPModel] = {}
+
+
+def load_cached(path: str | Path | None = None) -> TNPModel:
+    """Load a model once per process (keyed by resolved path)."""
+    key = str(Path(path).resolve()) if path is not None else str(default_model_path())
+    if key not in _CACHE:
+        model = load_model(key)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        _CACHE[key] = model
+    return _CACHE[key]

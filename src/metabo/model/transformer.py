@@ -1,0 +1,159 @@
+"""The transformer neural process: observed points in context, candidates scored against them.
+
+Each observed point is a token ``embed_x(x) + embed_y(y)``; each candidate is a token ``embed_x(x)``. A learned
+"null" token is always present in the context so an empty study is well defined. In every layer the context
+tokens attend to each other (self-attention) and the candidate tokens attend only to the context tokens of the
+same layer (cross-attention, same weights). Candidates never see each other, so each is scored independently
+and the cost is O(C^2 + Q*C) rather than O((C+Q)^2). ``encode_context`` runs the context half once;
+``predict_logits`` then scores any number of candidate batches against that cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from metabo.model.bar_distribution import BarDistribution
+
+
+@dataclass
+class ModelConfig:
+    """Architecture hyper-parameters (stored in the model card)."""
+
+    max_dims: int = 16
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 256
+    n_buckets: int = 1000
+    max_context: int = 200
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block applied to context (self) and candidates (cross) with shared weights."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.norm_attn = nn.LayerNorm(cfg.d_model)
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model)
+        self.norm_ff = nn.LayerNorm(cfg.d_model)
+        self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
+
+    def _heads(self, t: Tensor) -> Tensor:
+        b, n, d = t.shape
+        return t.view(b, n, self.n_heads, d // self.n_heads).transpose(1, 2)
+
+    def context_kv(self, ctx: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        q, k, v = self.qkv(self.norm_attn(ctx)).chunk(3, dim=-1)
+        return self._heads(q), self._heads(k), self._heads(v)
+
+    def _finish(self, h: Tensor, attn: Tensor) -> Tensor:
+        b, _, n, dh = attn.shape
+        h = h + self.out(attn.transpose(1, 2).reshape(b, n, -1))
+        return h + self.ff(self.norm_ff(h))
+
+    def forward_context(self, ctx: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        q, k, v = self.context_kv(ctx)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self._finish(ctx, attn), k, v
+
+    def forward_candidates(self, cand: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+        b, q_len, d = cand.shape
+        w_q = self.qkv.weight[:d]
+        b_q = self.qkv.bias[:d]
+        q = self._heads(F.linear(self.norm_attn(cand), w_q, b_q))
+        if k.shape[0] != b:  # one cached context shared by a batch of candidate sets
+            k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self._finish(cand, attn)
+
+
+@dataclass
+class ContextCache:
+    """Per-layer keys/values of an encoded context, reusable across candidate batches."""
+
+    keys: list[Tensor] = field(default_factory=list)
+    values: list[Tensor] = field(default_factory=list)
+    mask: Tensor | None = None  # (B, 1, 1, C+1) additive or boolean key mask for candidates
+
+
+class TNPModel(nn.Module):
+    """Transformer neural process with a bar-distribution head over the normalised objective."""
+
+    def __init__(self, cfg: ModelConfig, borders: Tensor) -> None:
+        super().__init__()
+        if borders.numel() != cfg.n_buckets + 1:
+            raise ValueError(f"expected {cfg.n_buckets + 1} borders, got {borders.numel()}")
+        self.cfg = cfg
+        self.embed_x = nn.Sequential(nn.Linear(cfg.max_dims, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model))
+        self.embed_y = nn.Sequential(nn.Linear(2, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model))
+        self.null_token = nn.Parameter(torch.zeros(1, 1, cfg.d_model))
+        self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.n_layers))
+        self.norm_out = nn.LayerNorm(cfg.d_model)
+        self.head = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.n_buckets))
+        self.bar = BarDistribution(borders)
+
+    # ---------------------------------------------------------------- inputs
+    def _pad_x(self, x: Tensor) -> Tensor:
+        d = x.shape[-1]
+        if d > self.cfg.max_dims:
+            raise ValueError(f"model takes at most {self.cfg.max_dims} encoded dimensions, got {d}")
+        x = x - 0.5  # unit cube centred; zero padding then sits at the centre
+        if d < self.cfg.max_dims:
+            x = F.pad(x, (0, self.cfg.max_dims - d))
+        return x
+
+    def _embed_y(self, y: Tensor) -> Tensor:
+        y = y.clamp(-20.0, 20.0)
+        return self.embed_y(torch.stack([y, y.abs().log1p()], dim=-1))
+
+    # ---------------------------------------------------------------- forward
+    def encode_context(self, x_ctx: Tensor, y_ctx: Tensor, ctx_mask: Tensor | None = None) -> ContextCache:
+        """Run the context half once.
+
+        Args:
+            x_ctx: (B, C, d) encoded inputs in [0, 1], d <= max_dims.
+            y_ctx: (B, C) normalised objective values (larger is better).
+            ctx_mask: optional (B, C) boolean, True for real points; False entries are ignored (padding).
+        """
+        b = x_ctx.shape[0]
+        tokens = self.embed_x(self._pad_x(x_ctx)) + self._embed_y(y_ctx)
+        h = torch.cat([self.null_token.expand(b, -1, -1), tokens], dim=1)
+        attn_mask = None
+        if ctx_mask is not None:
+            keep = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=ctx_mask.device), ctx_mask.bool()], dim=1)
+            attn_mask = keep[:, None, None, :]
+        cache = ContextCache(mask=attn_mask)
+        for block in self.blocks:
+            new_h, k, v = block.forward_context(h, attn_mask)
+            cache.keys.append(k)
+            cache.values.append(v)
+            h = new_h
+        return cache
+
+    def predict_logits(self, cache: ContextCache, x_cand: Tensor) -> Tensor:
+        """Bucket logits (B, Q, K) for candidates (B, Q, d) given an encoded context."""
+        h = self.embed_x(self._pad_x(x_cand))
+        for block, k, v in zip(self.blocks, cache.keys, cache.values):
+            h = block.forward_candidates(h, k, v, cache.mask)
+        return self.head(self.norm_out(h))
+
+    def forward(self, x_ctx: Tensor, y_ctx: Tensor, x_cand: Tensor, ctx_mask: Tensor | None = None) -> Tensor:
+        return self.predict_logits(self.encode_context(x_ctx, y_ctx, ctx_mask), x_cand)

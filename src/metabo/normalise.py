@@ -1,0 +1,98 @@
+"""Objective normalisation shared by training and serving.
+
+The model always sees objective values standardised by the statistics of the *context* (never of the query
+points), with larger meaning better. Serving adds an optional Yeo-Johnson power transform before that step so
+heavy-tailed or badly scaled objectives look like the prior's; every step has an exact inverse.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import Tensor
+
+
+def context_loc_scale(y_ctx: Tensor) -> tuple[Tensor, Tensor]:
+    """Location and scale of each row of ``y_ctx`` (B, C) along the context axis.
+
+    C >= 2: mean and standard deviation (scale 1 where the values are all equal); C == 1: the value and 1;
+    C == 0: 0 and 1.
+    """
+    n = y_ctx.shape[-1]
+    shape = y_ctx.shape[:-1] + (1,)
+    if n == 0:
+        return torch.zeros(shape, dtype=y_ctx.dtype), torch.ones(shape, dtype=y_ctx.dtype)
+    loc = y_ctx.mean(-1, keepdim=True)
+    if n == 1:
+        return loc, torch.ones_like(loc)
+    scale = y_ctx.std(-1, keepdim=True)
+    return loc, torch.where(scale > 1e-12, scale, torch.ones_like(scale))
+
+
+class ObjectiveTransform:
+    """Per-study map from raw objective values to the model's scale, and back.
+
+    Args:
+        maximize: whether larger raw values are better.
+        power: apply a Yeo-Johnson transform fitted on the observed values first.
+    """
+
+    def __init__(self, maximize: bool, power: bool = True) -> None:
+        self.sign = 1.0 if maximize else -1.0
+        self.power = power
+        self.lmbda: float | None = None
+        self.shift = 0.0
+        self.spread = 1.0
+        self.loc = 0.0
+        self.scale = 1.0
+
+    def fit(self, values: np.ndarray) -> "ObjectiveTransform":
+        v = self.sign * np.asarray(values, dtype=np.float64)
+        # Pre-standardise so Yeo-Johnson's lambda search is well conditioned whatever the raw scale.
+        self.shift = float(np.median(v)) if v.size else 0.0
+        spread = float(np.std(v)) if v.size > 1 else 1.0
+        self.spread = spread if spread > 1e-300 else 1.0
+        z = (v - self.shift) / self.spread
+        if self.power and v.size >= 3 and np.ptp(z) > 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _, lmbda = stats.yeojohnson(z)
+            self.lmbda = float(np.clip(lmbda, -3.0, 3.0)) if np.isfinite(lmbda) else None
+        t = self._forward_power(z)
+        loc, scale = context_loc_scale(torch.as_tensor(t)[None])
+        self.loc, self.scale = float(loc), float(scale)
+        return self
+
+    def _forward_power(self, z: np.ndarray) -> np.ndarray:
+        if self.lmbda is None:
+            return z
+        return stats.yeojohnson(z, lmbda=self.lmbda)
+
+    def _inverse_power(self, t: np.ndarray) -> np.ndarray:
+        if self.lmbda is None:
+            return t
+        lm = self.lmbda
+        t = np.asarray(t, dtype=np.float64)
+        out = np.empty_like(t)
+        pos = t >= 0
+        with np.errstate(all="ignore"):
+            if abs(lm) > 1e-12:
+                out[pos] = np.power(np.maximum(t[pos] * lm + 1, 0.0), 1 / lm) - 1
+            else:
+                out[pos] = np.expm1(t[pos])
+            if abs(lm - 2) > 1e-12:
+                out[~pos] = 1 - np.power(np.maximum(-(2 - lm) * t[~pos] + 1, 0.0), 1 / (2 - lm))
+            else:
+                out[~pos] = -np.expm1(-t[~pos])
+        return out
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        z = (self.sign * np.asarray(values, dtype=np.float64) - self.shift) / self.spread
+        return (self._forward_power(z) - self.loc) / self.scale
+
+    def inverse(self, normalised: np.ndarray) -> np.ndarray:
+        t = np.asarray(normalised, dtype=np.float64) * self.scale + self.loc
+        return self.sign * (self._inverse_power(t) * self.spread + self.shift)

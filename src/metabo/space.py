@@ -1,0 +1,151 @@
+"""Optuna distributions <-> unit-cube encoding.
+
+Every parameter maps to one or more coordinates in [0, 1]:
+
+* ``FloatDistribution``: linear or log scale, one coordinate; ``step`` is honoured on decode.
+* ``IntDistribution``: linear or log scale over ``[low - 0.5, high + 0.5]`` so each integer owns an equal
+  slice of the coordinate; decode rounds to the nearest admissible value.
+* ``CategoricalDistribution``: one-hot, one coordinate per choice; decode takes the argmax.
+
+The model sees these coordinates padded with zeros to its fixed input width (see ``model.TNPModel``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+SUPPORTED_DISTRIBUTIONS = (FloatDistribution, IntDistribution, CategoricalDistribution)
+
+
+@dataclass(frozen=True)
+class _ParamSlot:
+    name: str
+    distribution: BaseDistribution
+    start: int
+    width: int
+
+
+class SearchSpaceEncoder:
+    """Encodes parameter dictionaries of one search space as rows of a unit-cube matrix.
+
+    Args:
+        search_space: parameter name -> Optuna distribution. Names are sorted so the encoding does not
+            depend on dictionary order.
+    """
+
+    def __init__(self, search_space: Mapping[str, BaseDistribution]) -> None:
+        slots: list[_ParamSlot] = []
+        start = 0
+        for name in sorted(search_space):
+            dist = search_space[name]
+            if not isinstance(dist, SUPPORTED_DISTRIBUTIONS):
+                raise TypeError(f"parameter {name!r}: unsupported distribution {type(dist).__name__}")
+            width = len(dist.choices) if isinstance(dist, CategoricalDistribution) else 1
+            slots.append(_ParamSlot(name, dist, start, width))
+            start += width
+        self._slots = slots
+        self.search_space = dict(search_space)
+        self.n_dims = start
+
+    @property
+    def param_names(self) -> list[str]:
+        return [s.name for s in self._slots]
+
+    def continuous_mask(self) -> np.ndarray:
+        """Boolean mask over encoded coordinates: True where gradient refinement is meaningful."""
+        mask = np.zeros(self.n_dims, dtype=bool)
+        for s in self._slots:
+            if isinstance(s.distribution, FloatDistribution):
+                mask[s.start] = True
+            elif isinstance(s.distribution, IntDistribution):
+                mask[s.start] = True  # refined continuously, rounded on decode
+        return mask
+
+    def categorical_slices(self) -> list[slice]:
+        return [
+            slice(s.start, s.start + s.width)
+            for s in self._slots
+            if isinstance(s.distribution, CategoricalDistribution)
+        ]
+
+    # ---------------------------------------------------------------- encode
+    def encode(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Encode one parameter dict (which must hold every parameter of the space)."""
+        row = np.zeros(self.n_dims, dtype=np.float64)
+        for s in self._slots:
+            if s.name not in params:
+                raise KeyError(f"parameter {s.name!r} missing from {sorted(params)}")
+            value = params[s.name]
+            dist = s.distribution
+            if isinstance(dist, CategoricalDistribution):
+                row[s.start + dist.to_internal_repr(value)] = 1.0
+            else:
+                row[s.start] = _to_unit(float(value), dist)
+        return row
+
+    def encode_many(self, params_list: list[Mapping[str, Any]]) -> np.ndarray:
+        if not params_list:
+            return np.zeros((0, self.n_dims))
+        return np.stack([self.encode(p) for p in params_list])
+
+    # ---------------------------------------------------------------- decode
+    def decode(self, row: np.ndarray) -> dict[str, Any]:
+        """Decode one encoded row to a parameter dict of admissible values."""
+        row = np.clip(np.asarray(row, dtype=np.float64), 0.0, 1.0)
+        params: dict[str, Any] = {}
+        for s in self._slots:
+            dist = s.distribution
+            if isinstance(dist, CategoricalDistribution):
+                params[s.name] = dist.choices[int(np.argmax(row[s.start : s.start + s.width]))]
+            else:
+                params[s.name] = _from_unit(float(row[s.start]), dist)
+        return params
+
+    def snap(self, rows: np.ndarray) -> np.ndarray:
+        """Project encoded rows onto admissible points (rounding ints/steps, one-hot categoricals)."""
+        return np.stack([self.encode(self.decode(r)) for r in rows]) if len(rows) else rows
+
+
+def _bounds(dist: FloatDistribution | IntDistribution) -> tuple[float, float]:
+    if isinstance(dist, IntDistribution):
+        low, high = dist.low - 0.5, dist.high + 0.5
+        if dist.log:
+            low, high = max(dist.low - 0.5, 0.5), dist.high + 0.5
+    else:
+        low, high = dist.low, dist.high
+    if dist.log:
+        return math.log(low), math.log(high)
+    return float(low), float(high)
+
+
+def _to_unit(value: float, dist: FloatDistribution | IntDistribution) -> float:
+    low, high = _bounds(dist)
+    if high <= low:
+        return 0.5
+    v = math.log(value) if dist.log else value
+    return min(max((v - low) / (high - low), 0.0), 1.0)
+
+
+def _from_unit(u: float, dist: FloatDistribution | IntDistribution) -> float | int:
+    low, high = _bounds(dist)
+    v = low + u * (high - low)
+    if dist.log:
+        v = math.exp(v)
+    if isinstance(dist, IntDistribution):
+        step = dist.step
+        k = round((v - dist.low) / step)
+        return int(min(max(dist.low + k * step, dist.low), dist.high))
+    if dist.step is not None:
+        k = round((v - dist.low) / dist.step)
+        v = dist.low + k * dist.step
+    return float(min(max(v, dist.low), dist.high))

@@ -1,0 +1,225 @@
+"""Pretraining on synthetic tasks sampled on the fly, with checkpoints, resume and a held-out NLL log.
+
+A run lives in one directory:
+
+* ``checkpoint.safetensors`` / ``checkpoint.json``: model, optimiser and RNG state, written atomically every
+  ``checkpoint_every`` steps; ``--resume`` continues from it bit-for-bit on the same machine.
+* ``log.jsonl``: one line per evaluation (step, wall time, train loss, held-out NLL per context size).
+* ``model.safetensors`` + ``model.json``: the final model and its card.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from metabo.model.io import save_model
+from metabo.model.transformer import ModelConfig, TNPModel
+from metabo.normalise import context_loc_scale
+from metabo.priors.gp import GPPrior, PriorConfig, TaskBatch
+
+
+TARGET_CLAMP = 30.0
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 20000
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    warmup: int = 300
+    tokens_per_batch: int = 4096
+    n_query: int = 32
+    max_train_context: int = 200
+    small_context_max: int = 64
+    small_context_prob: float = 0.7
+    seed: int = 0
+    checkpoint_every: int = 250
+    eval_every: int = 250
+    snapshot_every: int = 2500
+    threads: int = 1
+    max_minutes: float | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+
+
+def normalise_batch(batch: TaskBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Standardise context and query targets by the context's statistics (what serving does)."""
+    loc, scale = context_loc_scale(batch.y_ctx)
+    # Two nearly equal context values give a tiny scale; clamp so such degenerate tasks cannot dominate the loss.
+    return (batch.y_ctx - loc) / scale, ((batch.y_qry - loc) / scale).clamp(-TARGET_CLAMP, TARGET_CLAMP)
+
+
+def compute_borders(prior: GPPrior, cfg: TrainConfig, n_buckets: int, seed: int) -> torch.Tensor:
+    """Bucket borders at equal-mass quantiles of normalised query targets drawn from the prior."""
+    g = torch.Generator().manual_seed(seed + 7919)
+    targets = []
+    for i in range(240):
+        n_ctx = _sample_context_size(cfg, g)
+        batch = prior.sample(16, n_ctx, 64, g)
+        targets.append(normalise_batch(batch)[1].flatten())
+    y = torch.cat(targets).double()
+    qs = torch.linspace(0.0005, 0.9995, n_buckets + 1, dtype=torch.float64)
+    borders = torch.quantile(y, qs)
+    # Strictly increasing, whatever ties the sample had.
+    for i in range(1, borders.numel()):
+        if borders[i] <= borders[i - 1]:
+            borders[i] = borders[i - 1] + 1e-4
+    return borders.float()
+
+
+def _sample_context_size(cfg: TrainConfig, g: torch.Generator) -> int:
+    if float(torch.rand(1, generator=g)) < cfg.small_context_prob:
+        return int(torch.randint(0, cfg.small_context_max + 1, (1,), generator=g))
+    return int(torch.randint(0, cfg.max_train_context + 1, (1,), generator=g))
+
+
+def _batch_size(cfg: TrainConfig, n_ctx: int) -> int:
+    return max(4, cfg.tokens_per_batch // (n_ctx + cfg.n_query + 1))
+
+
+def heldout_nll(model: TNPModel, batches: list[tuple[int, TaskBatch]]) -> dict[str, float]:
+    model.eval()
+    out: dict[str, float] = {}
+    with torch.no_grad():
+        for n_ctx, batch in batches:
+            y_ctx, y_q = normalise_batch(batch)
+            logits = model(batch.x_ctx, y_ctx, batch.x_qry)
+            out[str(n_ctx)] = float(model.bar.nll(logits, y_q).mean())
+    model.train()
+    out["mean"] = sum(out.values()) / len(out)
+    return out
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _save_checkpoint(run_dir: Path, model: TNPModel, opt: torch.optim.Optimizer, step: int, g: torch.Generator,
+                     wall: float, cfg: TrainConfig) -> None:
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    for i, p in enumerate(model.parameters()):
+        state = opt.state.get(p, {})
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in state:
+                tensors[f"opt.{i}.{key}"] = state[key].contiguous()
+        if "step" in state:
+            tensors[f"opt.{i}.step"] = torch.as_tensor(state["step"], dtype=torch.float32).reshape(1)
+    tensors["rng"] = g.get_state()
+    tmp = run_dir / "checkpoint.safetensors.tmp"
+    save_file(tensors, str(tmp))
+    tmp.replace(run_dir / "checkpoint.safetensors")
+    meta = {"step": step, "wall_seconds": wall, "train_config": _config_dict(cfg)}
+    (run_dir / "checkpoint.json").write_text(json.dumps(meta, indent=2))
+
+
+def _load_checkpoint(run_dir: Path, model: TNPModel, opt: torch.optim.Optimizer, g: torch.Generator) -> tuple[int, float]:
+    tensors = load_file(str(run_dir / "checkpoint.safetensors"))
+    meta = json.loads((run_dir / "checkpoint.json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    for i, p in enumerate(model.parameters()):
+        if f"opt.{i}.exp_avg" in tensors:
+            opt.state[p] = {
+                "exp_avg": tensors[f"opt.{i}.exp_avg"],
+                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"],
+                "step": torch.tensor(float(tensors[f"opt.{i}.step"][0])),
+            }
+    g.set_state(tensors["rng"])
+    return int(meta["step"]), float(meta["wall_seconds"])
+
+
+def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return asdict(cfg)
+
+
+def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, command: str | None = None,
+             progress: bool = True) -> Path:
+    """Train a model on the GP prior; returns the path of the final ``model.safetensors``."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    prior = GPPrior(cfg.prior)
+    borders = compute_borders(prior, cfg, cfg.model.n_buckets, cfg.seed)
+    model = TNPModel(cfg.model, borders)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    g = torch.Generator().manual_seed(cfg.seed)
+    g_val = torch.Generator().manual_seed(cfg.seed + 104729)
+    val_batches = [(n, prior.sample(64, n, 64, g_val)) for n in (0, 2, 8, 32, 100, 200)]
+
+    step, wall_before = 0, 0.0
+    if resume and (run_dir / "checkpoint.safetensors").exists():
+        step, wall_before = _load_checkpoint(run_dir, model, opt, g)
+    log_path = run_dir / "log.jsonl"
+    t0 = time.time()
+    deadline = t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
+    running: float | None = None
+    bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not progress, dynamic_ncols=True)
+    model.train()
+    last_eval: dict[str, float] = {}
+    while step < cfg.steps:
+        n_ctx = _sample_context_size(cfg, g)
+        batch = prior.sample(_batch_size(cfg, n_ctx), n_ctx, cfg.n_query, g)
+        y_ctx, y_q = normalise_batch(batch)
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        logits = model(batch.x_ctx, y_ctx, batch.x_qry)
+        loss = model.bar.nll(logits, y_q).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        loss_value = float(loss.detach())
+        running = loss_value if running is None else 0.98 * running + 0.02 * loss_value
+        bar.update(1)
+        bar.set_postfix(loss=f"{running:.3f}", val=f"{last_eval.get('mean', float('nan')):.3f}")
+        out_of_time = deadline is not None and time.time() >= deadline
+        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
+            last_eval = heldout_nll(model, val_batches)
+            wall = wall_before + time.time() - t0
+            with log_path.open("a") as fh:
+                fh.write(json.dumps({"step": step, "wall_seconds": round(wall, 1), "train_loss": running,
+                                     "heldout_nll": last_eval}) + "\n")
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
+            _save_checkpoint(run_dir, model, opt, step, g, wall_before + time.time() - t0, cfg)
+            _write_final(run_dir, model, cfg, step, wall_before + time.time() - t0, last_eval, command)
+        if cfg.snapshot_every and step % cfg.snapshot_every == 0:
+            save_model(model, run_dir / "snapshots" / f"step{step:06d}.safetensors",
+                       {"steps": step, "wall_seconds": round(wall_before + time.time() - t0, 1), "heldout_nll": last_eval})
+        if out_of_time:
+            break
+    bar.close()
+    return run_dir / "model.safetensors"
+
+
+def _write_final(run_dir: Path, model: TNPModel, cfg: TrainConfig, step: int, wall: float,
+                 heldout: dict[str, float], command: str | None) -> None:
+    card = {
+        "name": run_dir.name,
+        "command": command,
+        "seed": cfg.seed,
+        "steps": step,
+        "wall_seconds": round(wall, 1),
+        "hardware": f"{platform.machine()} CPU, {cfg.threads} torch thread(s), {platform.processor() or 'unknown cpu'}",
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "prior": {"name": "gp", **asdict(cfg.prior)},
+        "train_config": {k: v for k, v in _config_dict(cfg).items() if k not in ("model", "prior")},
+        "heldout_nll": heldout,
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+    }
+    save_model(model, run_dir / "model.safetensors", card)
