@@ -61,6 +61,10 @@ class SearchSpaceEncoder:
     def param_names(self) -> list[str]:
         return [s.name for s in self._slots]
 
+    def param_widths(self) -> list[tuple[int, int]]:
+        """(first encoded coordinate, number of coordinates) per parameter, in encoding order."""
+        return [(s.start, s.width) for s in self._slots]
+
     def continuous_mask(self) -> np.ndarray:
         """Boolean mask over encoded coordinates: True where gradient refinement is meaningful."""
         mask = np.zeros(self.n_dims, dtype=bool)
@@ -112,8 +116,22 @@ class SearchSpaceEncoder:
         return params
 
     def snap(self, rows: np.ndarray) -> np.ndarray:
-        """Project encoded rows onto admissible points (rounding ints/steps, one-hot categoricals)."""
-        return np.stack([self.encode(self.decode(r)) for r in rows]) if len(rows) else rows
+        """Project encoded rows (N, n_dims) onto admissible points: ints and stepped floats rounded,
+        categoricals made one-hot. Vectorised; ``decode(snap(x)) == decode(x)``."""
+        out = np.clip(np.array(rows, dtype=np.float64, copy=True), 0.0, 1.0)
+        for s in self._slots:
+            dist = s.distribution
+            if isinstance(dist, CategoricalDistribution):
+                block = out[:, s.start : s.start + s.width]
+                onehot = np.zeros_like(block)
+                onehot[np.arange(len(block)), np.argmax(block, axis=1)] = 1.0
+                out[:, s.start : s.start + s.width] = onehot
+            elif isinstance(dist, IntDistribution) or dist.step is not None:
+                col = out[:, s.start]
+                values = np.array([_from_unit(float(u), dist) for u in np.unique(col)])
+                lookup = dict(zip(np.unique(col), (_to_unit(float(v), dist) for v in values)))
+                out[:, s.start] = np.vectorize(lookup.__getitem__, otypes=[float])(col) if len(col) else col
+        return out
 
 
 def _bounds(dist: FloatDistribution | IntDistribution) -> tuple[float, float]:

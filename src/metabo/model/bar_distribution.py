@@ -77,7 +77,8 @@ class BarDistribution(torch.nn.Module):
         return -self.log_prob(logits, y)
 
     # ------------------------------------------------------------------ moments
-    def _bucket_means_and_second_moments(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    def bucket_moments(self, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        """Mean and second moment of y within each bucket (tails included)."""
         b = self.borders.to(dtype)
         lo, hi = b[:-1], b[1:]
         mean = (lo + hi) / 2
@@ -95,12 +96,12 @@ class BarDistribution(torch.nn.Module):
 
     def mean(self, logits: Tensor) -> Tensor:
         p = torch.softmax(logits, dim=-1)
-        m, _ = self._bucket_means_and_second_moments(p.dtype)
+        m, _ = self.bucket_moments(p.dtype)
         return p @ m
 
     def variance(self, logits: Tensor) -> Tensor:
         p = torch.softmax(logits, dim=-1)
-        m, s = self._bucket_means_and_second_moments(p.dtype)
+        m, s = self.bucket_moments(p.dtype)
         mu = p @ m
         return (p @ s - mu * mu).clamp_min(1e-12)
 
@@ -109,40 +110,52 @@ class BarDistribution(torch.nn.Module):
         """E[max(y - best, 0)] under the bar distribution; ``best`` broadcasts against the batch shape."""
         return torch.exp(self.log_expected_improvement(logits, best))
 
-    def log_expected_improvement(self, logits: Tensor, best: Tensor | float) -> Tensor:
-        """log EI, computed per bucket in closed form and combined with logsumexp for stability."""
-        log_p = torch.log_softmax(logits, dim=-1)
-        dtype = log_p.dtype
+    def improvement_per_bucket(self, best: Tensor | float, dtype: torch.dtype = torch.float32) -> Tensor:
+        """E[max(y - best, 0) | y in bucket k] * 1, for every bucket: shape ``best.shape + (K,)``."""
         b = self.borders.to(dtype)
-        best_t = torch.as_tensor(best, dtype=dtype, device=log_p.device).unsqueeze(-1)
+        best_t = torch.as_tensor(best, dtype=dtype, device=b.device).unsqueeze(-1)
         lo, hi = b[:-1], b[1:]
         width = hi - lo
-        # Inner buckets, uniform density on [lo, hi].
         above = (lo + hi) / 2 - best_t  # best <= lo
         inside = (hi - best_t).clamp_min(0.0) ** 2 / (2 * width)  # lo < best < hi
-        ei_inner = torch.where(best_t <= lo, above, inside)
+        ei = torch.where(best_t <= lo, above, inside)
         s_lo, s_hi = (s.to(dtype) for s in self._tail_scales())
         # Upper tail: y = b[-2] + |N(0, s^2)|.
         c = best_t[..., 0] - b[-2]
         zc = c.clamp_min(0.0) / s_hi
-        ei_hi_above = -c + s_hi * _SQRT_2_OVER_PI
-        ei_hi_inside = 2 * s_hi * (_phi(zc) - zc * _Q(zc))
-        ei_hi = torch.where(c <= 0, ei_hi_above, ei_hi_inside)
+        ei_hi = torch.where(c <= 0, -c + s_hi * _SQRT_2_OVER_PI, 2 * s_hi * (_phi(zc) - zc * _Q(zc)))
         # Lower tail: y = b[1] - |N(0, s^2)|.
         c_lo = (b[1] - best_t[..., 0]).clamp_min(0.0)
         z_lo = c_lo / s_lo
         ei_lo = c_lo * (2 * _Phi(z_lo) - 1) - 2 * s_lo * (1 / math.sqrt(2 * math.pi) - _phi(z_lo))
-        ei = ei_inner.clone() if ei_inner.shape == log_p.shape else ei_inner.expand_as(log_p).clone()
-        ei[..., 0] = ei_lo
-        ei[..., -1] = ei_hi
-        log_ei = torch.logsumexp(log_p + torch.log(ei.clamp_min(1e-300 if dtype == torch.float64 else 1e-38)), dim=-1)
-        # Far beyond the upper border everything but the upper tail is zero and the tail integral underflows:
-        # use its asymptotic form  phi(z) - z Q(z) ~ phi(z) / z^2.
-        z_safe = zc.clamp_min(1.0)
-        log_tail_asym = (
-            log_p[..., -1] + math.log(2) + torch.log(s_hi) - 0.5 * z_safe * z_safe - _LOG_SQRT_2PI - 2 * torch.log(z_safe)
-        )
-        return torch.where(zc > 6, log_tail_asym, log_ei)
+        return torch.cat([ei_lo.unsqueeze(-1), ei[..., 1:-1], ei_hi.unsqueeze(-1)], dim=-1).clamp_min(0.0)
+
+    def log_expected_improvement(self, logits: Tensor, best: Tensor | float) -> Tensor:
+        """log EI in closed form.
+
+        Fast path: EI = softmax(logits) . ei_k, one exponential pass. Rows where that underflows (the incumbent
+        far above all predicted mass) are recomputed in log space, with the asymptotic Gaussian tail integral
+        beyond the upper border.
+        """
+        dtype = logits.dtype
+        ei_k = self.improvement_per_bucket(best, dtype)
+        shifted = logits - logits.max(-1, keepdim=True).values.detach()
+        e = torch.exp(shifted)
+        num = (e * ei_k).sum(-1)
+        log_ei = torch.log(num.clamp_min(torch.finfo(dtype).tiny)) - torch.log(e.sum(-1))
+        tiny = num <= torch.finfo(dtype).tiny * 1e6
+        if not bool(tiny.any()):
+            return log_ei
+        log_p = torch.log_softmax(logits, dim=-1)
+        slow = torch.logsumexp(log_p + torch.log(ei_k.clamp_min(torch.finfo(dtype).tiny)), dim=-1)
+        b = self.borders.to(dtype)
+        s_hi = self._tail_scales()[1].to(dtype)
+        best_t = torch.as_tensor(best, dtype=dtype)
+        z = ((best_t - b[-2]) / s_hi).clamp_min(1.0)
+        # phi(z) - z Q(z) ~ phi(z) / z^2 for large z.
+        log_tail = log_p[..., -1] + math.log(2) + torch.log(s_hi) - 0.5 * z * z - _LOG_SQRT_2PI - 2 * torch.log(z)
+        slow = torch.where(z > 6, log_tail, slow)  # every other bucket contributes exactly zero there
+        return torch.where(tiny, slow, log_ei)
 
     def probability_of_improvement(self, logits: Tensor, best: Tensor | float) -> Tensor:
         p = torch.softmax(logits, dim=-1)

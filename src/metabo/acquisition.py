@@ -1,0 +1,160 @@
+"""Acquisition functions from the bar distribution and their optimisation over the unit cube.
+
+Candidate pool: a scrambled Sobol set plus Gaussian perturbations of the best observed points (categorical
+coordinates are resampled at random in the perturbed copies). All candidates are scored against one cached
+context encoding; the best few are refined by gradient ascent through the network (continuous coordinates only),
+snapped to admissible values, re-scored, and the best wins. Pending points (trials still running) enter the
+context with their predicted mean as a fantasy value ("kriging believer"), so parallel workers spread out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+from scipy.stats import qmc
+from torch import Tensor
+
+from metabo.model.transformer import ContextCache, TNPModel
+
+AcquisitionKind = Literal["ei", "pi", "ucb"]
+
+
+@dataclass
+class AcquisitionConfig:
+    kind: AcquisitionKind = "ei"
+    n_sobol: int = 512
+    n_local: int = 256
+    n_incumbents: int = 5
+    n_refine: int = 4
+    refine_steps: int = 10
+    refine_lr: float = 0.05
+    ucb_beta: float = 2.0
+
+
+@dataclass
+class Suggestion:
+    """The chosen encoded point with its predictive logits and acquisition value."""
+
+    x: np.ndarray
+    logits: Tensor
+    acquisition: float
+
+
+def acquisition_values(model: TNPModel, logits: Tensor, best: float, cfg: AcquisitionConfig) -> Tensor:
+    """Acquisition per candidate on a log-like scale (larger is better)."""
+    if cfg.kind == "ei":
+        return model.bar.log_expected_improvement(logits, best)
+    if cfg.kind == "pi":
+        return torch.log(model.bar.probability_of_improvement(logits, best).clamp_min(1e-38))
+    if cfg.kind == "ucb":
+        return model.bar.upper_confidence_bound(logits, cfg.ucb_beta)
+    raise ValueError(f"unknown acquisition {cfg.kind!r}; choose from 'ei', 'pi', 'ucb'")
+
+
+class AcquisitionOptimizer:
+    """Maximises an acquisition function of a pretrained model over the encoded unit cube.
+
+    Args:
+        model: the pretrained network (its parameters are never updated here).
+        continuous: boolean mask over encoded coordinates that may be refined by gradients.
+        snap: projection of encoded rows onto admissible points (see ``SearchSpaceEncoder.snap``).
+        categorical: slices of one-hot blocks.
+        cfg: pool sizes and refinement settings.
+    """
+
+    def __init__(
+        self,
+        model: TNPModel,
+        continuous: np.ndarray,
+        snap: Callable[[np.ndarray], np.ndarray],
+        categorical: list[slice],
+        cfg: AcquisitionConfig | None = None,
+    ) -> None:
+        self.model = model
+        self.continuous = np.asarray(continuous, dtype=bool)
+        self.snap = snap
+        self.categorical = categorical
+        self.cfg = cfg or AcquisitionConfig()
+
+    # ------------------------------------------------------------------ public
+    @torch.no_grad()
+    def encode(self, x_ctx: np.ndarray, y_ctx: np.ndarray, x_pending: np.ndarray | None = None) -> ContextCache:
+        """Encode the context, adding pending points with their predicted mean as fantasies."""
+        x = torch.as_tensor(x_ctx, dtype=torch.float32)[None]
+        y = torch.as_tensor(y_ctx, dtype=torch.float32)[None]
+        cache = self.model.encode_context(x, y)
+        if x_pending is not None and len(x_pending):
+            xp = torch.as_tensor(x_pending, dtype=torch.float32)[None]
+            fantasy = self.model.bar.mean(self.model.predict_logits(cache, xp))
+            cache = self.model.encode_context(torch.cat([x, xp], 1), torch.cat([y, fantasy], 1))
+        return cache
+
+    def optimize(self, cache: ContextCache, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState) -> Suggestion:
+        """Return the best candidate found for the encoded context."""
+        cfg = self.cfg
+        best = float(np.max(y_ctx)) if len(y_ctx) else 0.0
+        pool = self.snap(self._pool(x_ctx, y_ctx, rng))
+        with torch.no_grad():
+            scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best)
+        order = torch.argsort(scores, descending=True)
+        starts = pool[order[: cfg.n_refine].numpy()]
+        refined = self._refine(cache, starts, best) if self.continuous.any() and cfg.refine_steps > 0 else starts
+        finalists = self.snap(np.concatenate([refined, starts[:1]], axis=0))
+        with torch.no_grad():
+            xf = torch.as_tensor(finalists, dtype=torch.float32)
+            logits = self.model.predict_logits(cache, xf[None])[0]
+            final_scores = acquisition_values(self.model, logits, best, cfg)
+        i = int(torch.argmax(final_scores))
+        return Suggestion(finalists[i], logits[i], float(final_scores[i]))
+
+    # ------------------------------------------------------------------ internals
+    def _score(self, cache: ContextCache, x: Tensor, best: float) -> Tensor:
+        logits = self.model.predict_logits(cache, x[None])[0]
+        return acquisition_values(self.model, logits, best, self.cfg)
+
+    def _pool(self, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+        cfg, d = self.cfg, len(self.continuous)
+        sobol = qmc.Sobol(d, scramble=True, seed=rng.randint(2**31 - 1)).random(cfg.n_sobol)
+        parts = [sobol]
+        if len(y_ctx) and cfg.n_local:
+            top = np.argsort(-np.asarray(y_ctx))[: cfg.n_incumbents]
+            base = x_ctx[top[rng.randint(len(top), size=cfg.n_local)]]
+            scale = 10 ** rng.uniform(-2.5, -0.7, size=(cfg.n_local, 1))
+            local = base + scale * rng.randn(cfg.n_local, d) * self.continuous
+            for sl in self.categorical:  # resample categories in a fifth of the copies
+                flip = rng.rand(cfg.n_local) < 0.2
+                local[flip, sl] = rng.rand(int(flip.sum()), sl.stop - sl.start)
+            parts.append(np.clip(local, 0.0, 1.0))
+        return np.concatenate(parts, axis=0)
+
+    def _refine(self, cache: ContextCache, starts: np.ndarray, best: float) -> np.ndarray:
+        """Projected gradient ascent on the acquisition, with unit-max-norm steps that shrink geometrically.
+
+        Keeps the best point seen per start, so refinement can never make a candidate worse.
+        """
+        cfg = self.cfg
+        mask = torch.as_tensor(self.continuous, dtype=torch.float32)
+        x = torch.as_tensor(starts, dtype=torch.float32).clone()
+        best_x = x.clone()
+        best_val = torch.full((len(starts),), -float("inf"))
+        step = cfg.refine_lr
+        for _ in range(cfg.refine_steps):
+            x.requires_grad_(True)
+            vals = self._score(cache, x, best)
+            (grad,) = torch.autograd.grad(vals.sum(), x)
+            with torch.no_grad():
+                improved = vals > best_val
+                best_val = torch.where(improved, vals, best_val)
+                best_x[improved] = x[improved]
+                grad = grad * mask
+                scale = grad.abs().amax(-1, keepdim=True).clamp_min(1e-12)
+                x = (x + step * grad / scale).clamp(0.0, 1.0)
+            step *= 0.85
+        with torch.no_grad():
+            vals = self._score(cache, x, best)
+            improved = vals > best_val
+            best_x[improved] = x[improved]
+        return best_x.numpy().astype(np.float64)

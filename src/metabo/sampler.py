@@ -1,0 +1,222 @@
+"""TNPSampler: an Optuna sampler driven by a pretrained transformer neural process.
+
+Data flows one way: trials -> ``SearchSpaceEncoder`` (unit cube) and ``ObjectiveTransform`` (normalised, larger is
+better) -> ``TNPModel`` context encoding -> ``AcquisitionOptimizer`` -> decoded parameters.
+
+Limits and fallbacks (never a crash):
+
+* more encoded dimensions than the model takes (16 for the shipped model): each suggestion optimises a random
+  subset of parameters that fits, and copies the others from the best trial ("dropout" BO);
+* more completed trials than the model's context (200): the best half of the context is kept and the rest is a
+  random subsample of the remaining trials;
+* parameters outside the relative search space (dynamic or conditional ones): the independent sampler, with one
+  warning per parameter;
+* failed trials are ignored; NaN objective values fail in Optuna itself; +/-inf values are replaced by the worst
+  finite value; a study with no finite value yet is sampled at random.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import optuna
+import torch
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from metabo.acquisition import AcquisitionConfig, AcquisitionKind, AcquisitionOptimizer
+from metabo.model.io import load_cached
+from metabo.model.transformer import TNPModel
+from metabo.normalise import ObjectiveTransform
+from metabo.space import SearchSpaceEncoder
+
+PRED_MEAN_ATTR = "metabo_predicted_mean"
+PRED_STD_ATTR = "metabo_predicted_std"
+
+
+class TNPSampler(BaseSampler):
+    """Bayesian optimisation with a pretrained transformer neural process as surrogate.
+
+    Args:
+        model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default.
+            Files are loaded once per process.
+        n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over
+            (at least 2).
+        acquisition: ``"ei"`` (log expected improvement, default), ``"pi"`` or ``"ucb"``.
+        seed: seed for reproducible suggestions.
+        independent_sampler: sampler for startup trials and for parameters outside the joint search space;
+            defaults to ``RandomSampler(seed)``.
+        n_candidates: size of the Sobol part of the candidate pool.
+        n_refine: candidates refined by gradient ascent through the network.
+        refine_steps: gradient steps per refined candidate.
+        power_transform: Yeo-Johnson transform the objective before standardising it.
+        warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | Path | TNPModel | None = None,
+        n_startup_trials: int = 4,
+        acquisition: AcquisitionKind = "ei",
+        seed: int | None = None,
+        independent_sampler: BaseSampler | None = None,
+        n_candidates: int = 512,
+        n_refine: int = 4,
+        refine_steps: int = 10,
+        power_transform: bool = True,
+        warn_independent_sampling: bool = True,
+    ) -> None:
+        if n_startup_trials < 2:
+            raise ValueError("n_startup_trials must be at least 2 (the objective scale needs two values)")
+        if acquisition not in ("ei", "pi", "ucb"):
+            raise ValueError(f"acquisition must be 'ei', 'pi' or 'ucb', got {acquisition!r}")
+        self._model_spec = model
+        self._model: TNPModel | None = model if isinstance(model, TNPModel) else None
+        self._n_startup_trials = n_startup_trials
+        self._acq_cfg = AcquisitionConfig(kind=acquisition, n_sobol=n_candidates, n_refine=n_refine,
+                                          refine_steps=refine_steps)
+        self._seed = seed
+        self._rng = np.random.RandomState(seed)
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._power_transform = power_transform
+        self._warn_independent = warn_independent_sampling
+        self._warned_params: set[str] = set()
+        self._search_space = IntersectionSearchSpace(include_pruned=True)
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model(self) -> TNPModel:
+        if self._model is None:
+            spec = self._model_spec
+            self._model = load_cached(None if spec is None else Path(spec))
+        return self._model
+
+    # ------------------------------------------------------------------ BaseSampler API
+    def reseed_rng(self) -> None:
+        self._rng = np.random.RandomState()
+        self._independent_sampler.reseed_rng()
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if study._is_multi_objective():
+            raise ValueError("TNPSampler supports single-objective studies only")
+        return {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=True)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and search_space.keys() <= t.params.keys()]
+        if len(complete) < self._n_startup_trials:
+            return {}
+        values = np.array([t.value for t in complete], dtype=np.float64)
+        finite = np.isfinite(values)
+        if finite.sum() < 2:
+            return {}
+        maximize = study.direction == StudyDirection.MAXIMIZE
+        worst = values[finite].min() if maximize else values[finite].max()
+        values = np.where(finite, values, worst)
+
+        encoder = SearchSpaceEncoder(search_space)
+        x = encoder.encode_many([t.params for t in complete])
+        transform = ObjectiveTransform(maximize=maximize, power=self._power_transform).fit(values)
+        y = transform.transform(values)
+        pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
+                   and search_space.keys() <= t.params.keys()]
+        x_pending = encoder.encode_many([t.params for t in pending])
+
+        x, y = self._limit_context(x, y)
+        dims = self._choose_dims(encoder)
+        suggestion = self._optimise(encoder, dims, x, y, x_pending)
+        params = encoder.decode(suggestion.x)
+        self._record_prediction(study, trial, suggestion.logits, transform)
+        return params
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        if self._warn_independent and param_name not in self._warned_params:
+            n_complete = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
+            if n_complete >= self._n_startup_trials:
+                warnings.warn(
+                    f"TNPSampler: parameter {param_name!r} is outside the joint search space (dynamic or "
+                    f"conditional); it is sampled by {type(self._independent_sampler).__name__}.",
+                    stacklevel=2,
+                )
+                self._warned_params.add(param_name)
+        return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._independent_sampler.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self._independent_sampler.after_trial(study, trial, state, values)
+
+    # ------------------------------------------------------------------ internals
+    def _limit_context(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        limit = self.model.cfg.max_context
+        if len(y) <= limit:
+            return x, y
+        order = np.argsort(-y)
+        keep_best = order[: limit // 2]
+        rest = self._rng.choice(order[limit // 2 :], size=limit - len(keep_best), replace=False)
+        keep = np.sort(np.concatenate([keep_best, rest]))
+        return x[keep], y[keep]
+
+    def _choose_dims(self, encoder: SearchSpaceEncoder) -> np.ndarray:
+        """Encoded coordinates the model optimises; a random fitting subset of parameters when too many."""
+        max_dims = self.model.cfg.max_dims
+        if encoder.n_dims <= max_dims:
+            return np.arange(encoder.n_dims)
+        widths = encoder.param_widths()
+        chosen: list[int] = []
+        used = 0
+        for i in self._rng.permutation(len(widths)):
+            start, width = widths[i]
+            if used + width <= max_dims:
+                chosen.extend(range(start, start + width))
+                used += width
+        return np.array(sorted(chosen))
+
+    def _optimise(self, encoder: SearchSpaceEncoder, dims: np.ndarray, x: np.ndarray, y: np.ndarray,
+                  x_pending: np.ndarray):
+        full_dims = len(dims) == encoder.n_dims
+        incumbent = x[int(np.argmax(y))]
+
+        def to_full(rows: np.ndarray) -> np.ndarray:
+            if full_dims:
+                return rows
+            full = np.repeat(incumbent[None], len(rows), axis=0)
+            full[:, dims] = rows
+            return full
+
+        def snap(rows: np.ndarray) -> np.ndarray:
+            return encoder.snap(to_full(rows))[:, dims]
+
+        categorical = [slice(int(np.searchsorted(dims, s.start)), int(np.searchsorted(dims, s.start)) + (s.stop - s.start))
+                       for s in encoder.categorical_slices() if s.start in set(dims.tolist())]
+        optimizer = AcquisitionOptimizer(self.model, encoder.continuous_mask()[dims], snap, categorical, self._acq_cfg)
+        with torch.random.fork_rng(enabled=False):
+            cache = optimizer.encode(x[:, dims], y, x_pending[:, dims] if len(x_pending) else None)
+            suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng)
+        suggestion.x = to_full(suggestion.x[None])[0]
+        return suggestion
+
+    def _record_prediction(self, study: Study, trial: FrozenTrial, logits: torch.Tensor,
+                           transform: ObjectiveTransform) -> None:
+        """Store the predicted mean and std of the chosen point (on the objective's own scale) on the trial."""
+        bar = self.model.bar
+        probs = torch.softmax(logits.double(), -1).numpy()
+        centres, _ = bar.bucket_moments(torch.float64)
+        raw = transform.inverse(centres.numpy())
+        finite = np.isfinite(raw)
+        p = probs[finite] / probs[finite].sum()
+        mean = float(p @ raw[finite])
+        std = float(np.sqrt(max(p @ (raw[finite] - mean) ** 2, 0.0)))
+        study._storage.set_trial_user_attr(trial._trial_id, PRED_MEAN_ATTR, mean)
+        study._storage.set_trial_user_attr(trial._trial_id, PRED_STD_ATTR, std)
