@@ -11,6 +11,7 @@ from pathlib import Path
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from metabo.model.transformer import ModelConfig
+    from metabo.priors.gp import PriorConfig
     from metabo.train.pretrain import TrainConfig, pretrain
 
     cfg = TrainConfig(
@@ -23,6 +24,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         eval_every=args.checkpoint_every,
         snapshot_every=args.snapshot_every,
         model=ModelConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=2 * args.d_model),
+        prior=PriorConfig(dims_power=args.dims_power),
     )
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = pretrain(cfg, args.out, resume=args.resume, command=command, progress=not args.no_progress)
@@ -64,10 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--steps", type=int, default=20000)
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument("--threads", type=int, default=1)
-    pre.add_argument("--lr", type=float, default=5e-4)
+    pre.add_argument("--lr", type=float, default=8e-4)
     pre.add_argument("--d-model", type=int, default=128)
     pre.add_argument("--layers", type=int, default=4)
     pre.add_argument("--heads", type=int, default=4)
+    pre.add_argument("--dims-power", type=float, default=1.5, help="> 1 favours tasks with fewer active dimensions")
     pre.add_argument("--checkpoint-every", type=int, default=250)
     pre.add_argument("--snapshot-every", type=int, default=2500, help="keep a model copy every N steps (0: never)")
     pre.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")

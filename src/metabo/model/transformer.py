@@ -31,6 +31,7 @@ class ModelConfig:
     d_ff: int = 256
     n_buckets: int = 1000
     max_context: int = 200
+    distance_bias: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +51,9 @@ class _Block(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.n_heads = cfg.n_heads
+        # Per-head bandwidths of the squared-distance attention bias, log-spaced at init (multi-scale smoother).
+        init = torch.logspace(-0.5, 2.5, cfg.n_heads) if cfg.distance_bias else torch.zeros(cfg.n_heads)
+        self.log_bandwidth = nn.Parameter(torch.log(init.clamp_min(1e-6))) if cfg.distance_bias else None
         self.norm_attn = nn.LayerNorm(cfg.d_model)
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
@@ -69,19 +73,30 @@ class _Block(nn.Module):
         h = h + self.out(attn.transpose(1, 2).reshape(b, n, -1))
         return h + self.ff(self.norm_ff(h))
 
-    def forward_context(self, ctx: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def attention_bias(self, sq_dist: Tensor | None, mask: Tensor | None) -> Tensor | None:
+        """Additive attention bias: -bandwidth_h * ||x_q - x_k||^2 per head, plus -inf where keys are masked."""
+        bias = None
+        if self.log_bandwidth is not None and sq_dist is not None:
+            bias = -torch.exp(self.log_bandwidth)[None, :, None, None] * sq_dist[:, None]
+        if mask is not None:
+            neg = torch.zeros(mask.shape, dtype=torch.float32).masked_fill(~mask, float("-inf"))
+            bias = neg if bias is None else bias + neg
+        return bias
+
+    def forward_context(self, ctx: Tensor, mask: Tensor | None, sq_dist: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         q, k, v = self.context_kv(ctx)
-        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=self.attention_bias(sq_dist, mask))
         return self._finish(ctx, attn), k, v
 
-    def forward_candidates(self, cand: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    def forward_candidates(self, cand: Tensor, k: Tensor, v: Tensor, mask: Tensor | None,
+                           sq_dist: Tensor | None = None) -> Tensor:
         b, q_len, d = cand.shape
         w_q = self.qkv.weight[:d]
         b_q = self.qkv.bias[:d]
         q = self._heads(F.linear(self.norm_attn(cand), w_q, b_q))
         if k.shape[0] != b:  # one cached context shared by a batch of candidate sets
             k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
-        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=self.attention_bias(sq_dist, mask))
         return self._finish(cand, attn)
 
 
@@ -91,7 +106,8 @@ class ContextCache:
 
     keys: list[Tensor] = field(default_factory=list)
     values: list[Tensor] = field(default_factory=list)
-    mask: Tensor | None = None  # (B, 1, 1, C+1) additive or boolean key mask for candidates
+    mask: Tensor | None = None  # (B, 1, 1, C+1) boolean key mask (True = attend)
+    x: Tensor | None = None  # (B, C, max_dims) padded context inputs, for distance biases
 
 
 class TNPModel(nn.Module):
@@ -115,10 +131,9 @@ class TNPModel(nn.Module):
         d = x.shape[-1]
         if d > self.cfg.max_dims:
             raise ValueError(f"model takes at most {self.cfg.max_dims} encoded dimensions, got {d}")
-        x = x - 0.5  # unit cube centred; zero padding then sits at the centre
         if d < self.cfg.max_dims:
-            x = F.pad(x, (0, self.cfg.max_dims - d))
-        return x
+            x = F.pad(x, (0, self.cfg.max_dims - d))  # unused inputs are 0, exactly as in the prior's tasks
+        return x - 0.5
 
     def _embed_y(self, y: Tensor) -> Tensor:
         y = y.clamp(-20.0, 20.0)
@@ -134,15 +149,17 @@ class TNPModel(nn.Module):
             ctx_mask: optional (B, C) boolean, True for real points; False entries are ignored (padding).
         """
         b = x_ctx.shape[0]
-        tokens = self.embed_x(self._pad_x(x_ctx)) + self._embed_y(y_ctx)
+        x_pad = self._pad_x(x_ctx)
+        tokens = self.embed_x(x_pad) + self._embed_y(y_ctx)
         h = torch.cat([self.null_token.expand(b, -1, -1), tokens], dim=1)
         attn_mask = None
         if ctx_mask is not None:
             keep = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=ctx_mask.device), ctx_mask.bool()], dim=1)
             attn_mask = keep[:, None, None, :]
-        cache = ContextCache(mask=attn_mask)
+        cache = ContextCache(mask=attn_mask, x=x_pad)
+        sq = self._sq_dist(x_pad, x_pad, null_rows=True)
         for block in self.blocks:
-            new_h, k, v = block.forward_context(h, attn_mask)
+            new_h, k, v = block.forward_context(h, attn_mask, sq)
             cache.keys.append(k)
             cache.values.append(v)
             h = new_h
@@ -150,10 +167,23 @@ class TNPModel(nn.Module):
 
     def predict_logits(self, cache: ContextCache, x_cand: Tensor) -> Tensor:
         """Bucket logits (B, Q, K) for candidates (B, Q, d) given an encoded context."""
-        h = self.embed_x(self._pad_x(x_cand))
+        x_pad = self._pad_x(x_cand)
+        h = self.embed_x(x_pad)
+        sq = self._sq_dist(x_pad, cache.x, null_rows=False)
         for block, k, v in zip(self.blocks, cache.keys, cache.values):
-            h = block.forward_candidates(h, k, v, cache.mask)
+            h = block.forward_candidates(h, k, v, cache.mask, sq)
         return self.head(self.norm_out(h))
+
+    def _sq_dist(self, xq: Tensor, xc: Tensor | None, null_rows: bool) -> Tensor | None:
+        """Squared distances (B, Q(+1), C+1) with zero distance to the null token (and for its own row)."""
+        if not self.cfg.distance_bias or xc is None:
+            return None
+        if xc.shape[0] != xq.shape[0]:
+            xc = xc.expand(xq.shape[0], -1, -1)
+        sq = torch.cdist(xq, xc, compute_mode="use_mm_for_euclid_dist").pow(2) if xc.shape[1] else xq.new_zeros(
+            xq.shape[0], xq.shape[1], 0)
+        sq = F.pad(sq, (1, 0))
+        return F.pad(sq, (0, 0, 1, 0)) if null_rows else sq
 
     def forward(self, x_ctx: Tensor, y_ctx: Tensor, x_cand: Tensor, ctx_mask: Tensor | None = None) -> Tensor:
         return self.predict_logits(self.encode_context(x_ctx, y_ctx, ctx_mask), x_cand)

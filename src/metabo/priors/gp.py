@@ -26,6 +26,8 @@ from torch import Tensor
 class PriorConfig:
     max_dims: int = 16
     min_dims: int = 1
+    max_active_dims: int | None = None  # defaults to max_dims
+    dims_power: float = 1.0  # > 1 favours fewer active dimensions
     lengthscale_log_mean: float = math.log(0.25)
     lengthscale_log_std: float = 0.7
     irrelevant_prob: float = 0.25
@@ -85,7 +87,9 @@ class GPPrior:
             return torch.randn(*shape, generator=g, dtype=dt)
 
         # Active dimensions: positions are a random subset of the D slots (permutation augmentation).
-        n_dims = torch.randint(cfg.min_dims, D + 1, (B,), generator=g)
+        top = cfg.max_active_dims or D
+        u = torch.rand(B, generator=g, dtype=dt) ** cfg.dims_power
+        n_dims = (cfg.min_dims + torch.floor(u * (top - cfg.min_dims + 1))).long().clamp(cfg.min_dims, top)
         order = torch.argsort(rand(B, D), dim=1)
         active = torch.zeros(B, D, dtype=torch.bool)
         for i in range(B):
