@@ -1,4 +1,4 @@
-"""Command line: ``metabo demo | pretrain | info``."""
+"""Command line: ``metabo demo | pretrain | bench | report | info``."""
 
 from __future__ import annotations
 
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=_cmd_pretrain)
+
+    from metabo.bench.cli import register_cli
+
+    register_cli(sub)
 
     info = sub.add_parser("info", help="show a model's card")
     info.add_argument("--model", default=None, help="path to a .safetensors model (default: the shipped one)")

@@ -45,7 +45,7 @@ class TNPSampler(BaseSampler):
 
     Args:
         model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default.
-            Files are loaded once per process.
+            Files are loaded once per process; a missing or invalid file raises ``ModelLoadError`` here.
         n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over
             (at least 2).
         acquisition: ``"ei"`` (log expected improvement, default), ``"pi"`` or ``"ucb"``.
@@ -77,8 +77,8 @@ class TNPSampler(BaseSampler):
             raise ValueError("n_startup_trials must be at least 2 (the objective scale needs two values)")
         if acquisition not in ("ei", "pi", "ucb"):
             raise ValueError(f"acquisition must be 'ei', 'pi' or 'ucb', got {acquisition!r}")
-        self._model_spec = model
-        self._model: TNPModel | None = model if isinstance(model, TNPModel) else None
+        # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
+        self._model = model if isinstance(model, TNPModel) else load_cached(None if model is None else Path(model))
         self._n_startup_trials = n_startup_trials
         self._acq_cfg = AcquisitionConfig(kind=acquisition, n_sobol=n_candidates, n_refine=n_refine,
                                           refine_steps=refine_steps)
@@ -93,9 +93,6 @@ class TNPSampler(BaseSampler):
     # ------------------------------------------------------------------ model
     @property
     def model(self) -> TNPModel:
-        if self._model is None:
-            spec = self._model_spec
-            self._model = load_cached(None if spec is None else Path(spec))
         return self._model
 
     # ------------------------------------------------------------------ BaseSampler API

@@ -1,0 +1,109 @@
+"""Optimiser registry: name -> factory returning an Optuna sampler for a seed.
+
+Names: ``metabo`` (``TNPSampler`` with the shipped model), ``metabo:<path>`` (``TNPSampler`` with the model file at
+``<path>``), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``) and ``cmaes`` (only where
+the ``cmaes`` package is importable). Every optimiser gets only its seed; each uses its own default initial
+design, whose size is recorded by the runner (``startup_trials``). TPE, GP and metabo all draw their startup
+points from ``RandomSampler(seed)``, so with equal seeds their first min(startup) points are the random
+optimiser's first points (the report measures this as "shared with random").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Callable
+
+from optuna.samplers import BaseSampler
+
+SamplerFactory = Callable[[int], BaseSampler]
+
+
+def _metabo(seed: int, model: str | None = None) -> BaseSampler:
+    from metabo.sampler import TNPSampler
+
+    return TNPSampler(seed=seed, model=model)
+
+
+def _random(seed: int) -> BaseSampler:
+    from optuna.samplers import RandomSampler
+
+    return RandomSampler(seed=seed)
+
+
+def _tpe(seed: int) -> BaseSampler:
+    from optuna.samplers import TPESampler
+
+    return TPESampler(multivariate=True, seed=seed)
+
+
+def _gp(seed: int) -> BaseSampler:
+    from optuna.samplers import GPSampler
+
+    return GPSampler(seed=seed)
+
+
+def _cmaes(seed: int) -> BaseSampler:
+    from optuna.samplers import CmaEsSampler
+
+    return CmaEsSampler(seed=seed)
+
+
+_REGISTRY: dict[str, SamplerFactory] = {
+    "metabo": _metabo,
+    "random": _random,
+    "tpe": _tpe,
+    "gp": _gp,
+}
+if importlib.util.find_spec("cmaes") is not None:
+    _REGISTRY["cmaes"] = _cmaes
+
+
+def available_optimizers() -> list[str]:
+    """Registered optimiser names (``metabo:<path>`` variants are accepted on top of these)."""
+    return list(_REGISTRY)
+
+
+def make_sampler(name: str, seed: int) -> BaseSampler:
+    """A fresh sampler for optimiser ``name`` seeded with ``seed``."""
+    if name.startswith("metabo:"):
+        return _metabo(seed, model=name.split(":", 1)[1])
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, metabo:<path>")
+    return _REGISTRY[name](seed)
+
+
+def check_optimizer_names(names: list[str]) -> None:
+    """Raise ``KeyError`` for any name ``make_sampler`` would refuse (before a long run starts)."""
+    for name in names:
+        if not name.startswith("metabo:") and name not in _REGISTRY:
+            raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, "
+                           "metabo:<path>")
+
+
+def startup_trials(sampler: BaseSampler) -> int | None:
+    """The sampler's own number of initial (non-model) trials, where it has one."""
+    for attr in ("_n_startup_trials",):
+        value = getattr(sampler, attr, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def model_fingerprint(name: str) -> dict[str, str] | None:
+    """For ``metabo`` optimisers: the model file used and the first 16 hex digits of its SHA-256.
+
+    Stored with every run so results of different model files are never mixed unknowingly.
+    """
+    if name != "metabo" and not name.startswith("metabo:"):
+        return None
+    import hashlib
+    from pathlib import Path
+
+    from metabo.model.io import default_model_path
+
+    path = Path(name.split(":", 1)[1]) if ":" in name else default_model_path()
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError as exc:
+        digest = f"unreadable: {exc}"
+    return {"path": str(path), "sha256_16": digest}

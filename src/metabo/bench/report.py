@@ -1,0 +1,327 @@
+"""Summaries of a results store: normalised regret, average rank, errors; Markdown and PNG output.
+
+* Normalised regret of a run after n evaluations: ``max(0, (best_so_far_n - f_opt) / (random_median - f_opt))``
+  (see ``metabo.bench.problems``). Reported as the mean over problem-seed pairs with a percentile bootstrap
+  95% CI (pairs resampled with replacement).
+* Average rank: per problem-seed pair the optimisers are ranked by best_so_far after n evaluations (1 = best,
+  ties share the average rank), then ranks are averaged over pairs; same bootstrap for its CI.
+* Only problem-seed pairs that every reported optimiser has run for at least n evaluations enter the numbers
+  at n, so every optimiser is averaged over the same pairs; the count is reported.
+* For each (optimiser, problem, seed), the stored run with the largest budget is used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+from metabo.bench.problems import normalised_regret
+from metabo.bench.store import ResultStore
+
+Pair = tuple[str, int]  # (problem, seed)
+
+
+@dataclass
+class Curves:
+    """best_so_far curves per optimiser and (problem, seed), with problem constants and run metadata."""
+
+    best: dict[str, dict[Pair, np.ndarray]]
+    problems: dict[str, dict[str, float]]
+    runs: list[dict[str, object]] = field(default_factory=list)
+
+    @property
+    def optimizers(self) -> list[str]:
+        return sorted(self.best)
+
+    def common_pairs(self, n: int, optimizers: Sequence[str] | None = None, dim: int | None = None) -> list[Pair]:
+        """Pairs every optimiser has run for at least ``n`` evaluations (optionally of one dimension)."""
+        opts = list(optimizers or self.optimizers)
+        sets = [{p for p, c in self.best[o].items() if len(c) >= n} for o in opts]
+        pairs = set.intersection(*sets) if sets else set()
+        if dim is not None:
+            pairs = {p for p in pairs if int(self.problems[p[0]]["dim"]) == dim}
+        return sorted(pairs)
+
+    def regret(self, optimizer: str, pairs: Sequence[Pair], n: int) -> np.ndarray:
+        """Normalised regret after ``n`` evaluations, one value per pair."""
+        out = np.empty(len(pairs))
+        for i, (prob, seed) in enumerate(pairs):
+            c = self.problems[prob]
+            out[i] = normalised_regret(self.best[optimizer][(prob, seed)][n - 1], c["f_opt"], c["random_median"])
+        return out
+
+    def ranks(self, optimizers: Sequence[str], pairs: Sequence[Pair], n: int) -> np.ndarray:
+        """Ranks (optimisers x pairs) by best_so_far after ``n`` evaluations; 1 is best, ties averaged."""
+        values = np.array([[self.best[o][p][n - 1] for p in pairs] for o in optimizers])
+        return rankdata(values, axis=0, method="average") if len(pairs) else values
+
+
+def load_curves(store: str | Path) -> Curves:
+    """Read every complete run of a store (the largest budget per optimiser/problem/seed)."""
+    db = ResultStore(store)
+    problems = {r["name"]: {"dim": r["dim"], "f_opt": r["f_opt"], "random_median": r["random_median"]}
+                for r in db.rows("SELECT * FROM problems")}
+    chosen: dict[tuple[str, str, int], dict[str, object]] = {}
+    for r in db.rows("SELECT * FROM runs ORDER BY budget"):
+        chosen[(r["optimizer"], r["problem"], r["seed"])] = dict(r)
+    best: dict[str, dict[Pair, np.ndarray]] = defaultdict(dict)
+    for (opt, prob, seed), run in chosen.items():
+        rows = db.rows("SELECT best_so_far FROM trials WHERE optimizer = ? AND problem = ? AND seed = ? "
+                       "AND budget = ? ORDER BY trial", (opt, prob, seed, run["budget"]))
+        best[opt][(prob, seed)] = np.array([row["best_so_far"] for row in rows], dtype=np.float64)
+    return Curves(dict(best), problems, list(chosen.values()))
+
+
+def _bootstrap_ci(samples: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap 95% CI of the mean of ``samples`` (last axis = pairs)."""
+    n = samples.shape[-1]
+    if n == 0:
+        return float("nan"), float("nan")
+    idx = rng.integers(0, n, size=(n_boot, n))
+    means = samples[..., idx].mean(-1)
+    lo, hi = np.percentile(means, [2.5, 97.5], axis=-1)
+    return float(lo), float(hi)
+
+
+@dataclass
+class SummaryRow:
+    """Mean normalised regret and average rank of one optimiser at one budget over ``n_pairs`` pairs."""
+
+    group: str
+    optimizer: str
+    budget: int
+    n_pairs: int
+    regret: float
+    regret_ci: tuple[float, float]
+    rank: float
+    rank_ci: tuple[float, float]
+
+
+def summarise(curves: Curves, budgets: Sequence[int], n_boot: int = 2000, seed: int = 0,
+              by_dim: bool = True) -> list[SummaryRow]:
+    """Regret and rank rows per group ("all", then "d<k>" per dimension) and budget."""
+    opts = curves.optimizers
+    groups: list[tuple[str, int | None]] = [("all", None)]
+    dims = sorted({int(c["dim"]) for c in curves.problems.values()})
+    if by_dim and len(dims) > 1:
+        groups += [(f"d{d}", d) for d in dims]
+    rows: list[SummaryRow] = []
+    for label, dim in groups:
+        for b in budgets:
+            pairs = curves.common_pairs(b, opts, dim)
+            ranks = curves.ranks(opts, pairs, b)
+            for i, o in enumerate(opts):
+                rng = np.random.default_rng(seed)  # the same resamples for every optimiser
+                reg = curves.regret(o, pairs, b)
+                rows.append(SummaryRow(label, o, b, len(pairs),
+                                       float(reg.mean()) if len(pairs) else float("nan"),
+                                       _bootstrap_ci(reg, n_boot, rng),
+                                       float(ranks[i].mean()) if len(pairs) else float("nan"),
+                                       _bootstrap_ci(ranks[i], n_boot, np.random.default_rng(seed))))
+    return rows
+
+
+def health(store: str | Path) -> list[dict[str, object]]:
+    """Per optimiser: runs, trials, errors, fallbacks, warnings, startup size, suggestion times, models used."""
+    db = ResultStore(store)
+    out = []
+    for r in db.rows("""SELECT optimizer, COUNT(*) AS runs, SUM(n_errors) AS errors, SUM(n_fallbacks) AS fallbacks,
+                        SUM(n_warnings) AS warnings, MIN(startup_trials) AS startup_min,
+                        MAX(startup_trials) AS startup_max FROM runs GROUP BY optimizer ORDER BY optimizer"""):
+        row = dict(r)
+        secs = np.array([t["suggest_seconds"] for t in db.rows(
+            "SELECT suggest_seconds FROM trials WHERE optimizer = ?", (r["optimizer"],))])
+        row["trials"] = int(len(secs))
+        row["suggest_median_s"] = float(np.median(secs)) if len(secs) else float("nan")
+        row["suggest_max_s"] = float(secs.max()) if len(secs) else float("nan")
+        messages: dict[str, int] = defaultdict(int)
+        models: set[str] = set()
+        first_errors: dict[str, int] = defaultdict(int)
+        for run in db.rows("SELECT warnings_json, info_json, first_error FROM runs WHERE optimizer = ?",
+                           (r["optimizer"],)):
+            for msg, count in json.loads(run["warnings_json"] or "{}").items():
+                messages[msg] += count
+            model = json.loads(run["info_json"] or "{}").get("model")
+            if model:
+                models.add(str(model.get("sha256_16")))
+            if run["first_error"]:
+                first_errors[run["first_error"].splitlines()[0][:200]] += 1
+        row["shared_prefix_median"] = _shared_prefix_median(db, r["optimizer"])
+        row["warning_messages"] = dict(sorted(messages.items(), key=lambda kv: -kv[1]))
+        row["error_messages"] = dict(sorted(first_errors.items(), key=lambda kv: -kv[1]))
+        row["models"] = sorted(models)
+        out.append(row)
+    return out
+
+
+def _shared_prefix_median(db: ResultStore, optimizer: str, reference: str = "random") -> float | None:
+    """Median over problem-seed pairs of how many leading points equal those of ``reference``'s run."""
+    def points(opt: str) -> dict[tuple[str, int], list[str]]:
+        out: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for t in db.rows("SELECT problem, seed, params_json FROM trials WHERE optimizer = ? ORDER BY budget, trial",
+                         (opt,)):
+            out[(t["problem"], t["seed"])].append(t["params_json"])
+        return out
+
+    ref, mine = points(reference), points(optimizer)
+    counts = []
+    for pair in set(ref) & set(mine):
+        n = 0
+        for a, b in zip(ref[pair], mine[pair]):
+            if a != b:
+                break
+            n += 1
+        counts.append(n)
+    return float(np.median(counts)) if counts else None
+
+
+def _fmt_ci(value: float, ci: tuple[float, float], digits: int) -> str:
+    if not np.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def markdown(rows: Sequence[SummaryRow], health_rows: Sequence[dict[str, object]], store: str | Path,
+             curves: Curves) -> str:
+    """The report as Markdown text."""
+    n_probs = len({p for c in curves.best.values() for p, _ in c})
+    n_seeds = len({s for c in curves.best.values() for _, s in c})
+    lines = [
+        "# Benchmark report", "",
+        f"Store: `{store}`; {len(curves.optimizers)} optimisers, {n_probs} problems, {n_seeds} seeds.", "",
+        "Normalised regret = max(0, (best_so_far - f_opt) / (random_median - f_opt)), where random_median is the "
+        "median objective over 10,000 uniform random points (0 = optimum found, 1 = a typical random point). "
+        "Mean over problem-seed pairs with a bootstrap 95% CI. Rank: per pair, 1 = best best_so_far, ties "
+        "averaged; mean over pairs with a bootstrap 95% CI. Every optimiser is averaged over the same pairs.", "",
+    ]
+    for h in health_rows:
+        if h["errors"] or h["fallbacks"]:
+            lines += [f"**Warning:** `{h['optimizer']}` raised {h['errors']} error(s) and {h['fallbacks']} of its "
+                      f"{h['trials']} points came from the random fallback; its numbers below include those points "
+                      "(see Optimiser health).", ""]
+    lines += [
+        "| group | evaluations | pairs | optimiser | mean normalised regret [95% CI] | average rank [95% CI] |",
+        "|---|---:|---:|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.group} | {r.budget} | {r.n_pairs} | {r.optimizer} | {_fmt_ci(r.regret, r.regret_ci, 4)} "
+                     f"| {_fmt_ci(r.rank, r.rank_ci, 2)} |")
+    lines += ["", "## Optimiser health", "",
+              "Suggestion times are wall times of `study.ask()` inside the benchmark (all workers sharing the "
+              "machine), indicative only; see `benchmarks/speed.py` for controlled timings.", "",
+              "Startup trials: the sampler's own initial design size. Shared with random: median number of leading "
+              "points identical to the `random` run of the same problem and seed (Optuna's samplers and metabo all "
+              "draw startup points from `RandomSampler(seed)`, so the initial designs coincide).", "",
+              "| optimiser | runs | trials | startup trials | shared with random | errors | random fallbacks "
+              "| warnings | median / max suggest s | model sha256 (first 16) |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for h in health_rows:
+        smin, smax = h["startup_min"], h["startup_max"]
+        startup = "n/a" if smin is None else (str(smin) if smin == smax else f"{smin}-{smax}")
+        models = ", ".join(h["models"]) or "-"
+        shared = "n/a" if h["shared_prefix_median"] is None else f"{h['shared_prefix_median']:g}"
+        lines.append(f"| {h['optimizer']} | {h['runs']} | {h['trials']} | {startup} | {shared} | {h['errors']} | "
+                     f"{h['fallbacks']} | {h['warnings']} | {h['suggest_median_s']:.4f} / {h['suggest_max_s']:.3f} "
+                     f"| {models} |")
+    for h in health_rows:
+        if len(h["models"]) > 1:
+            lines += ["", f"**Warning:** `{h['optimizer']}` runs used {len(h['models'])} different model files."]
+        for title, key in (("errors (first error per run)", "error_messages"), ("warnings", "warning_messages")):
+            if h[key]:
+                lines += ["", f"{h['optimizer']} {title}:", ""]
+                lines += [f"- {count} x `{msg}`" for msg, count in list(h[key].items())[:10]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
+    """PNG plots of mean normalised regret and average rank vs evaluations (one panel per dimension group)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    opts = curves.optimizers
+    dims = sorted({int(c["dim"]) for c in curves.problems.values()})
+    groups: list[tuple[str, int | None]] = [("all", None)] + ([(f"d{d}", d) for d in dims] if len(dims) > 1 else [])
+    max_n = max((len(c) for o in opts for c in curves.best[o].values()), default=0)
+    paths = []
+    for kind in ("regret", "rank"):
+        fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
+        for ax, (label, dim) in zip(axes[0], groups):
+            ns = [n for n in range(1, max_n + 1) if curves.common_pairs(n, opts, dim)]
+            for i, o in enumerate(opts):
+                mean, lo, hi = [], [], []
+                for n in ns:
+                    pairs = curves.common_pairs(n, opts, dim)
+                    vals = curves.regret(o, pairs, n) if kind == "regret" else curves.ranks(opts, pairs, n)[i]
+                    ci = _bootstrap_ci(vals, n_boot, np.random.default_rng(0))
+                    mean.append(vals.mean())
+                    lo.append(ci[0])
+                    hi.append(ci[1])
+                ax.plot(ns, mean, label=o)
+                ax.fill_between(ns, lo, hi, alpha=0.2)
+            ax.set_title(f"{label} ({len(curves.common_pairs(1, opts, dim))} problem-seed pairs)")
+            ax.set_xlabel("evaluations")
+            if kind == "regret":
+                ax.set_yscale("log")
+                ax.set_ylabel("mean normalised regret (95% CI)")
+            else:
+                ax.set_ylabel("average rank (1 = best, 95% CI)")
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"{kind}_vs_evaluations.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+@dataclass
+class Report:
+    """What ``build_report`` wrote and computed."""
+
+    markdown_path: Path
+    plots: list[Path]
+    rows: list[SummaryRow]
+    health: list[dict[str, object]]
+
+
+def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str | Path,
+                 n_boot: int = 2000) -> Report:
+    """Compute the summary of ``store`` at ``budgets`` (default: half and all of the largest common budget)
+    and write ``report.md``, ``summary.json`` and the PNG plots into ``out_dir``."""
+    curves = load_curves(store)
+    if not curves.best:
+        raise ValueError(f"{store}: no complete runs to report")
+    if not budgets:
+        lengths = {len(c) for o in curves.optimizers for c in curves.best[o].values()}
+        top = max((n for n in lengths if curves.common_pairs(n)), default=0)
+        if top == 0:
+            raise ValueError(f"{store}: the optimisers share no problem-seed pair")
+        budgets = sorted({max(1, top // 2), top})
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = summarise(curves, budgets, n_boot=n_boot)
+    health_rows = health(store)
+    md_path = out / "report.md"
+    md_path.write_text(markdown(rows, health_rows, store, curves))
+    (out / "summary.json").write_text(json.dumps(
+        {"rows": [r.__dict__ for r in rows], "health": health_rows}, indent=2, default=str) + "\n")
+    return Report(md_path, plot(curves, out), rows, health_rows)
+
+
+def format_rows(rows: Sequence[SummaryRow], group: str = "all") -> str:
+    """Plain-text table of one group's rows, for printing."""
+    lines = [f"{'evals':>5}  {'pairs':>5}  {'optimiser':<16} {'mean norm. regret [95% CI]':<30} avg rank [95% CI]"]
+    for r in rows:
+        if r.group == group:
+            lines.append(f"{r.budget:>5}  {r.n_pairs:>5}  {r.optimizer:<16} {_fmt_ci(r.regret, r.regret_ci, 4):<30} "
+                         f"{_fmt_ci(r.rank, r.rank_ci, 2)}")
+    return "\n".join(lines)

@@ -1,0 +1,209 @@
+"""Run optimisers x problems x seeds with Optuna's ask/tell and store every evaluation.
+
+Each run builds a fresh in-memory study, asks ``budget`` times with the problem's search space as fixed
+distributions, times every ``study.ask()`` (the suggestion wall time, fallback included when one was needed),
+evaluates the problem and tells the value. Nothing an optimiser raises is hidden:
+
+* if ``study.ask()`` raises, the exception text is recorded on the trial (``error``), the half-made trial is
+  marked failed, and the point is asked from a ``RandomSampler`` instead (``fallback``), so the run goes on;
+* if ``study.tell()`` raises (in the sampler's ``after_trial``), the error is recorded; Optuna still stores
+  the value;
+* if the sampler cannot even be built, every trial is a counted fallback and the run records the error;
+* warnings raised while asking or telling are counted per distinct message.
+
+Runs are executed in the calling process (``workers=1``) or in a spawned process pool; every worker sets its
+torch thread count (default 1) before importing anything else that uses torch. Only the calling process writes
+the SQLite store, one transaction per finished run, so a benchmark can be interrupted and resumed: complete
+runs are skipped.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as _dt
+import multiprocessing
+import os
+import platform
+import time
+import traceback
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from metabo.bench.problems import Problem, get_problem
+from metabo.bench.store import ResultStore, RunKey, RunResult, TrialRecord
+
+FALLBACK_SEED_OFFSET = 1_000_003
+
+
+def set_threads(threads: int) -> None:
+    """Pin torch (and OpenMP/MKL where not yet initialised) to ``threads`` threads; quiet Optuna's logging."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _error_text(exc: BaseException) -> str:
+    tail = "".join(traceback.format_exception(exc)[-3:]).strip()
+    return f"{type(exc).__name__}: {exc}\n{tail}"[:4000]
+
+
+def _versions() -> dict[str, str]:
+    import optuna
+    import torch
+
+    import metabo
+
+    out = {"python": platform.python_version(), "optuna": optuna.__version__, "torch": torch.__version__,
+           "metabo": metabo.__version__, "torch_threads": str(torch.get_num_threads())}
+    try:
+        import ioh
+
+        out["ioh"] = str(getattr(ioh, "__version__", "?"))
+    except ImportError:
+        pass
+    return out
+
+
+def execute_run(key: RunKey) -> RunResult:
+    """Run one optimiser on one problem for ``key.budget`` evaluations (see the module docstring)."""
+    import optuna
+    from optuna.samplers import RandomSampler
+    from optuna.trial import TrialState
+
+    from metabo.bench.optimizers import make_sampler, model_fingerprint, startup_trials
+
+    problem: Problem = get_problem(key.problem)
+    space = problem.search_space()
+    fallback = RandomSampler(seed=key.seed + FALLBACK_SEED_OFFSET)
+    info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(key.optimizer)}
+    try:
+        primary = make_sampler(key.optimizer, key.seed)
+    except Exception as exc:  # noqa: BLE001 - recorded, never hidden
+        primary = None
+        info["setup_error"] = _error_text(exc)
+    study = optuna.create_study(direction="minimize", sampler=primary or fallback)
+    caught_warnings: Counter[str] = Counter()
+    records: list[TrialRecord] = []
+    best = float("inf")
+    start = time.perf_counter()
+    for index in range(key.budget):
+        error_text: str | None = None
+        used_fallback = primary is None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t0 = time.perf_counter()
+            try:
+                trial = study.ask(space)
+            except Exception as exc:  # noqa: BLE001 - recorded, never hidden
+                error_text = _error_text(exc)
+                for stuck in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                    # straight to storage: telling would call the failing sampler's after_trial again
+                    study._storage.set_trial_state_values(stuck._trial_id, TrialState.FAIL)
+                study.sampler = fallback
+                try:
+                    trial = study.ask(space)
+                finally:
+                    study.sampler = primary
+                used_fallback = True
+            suggest_seconds = time.perf_counter() - t0
+            value = problem.evaluate(trial.params)
+            try:
+                study.tell(trial, value)
+            except Exception as exc:  # noqa: BLE001 - recorded, never hidden
+                error_text = (error_text + "\n---\n" if error_text else "") + _error_text(exc)
+        for w in caught:
+            caught_warnings[f"{w.category.__name__}: {str(w.message)[:300]}"] += 1
+        best = min(best, value)
+        records.append(TrialRecord(index, value, best, suggest_seconds, error=error_text is not None,
+                                   fallback=used_fallback, error_text=error_text, params=dict(trial.params)))
+    wall = time.perf_counter() - start
+    return RunResult(key=key, trials=records, startup_trials=startup_trials(primary) if primary else None,
+                     wall_seconds=wall, finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                     warnings=dict(caught_warnings), info=info)
+
+
+def plan_runs(optimizers: Sequence[str], problems: Sequence[Problem], seeds: Iterable[int],
+              budget: int) -> list[RunKey]:
+    """Every (optimiser, problem, seed) run, ordered so that each problem-seed pair finishes early."""
+    seeds = list(seeds)
+    return [RunKey(o, p.name, s, budget) for s in seeds for p in problems for o in optimizers]
+
+
+def run_benchmark(optimizers: Sequence[str], problems: Sequence[Problem], seeds: Iterable[int], budget: int,
+                  store: str | Path, workers: int = 1, threads: int = 1, progress: bool = True,
+                  retry_errors: bool = False) -> dict[str, int]:
+    """Run every missing (optimiser, problem, seed, budget) run and store it.
+
+    Args:
+        optimizers: names understood by ``metabo.bench.optimizers.make_sampler``.
+        problems: problems from ``metabo.bench.problems``.
+        seeds: sampler seeds.
+        budget: evaluations per run.
+        store: SQLite file (created if missing).
+        workers: parallel processes (1: run in this process, after setting its torch threads).
+        threads: torch threads per run.
+        progress: show a tqdm bar over runs.
+        retry_errors: also rerun stored runs in which the optimiser raised (e.g. after fixing a broken model).
+
+    With ``workers > 1`` the pool uses the ``spawn`` start method, so a script calling this must guard its entry
+    point with ``if __name__ == "__main__":``.
+
+    Returns:
+        counts: ``planned``, ``skipped`` (already complete), ``done``, ``failed`` (raised outside the optimiser,
+        e.g. in the objective; not stored, retried on the next call).
+    """
+    from tqdm.auto import tqdm
+
+    from metabo.bench.optimizers import check_optimizer_names
+
+    if budget < 1:
+        raise ValueError("budget must be at least 1")
+    check_optimizer_names(list(optimizers))
+    db = ResultStore(store)
+    for p in problems:
+        db.put_problem(p.name, p.dim, p.f_opt, p.random_median)
+    planned = plan_runs(optimizers, problems, seeds, budget)
+    complete = db.complete_keys()
+    if retry_errors:
+        complete -= db.keys_with_errors()
+    todo = [k for k in planned if k not in complete]
+    counts = {"planned": len(planned), "skipped": len(planned) - len(todo), "done": 0, "failed": 0}
+    bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress)
+    bar.set_postfix(skipped=counts["skipped"])
+
+    def finish(key: RunKey, result: RunResult | None, exc: BaseException | None) -> None:
+        if result is not None:
+            db.put_run(result)
+            counts["done"] += 1
+            if result.n_errors:
+                bar.write(f"{key.optimizer} on {key.problem} seed {key.seed}: {result.n_errors} error(s), "
+                          f"{result.n_fallbacks} fallback(s); first: {(result.first_error or '').splitlines()[0]}")
+        else:
+            counts["failed"] += 1
+            bar.write(f"run {key} failed and was not stored: {exc!r}")
+        bar.update(1)
+
+    if workers <= 1:
+        set_threads(threads)
+        for key in todo:
+            try:
+                finish(key, execute_run(key), None)
+            except Exception as exc:  # noqa: BLE001 - reported, run retried next time
+                finish(key, None, exc)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=set_threads,
+                                    initargs=(threads,)) as pool:
+            futures = {pool.submit(execute_run, key): key for key in todo}
+            for future in cf.as_completed(futures):
+                exc = future.exception()
+                finish(futures[future], None if exc else future.result(), exc)
+    bar.close()
+    return counts
