@@ -9,8 +9,8 @@ Limits and fallbacks (never a crash):
   subset of parameters that fits, and copies the others from the best trial ("dropout" BO);
 * more completed trials than the model's context (200): the best half of the context is kept and the rest is a
   random subsample of the remaining trials;
-* parameters outside the relative search space (dynamic or conditional ones): the independent sampler, with one
-  warning per parameter;
+* parameters outside the relative search space (dynamic or conditional ones, and categoricals with more choices
+  than the model's input width): the independent sampler, with one warning per parameter;
 * failed trials are ignored; NaN objective values fail in Optuna itself; +/-inf values are replaced by the worst
   finite value; a study with no finite value yet is sampled at random.
 """
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import optuna
 import torch
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
@@ -103,7 +103,14 @@ class TNPSampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         if study._is_multi_objective():
             raise ValueError("TNPSampler supports single-objective studies only")
-        return {n: d for n, d in self._search_space.calculate(study).items() if not d.single()}
+        return {n: d for n, d in self._search_space.calculate(study).items() if self._is_modelled(d)}
+
+    def _is_modelled(self, dist: BaseDistribution) -> bool:
+        """Single-valued parameters need no model; a categorical wider than the model's input goes to the
+        independent sampler."""
+        if dist.single():
+            return False
+        return not (isinstance(dist, CategoricalDistribution) and len(dist.choices) > self.model.cfg.max_dims)
 
     def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if not search_space:
@@ -139,10 +146,13 @@ class TNPSampler(BaseSampler):
                            param_distribution: BaseDistribution) -> Any:
         if self._warn_independent and param_name not in self._warned_params:
             n_complete = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
-            if n_complete >= self._n_startup_trials:
+            joint = self._search_space.calculate(study)
+            outside = param_name not in joint or not self._is_modelled(joint[param_name])
+            if n_complete >= self._n_startup_trials and outside and not param_distribution.single():
                 warnings.warn(
-                    f"TNPSampler: parameter {param_name!r} is outside the joint search space (dynamic or "
-                    f"conditional); it is sampled by {type(self._independent_sampler).__name__}.",
+                    f"TNPSampler: parameter {param_name!r} is outside the space the model handles (dynamic, "
+                    f"conditional, or a categorical with more than {self.model.cfg.max_dims} choices); it is "
+                    f"sampled by {type(self._independent_sampler).__name__}.",
                     stacklevel=2,
                 )
                 self._warned_params.add(param_name)
@@ -178,7 +188,7 @@ class TNPSampler(BaseSampler):
             if used + width <= max_dims:
                 chosen.extend(range(start, start + width))
                 used += width
-        return np.array(sorted(chosen))
+        return np.array(sorted(chosen), dtype=int)
 
     def _optimise(self, encoder: SearchSpaceEncoder, dims: np.ndarray, x: np.ndarray, y: np.ndarray,
                   x_pending: np.ndarray):

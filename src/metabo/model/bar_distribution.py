@@ -28,6 +28,13 @@ def _Phi(z: Tensor) -> Tensor:
     return 0.5 * torch.erfc(-z / _SQRT2)
 
 
+def _phi_minus_zq(z: Tensor) -> Tensor:
+    """phi(z) - z Q(z) for z >= 0 without cancellation: phi(z) (1 - z sqrt(pi/2) erfcx(z / sqrt 2)), in float64."""
+    z64 = z.double()
+    inner = (1 - z64 * math.sqrt(math.pi / 2) * torch.special.erfcx(z64 / _SQRT2)).clamp_min(0.0)
+    return (_phi(z64) * inner).to(z.dtype)
+
+
 def _Q(z: Tensor) -> Tensor:
     """Upper tail 1 - Phi(z), accurate for large z."""
     return 0.5 * torch.erfc(z / _SQRT2)
@@ -123,7 +130,7 @@ class BarDistribution(torch.nn.Module):
         # Upper tail: y = b[-2] + |N(0, s^2)|.
         c = best_t[..., 0] - b[-2]
         zc = c.clamp_min(0.0) / s_hi
-        ei_hi = torch.where(c <= 0, -c + s_hi * _SQRT_2_OVER_PI, 2 * s_hi * (_phi(zc) - zc * _Q(zc)))
+        ei_hi = torch.where(c <= 0, -c + s_hi * _SQRT_2_OVER_PI, 2 * s_hi * _phi_minus_zq(zc))
         # Lower tail: y = b[1] - |N(0, s^2)|.
         c_lo = (b[1] - best_t[..., 0]).clamp_min(0.0)
         z_lo = c_lo / s_lo
@@ -148,12 +155,13 @@ class BarDistribution(torch.nn.Module):
             return log_ei
         log_p = torch.log_softmax(logits, dim=-1)
         slow = torch.logsumexp(log_p + torch.log(ei_k.clamp_min(torch.finfo(dtype).tiny)), dim=-1)
-        b = self.borders.to(dtype)
-        s_hi = self._tail_scales()[1].to(dtype)
-        best_t = torch.as_tensor(best, dtype=dtype)
-        z = ((best_t - b[-2]) / s_hi).clamp_min(1.0)
-        # phi(z) - z Q(z) ~ phi(z) / z^2 for large z.
-        log_tail = log_p[..., -1] + math.log(2) + torch.log(s_hi) - 0.5 * z * z - _LOG_SQRT_2PI - 2 * torch.log(z)
+        b = self.borders.to(torch.float64)
+        s_hi = self._tail_scales()[1].to(torch.float64)
+        z = ((torch.as_tensor(best, dtype=torch.float64) - b[-2]) / s_hi).clamp_min(0.0)
+        # Exact log of 2 s (phi(z) - z Q(z)) = log 2s + log phi(z) + log1p(-z sqrt(pi/2) erfcx(z/sqrt2)), in float64.
+        inner = (1 - z * math.sqrt(math.pi / 2) * torch.special.erfcx(z / _SQRT2)).clamp_min(1e-300)
+        log_tail = (log_p[..., -1].double() + math.log(2) + torch.log(s_hi) - 0.5 * z * z - _LOG_SQRT_2PI
+                    + torch.log(inner)).to(dtype)
         slow = torch.where(z > 6, log_tail, slow)  # every other bucket contributes exactly zero there
         return torch.where(tiny, slow, log_ei)
 

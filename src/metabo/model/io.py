@@ -77,7 +77,7 @@ def load_model(path: str | Path) -> TNPModel:
         cfg = ModelConfig.from_dict(json.loads(metadata["config"]))
         model = TNPModel(cfg, state["bar.borders"])
         model.load_state_dict(state, strict=True)
-    except (KeyError, ValueError, RuntimeError) as exc:
+    except (KeyError, ValueError, RuntimeError, TypeError, AttributeError) as exc:
         raise ModelLoadError(f"{path}: weights do not match the stored configuration: {exc}") from exc
     model.eval()
     return model

@@ -1,0 +1,95 @@
+"""Command line: help, info, and the shipped model."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+import metabo
+from conftest import make_tiny_model
+from metabo.cli import main
+from metabo.model import load_cached, save_model
+from metabo.model.io import default_model_path, read_card
+
+
+def _json_part(text: str) -> dict:
+    return json.loads(text[text.index("{"):])
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("demo", "pretrain", "info"):
+        assert cmd in out
+
+
+def test_no_command_is_an_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code != 0
+
+
+def test_console_script_help():
+    exe = Path(sys.executable).parent / "metabo"
+    exe = str(exe) if exe.exists() else shutil.which("metabo")
+    assert exe, "the `metabo` console script is not installed"
+    proc = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for cmd in ("demo", "pretrain", "info"):
+        assert cmd in proc.stdout
+
+
+def test_info_prints_the_card_of_a_given_model(tmp_path, capsys):
+    model = make_tiny_model(3)
+    path = save_model(model, tmp_path / "tiny.safetensors", {"name": "tiny-card", "steps": 7})
+    assert main(["info", "--model", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert str(path) in out
+    n_params = sum(p.numel() for p in model.parameters())
+    assert f"{n_params:,}" in out
+    card = _json_part(out)
+    assert card["name"] == "tiny-card" and card["steps"] == 7 and card["config"] == model.cfg.to_dict()
+
+
+def test_info_on_a_broken_model_fails(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    from metabo.model import ModelLoadError
+
+    with pytest.raises(ModelLoadError):
+        main(["info", "--model", str(bad)])
+
+
+def test_info_default_model(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    card = _json_part(out)
+    assert card["format"] == "metabo-tnp"
+    assert card == read_card(default_model_path())
+
+
+def test_shipped_model_loads_and_drives_the_sampler():
+    model = load_cached()
+    card = read_card(default_model_path())
+    assert card and card["config"] == model.cfg.to_dict()
+    assert model.cfg.max_dims >= 8
+    study = optuna.create_study(sampler=metabo.TNPSampler(seed=0, n_candidates=64, refine_steps=2))
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2 + t.suggest_int("n", 0, 3), n_trials=6)
+    assert "metabo_predicted_mean" in study.trials[-1].user_attrs
+
+
+def test_demo_command_is_wired():
+    module = importlib.import_module("metabo.demo")
+    assert callable(module.run_demo)
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--help"])
+    assert exc.value.code == 0

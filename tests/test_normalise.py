@@ -1,0 +1,83 @@
+"""Objective normalisation: exact inverse, direction, and context statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from metabo.normalise import ObjectiveTransform, context_loc_scale
+
+_rng = np.random.default_rng(0)
+DATASETS = {
+    "normal": _rng.normal(size=40),
+    "huge_scale": 1e8 * _rng.normal(size=40),
+    "huge_offset": 1e8 + _rng.normal(size=40),
+    "tiny_range": 1.0 + 1e-9 * _rng.normal(size=40),
+    "tiny_range_tiny_values": 1e-12 * (1 + 1e-6 * _rng.normal(size=40)),
+    "heavy_tail": np.exp(3 * _rng.normal(size=40)),
+    "negative_heavy_tail": -np.exp(3 * _rng.normal(size=40)),
+    "outlier": np.r_[np.zeros(20), 1e6],
+    "integers": np.arange(12.0),
+    "two_values": np.array([1.0, 2.0]),
+    "one_value": np.array([3.0]),
+    "constant": np.full(6, 7.0),
+}
+
+
+@pytest.mark.parametrize("power", [True, False])
+@pytest.mark.parametrize("maximize", [True, False])
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_inverse_of_transform_is_identity(name, maximize, power):
+    v = DATASETS[name]
+    t = ObjectiveTransform(maximize=maximize, power=power).fit(v)
+    z = t.transform(v)
+    assert np.isfinite(z).all()
+    scale = max(np.ptp(v), 1e-15 * np.abs(v).max(), 1e-300)
+    np.testing.assert_allclose(t.inverse(z), v, rtol=0, atol=1e-9 * scale)
+    # values outside the fitted range (as the model may predict) also come back
+    spread = np.ptp(v) if np.ptp(v) > 0 else 1.0
+    extra = np.array([v.min() - spread, v.max() + spread, np.median(v)])
+    np.testing.assert_allclose(t.inverse(t.transform(extra)), extra, rtol=1e-12, atol=1e-7 * spread)
+
+
+@pytest.mark.parametrize("power", [True, False])
+@pytest.mark.parametrize("name", [n for n in DATASETS if np.ptp(DATASETS[n]) > 0])
+def test_direction_best_maps_to_largest(name, power):
+    v = DATASETS[name]
+    z_max = ObjectiveTransform(maximize=True, power=power).fit(v).transform(v)
+    z_min = ObjectiveTransform(maximize=False, power=power).fit(v).transform(v)
+    assert z_max[np.argmax(v)] == pytest.approx(z_max.max())
+    assert z_min[np.argmin(v)] == pytest.approx(z_min.max())
+    assert z_min[np.argmax(v)] == pytest.approx(z_min.min())
+    # monotone: order of raw values is preserved (maximise) or reversed (minimise)
+    order = np.argsort(v, kind="stable")
+    assert (np.diff(z_max[order]) >= -1e-12).all()
+    assert (np.diff(z_min[order]) <= 1e-12).all()
+
+
+@pytest.mark.parametrize("power", [True, False])
+@pytest.mark.parametrize("name", [n for n in DATASETS if len(DATASETS[n]) >= 2 and np.ptp(DATASETS[n]) > 0])
+def test_transformed_values_are_standardised(name, power):
+    """What the model sees has the context's mean 0 and std 1, as in pretraining."""
+    z = ObjectiveTransform(maximize=False, power=power).fit(DATASETS[name]).transform(DATASETS[name])
+    assert z.mean() == pytest.approx(0.0, abs=1e-9)
+    assert z.std(ddof=1) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_scalar_input():
+    t = ObjectiveTransform(maximize=False).fit(DATASETS["normal"])
+    z = t.transform(np.float64(0.3))
+    assert float(t.inverse(z)) == pytest.approx(0.3)
+
+
+def test_context_loc_scale():
+    y = torch.tensor([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]])
+    loc, scale = context_loc_scale(y)
+    assert loc.shape == (2, 1)
+    torch.testing.assert_close(loc[:, 0], torch.tensor([2.0, 5.0]))
+    torch.testing.assert_close(scale[:, 0], torch.tensor([1.0, 1.0]))
+    loc, scale = context_loc_scale(torch.tensor([[4.0]]))
+    assert float(loc) == 4.0 and float(scale) == 1.0
+    loc, scale = context_loc_scale(torch.zeros(3, 0))
+    assert loc.shape == (3, 1) and (loc == 0).all() and (scale == 1).all()

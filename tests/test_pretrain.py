@@ -1,0 +1,122 @@
+"""Pretraining: a few steps write every artefact; an interrupted run resumes to the same weights bit for bit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import metabo.train.pretrain as pretrain_mod
+from metabo.model import load_model
+from metabo.priors import GPPrior, PriorConfig
+from metabo.train.pretrain import TrainConfig, pretrain
+
+
+def tiny_train_config(**kw) -> TrainConfig:
+    from metabo.model import ModelConfig
+
+    base = dict(
+        steps=3, warmup=2, tokens_per_batch=256, n_query=8, max_train_context=12, small_context_max=6,
+        checkpoint_every=1000, eval_every=1000, snapshot_every=2, threads=1, seed=5,
+        model=ModelConfig(max_dims=4, d_model=32, n_layers=2, n_heads=4, d_ff=64, n_buckets=50, max_context=20),
+        prior=PriorConfig(max_dims=4),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Three runs sharing one (deterministic) border computation, the slow part of a tiny run."""
+    root = tmp_path_factory.mktemp("pretrain")
+    original = pretrain_mod.compute_borders
+    cache: dict = {}
+
+    def cached(prior, cfg, n_buckets, seed):
+        key = (n_buckets, seed, repr(cfg.prior), cfg.max_train_context, cfg.small_context_max, cfg.small_context_prob)
+        if key not in cache:
+            cache[key] = original(prior, cfg, n_buckets, seed)
+        return cache[key].clone()
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pretrain_mod, "compute_borders", cached)
+        straight = pretrain(tiny_train_config(), root / "straight", progress=False, command="test")
+        # interrupted after its first step by the time limit, then resumed to the end
+        pretrain(tiny_train_config(max_minutes=1e-9), root / "resumed", progress=False)
+        interrupted_meta = json.loads((root / "resumed" / "checkpoint.json").read_text())
+        interrupted_card = json.loads((root / "resumed" / "model.json").read_text())
+        resumed = pretrain(tiny_train_config(), root / "resumed", resume=True, progress=False)
+    return {"straight": straight, "resumed": resumed, "interrupted_meta": interrupted_meta,
+            "interrupted_card": interrupted_card}
+
+
+def test_writes_all_artefacts(runs):
+    path: Path = runs["straight"]
+    run_dir = path.parent
+    assert path == run_dir / "model.safetensors"
+    for name in ("checkpoint.safetensors", "checkpoint.json", "log.jsonl", "model.safetensors", "model.json"):
+        assert (run_dir / name).exists(), name
+    meta = json.loads((run_dir / "checkpoint.json").read_text())
+    assert meta["step"] == 3
+    lines = [json.loads(l) for l in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [3]
+    assert all(torch.isfinite(torch.tensor(v)) for v in lines[-1]["heldout_nll"].values())
+    card = json.loads((run_dir / "model.json").read_text())
+    assert card["steps"] == 3 and card["command"] == "test" and card["seed"] == 5
+    assert card["config"]["d_model"] == 32 and card["prior"]["name"] == "gp"
+    assert card["heldout_nll"] == lines[-1]["heldout_nll"]
+    model = load_model(path)
+    assert model.cfg.n_buckets == 50
+    assert (model.bar.borders[1:] > model.bar.borders[:-1]).all()
+
+
+def test_snapshots(runs):
+    a = runs["straight"].parent / "snapshots" / "step000002.safetensors"
+    b = runs["resumed"].parent / "snapshots" / "step000002.safetensors"
+    assert a.exists() and b.exists()
+    assert json.loads(a.with_suffix(".json").read_text())["steps"] == 2
+    assert len(list(a.parent.glob("*.safetensors"))) == 1
+    sa, sb = load_file(str(a)), load_file(str(b))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not torch.equal(sa["head.2.weight"], load_file(str(runs["straight"]))["head.2.weight"])  # step 2 != step 3
+
+
+def test_interrupted_run_checkpoints(runs):
+    assert runs["interrupted_meta"]["step"] == 1
+    assert runs["interrupted_card"]["steps"] == 1
+
+
+def test_resume_continues_step_count_and_is_bit_exact(runs):
+    run_dir = runs["resumed"].parent
+    assert json.loads((run_dir / "checkpoint.json").read_text())["step"] == 3
+    assert json.loads((run_dir / "model.json").read_text())["steps"] == 3
+    steps = [json.loads(l)["step"] for l in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 3]  # appended, not restarted
+    a = load_file(str(runs["straight"]))
+    b = load_file(str(runs["resumed"]))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # the optimiser state too
+    ca = load_file(str(runs["straight"].parent / "checkpoint.safetensors"))
+    cb = load_file(str(run_dir / "checkpoint.safetensors"))
+    for k in ca:
+        assert torch.equal(ca[k], cb[k]), k
+
+
+def test_prior_batch_shapes_and_determinism():
+    prior = GPPrior(PriorConfig(max_dims=5))
+    a = prior.sample(3, 7, 4, torch.Generator().manual_seed(1))
+    b = prior.sample(3, 7, 4, torch.Generator().manual_seed(1))
+    assert a.x_ctx.shape == (3, 7, 5) and a.y_ctx.shape == (3, 7)
+    assert a.x_qry.shape == (3, 4, 5) and a.y_qry.shape == (3, 4)
+    assert ((a.x_ctx >= 0) & (a.x_ctx <= 1)).all()
+    assert ((a.n_dims >= 1) & (a.n_dims <= 5)).all()
+    for x, y in ((a.x_ctx, b.x_ctx), (a.y_ctx, b.y_ctx), (a.y_qry, b.y_qry)):
+        assert torch.equal(x, y)
+    assert torch.isfinite(a.y_ctx).all() and torch.isfinite(a.y_qry).all()
+    empty = prior.sample(2, 0, 3, torch.Generator().manual_seed(2))
+    assert empty.x_ctx.shape == (2, 0, 5) and torch.isfinite(empty.y_qry).all()

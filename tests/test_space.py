@@ -1,0 +1,204 @@
+"""Unit-cube encoding of Optuna search spaces."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from metabo.space import SearchSpaceEncoder
+
+
+def admissible(dist: BaseDistribution, value) -> bool:
+    return dist._contains(dist.to_internal_repr(value))
+
+
+FLOATS = {
+    "lin": FloatDistribution(-3.0, 7.0),
+    "log": FloatDistribution(1e-5, 1e2, log=True),
+    "step": FloatDistribution(0.0, 1.0, step=0.1),
+    "step_odd": FloatDistribution(-2.5, 4.0, step=0.25),
+}
+INTS = {
+    "lin": IntDistribution(-5, 12),
+    "log": IntDistribution(1, 1000, log=True),
+    "log2": IntDistribution(3, 70, log=True),
+    "step": IntDistribution(0, 30, step=5),
+    "binary": IntDistribution(0, 1),
+}
+CATEGORICALS = {
+    "str": CategoricalDistribution(["adam", "sgd", "rmsprop"]),
+    "num": CategoricalDistribution([1, 2.5, -7, 0]),
+    "none": CategoricalDistribution([None, "a", 3]),
+    "bool": CategoricalDistribution([True, False]),
+}
+
+
+def _grid(dist) -> list:
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, IntDistribution):
+        return list(range(dist.low, dist.high + 1, dist.step))
+    if dist.step is not None:
+        n = int(round((dist.high - dist.low) / dist.step))
+        return [dist.low + k * dist.step for k in range(n + 1)]
+    if dist.log:
+        return list(np.exp(np.linspace(math.log(dist.low), math.log(dist.high), 23)))
+    return list(np.linspace(dist.low, dist.high, 23))
+
+
+@pytest.mark.parametrize("name", list(FLOATS))
+def test_float_round_trip(name):
+    dist = FLOATS[name]
+    enc = SearchSpaceEncoder({"p": dist})
+    for v in _grid(dist):
+        row = enc.encode({"p": v})
+        assert row.shape == (1,) and 0.0 <= row[0] <= 1.0
+        out = enc.decode(row)["p"]
+        assert isinstance(out, float)
+        assert out == pytest.approx(v, rel=1e-9, abs=1e-12)
+        assert admissible(dist, out)
+
+
+@pytest.mark.parametrize("name", list(INTS))
+def test_int_round_trip_is_exact(name):
+    dist = INTS[name]
+    enc = SearchSpaceEncoder({"p": dist})
+    for v in _grid(dist):
+        out = enc.decode(enc.encode({"p": v}))["p"]
+        assert out == v and type(out) is int
+
+
+@pytest.mark.parametrize("name", list(CATEGORICALS))
+def test_categorical_round_trip_is_exact(name):
+    dist = CATEGORICALS[name]
+    enc = SearchSpaceEncoder({"p": dist})
+    assert enc.n_dims == len(dist.choices)
+    for v in dist.choices:
+        row = enc.encode({"p": v})
+        assert row.sum() == 1.0 and set(np.unique(row)) <= {0.0, 1.0}
+        out = enc.decode(row)["p"]
+        assert out == v and type(out) is type(v)
+
+
+def test_int_slices_are_equal_width():
+    """Each integer owns an equal slice of the coordinate, so uniform sampling in the cube is uniform over ints."""
+    dist = IntDistribution(0, 4)
+    enc = SearchSpaceEncoder({"p": dist})
+    u = (np.arange(100_000) + 0.5) / 100_000
+    values = [enc.decode(np.array([x]))["p"] for x in u[::97]]
+    counts = np.bincount(values, minlength=5)
+    assert counts.min() > 0.9 * counts.max()
+
+
+def test_float_step_endpoints_reachable():
+    dist = FloatDistribution(0.0, 1.0, step=0.1)
+    enc = SearchSpaceEncoder({"p": dist})
+    assert enc.decode(np.array([0.0]))["p"] == 0.0
+    assert enc.decode(np.array([1.0]))["p"] == pytest.approx(1.0)
+    assert enc.decode(np.array([-3.0]))["p"] == 0.0  # clipped
+    assert enc.decode(np.array([7.0]))["p"] == pytest.approx(1.0)
+
+
+def _mixed_space() -> dict[str, BaseDistribution]:
+    space = {}
+    space.update({f"f_{k}": v for k, v in FLOATS.items()})
+    space.update({f"i_{k}": v for k, v in INTS.items()})
+    space.update({f"c_{k}": v for k, v in CATEGORICALS.items()})
+    return space
+
+
+def test_mixed_space_layout_and_round_trip():
+    space = _mixed_space()
+    enc = SearchSpaceEncoder(space)
+    assert enc.n_dims == len(FLOATS) + len(INTS) + sum(len(d.choices) for d in CATEGORICALS.values())
+    assert enc.param_names == sorted(space)
+    widths = enc.param_widths()
+    assert sum(w for _, w in widths) == enc.n_dims
+    assert [s for s, _ in widths] == list(np.cumsum([0] + [w for _, w in widths])[:-1])
+    assert enc.continuous_mask().sum() == len(FLOATS) + len(INTS)
+    assert len(enc.categorical_slices()) == len(CATEGORICALS)
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        params = {n: _grid(d)[rng.integers(len(_grid(d)))] for n, d in space.items()}
+        back = enc.decode(enc.encode(params))
+        for n, d in space.items():
+            if isinstance(d, FloatDistribution):
+                assert back[n] == pytest.approx(params[n], rel=1e-9, abs=1e-12)
+            else:
+                assert back[n] == params[n]
+
+
+def test_encoding_does_not_depend_on_dict_order():
+    space = _mixed_space()
+    reversed_space = dict(reversed(list(space.items())))
+    params = {n: _grid(d)[0] for n, d in space.items()}
+    np.testing.assert_array_equal(SearchSpaceEncoder(space).encode(params), SearchSpaceEncoder(reversed_space).encode(params))
+
+
+def test_snap_idempotent_and_decode_invariant():
+    enc = SearchSpaceEncoder(_mixed_space())
+    rng = np.random.default_rng(1)
+    rows = rng.uniform(-0.2, 1.2, size=(300, enc.n_dims))
+    rows[:10] = 0.0
+    rows[10:20] = 1.0
+    rows[20:30] = 0.5
+    snapped = enc.snap(rows)
+    assert snapped.shape == rows.shape
+    assert ((snapped >= 0) & (snapped <= 1)).all()
+    np.testing.assert_array_equal(enc.snap(snapped), snapped)
+    for r, s in zip(rows, snapped):
+        a, b = enc.decode(r), enc.decode(s)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k] == b[k], (k, a[k], b[k])
+        for n, d in enc.search_space.items():
+            assert admissible(d, b[n])
+    # categorical blocks become exactly one-hot
+    for sl in enc.categorical_slices():
+        np.testing.assert_array_equal(snapped[:, sl].sum(1), 1.0)
+    # plain continuous floats are only clipped, never moved
+    lin = enc.param_names.index("f_lin")
+    start = enc.param_widths()[lin][0]
+    np.testing.assert_array_equal(snapped[:, start], np.clip(rows[:, start], 0, 1))
+
+
+def test_snap_of_admissible_points_is_identity():
+    enc = SearchSpaceEncoder({k: v for k, v in _mixed_space().items() if not k.startswith("f_lin") and not k.startswith("f_log")})
+    rng = np.random.default_rng(2)
+    rows = enc.snap(rng.uniform(size=(50, enc.n_dims)))
+    encoded = enc.encode_many([enc.decode(r) for r in rows])
+    np.testing.assert_allclose(enc.snap(encoded), encoded, atol=1e-12)
+
+
+def test_snap_empty_batch():
+    enc = SearchSpaceEncoder(_mixed_space())
+    assert enc.snap(np.zeros((0, enc.n_dims))).shape == (0, enc.n_dims)
+    assert enc.encode_many([]).shape == (0, enc.n_dims)
+
+
+def test_encode_missing_param_raises():
+    enc = SearchSpaceEncoder({"a": FloatDistribution(0, 1), "b": IntDistribution(0, 3)})
+    with pytest.raises(KeyError, match="b"):
+        enc.encode({"a": 0.3})
+
+
+def test_unsupported_distribution_raises():
+    class Weird(BaseDistribution):
+        def to_external_repr(self, v):
+            return v
+
+        def to_internal_repr(self, v):
+            return v
+
+        def single(self):
+            return False
+
+        def _contains(self, v):
+            return True
+
+    with pytest.raises(TypeError, match="unsupported"):
+        SearchSpaceEncoder({"w": Weird()})
