@@ -19,6 +19,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         max_minutes=args.max_minutes,
+        stop_after=args.stop_after,
         lr=args.lr,
         checkpoint_every=args.checkpoint_every,
         eval_every=args.checkpoint_every,
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--checkpoint-every", type=int, default=250)
     pre.add_argument("--snapshot-every", type=int, default=2500, help="keep a model copy every N steps (0: never)")
     pre.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
+    pre.add_argument("--stop-after", type=int, default=None,
+                     help="stop at this step; the learning-rate schedule still follows --steps")
     pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=_cmd_pretrain)

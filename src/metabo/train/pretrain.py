@@ -49,6 +49,7 @@ class TrainConfig:
     snapshot_every: int = 2500
     threads: int = 1
     max_minutes: float | None = None
+    stop_after: int | None = None  # stop at this step without changing the LR schedule (which follows `steps`)
     model: ModelConfig = field(default_factory=ModelConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
 
@@ -170,7 +171,8 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
     bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not progress, dynamic_ncols=True)
     model.train()
     last_eval: dict[str, float] = {}
-    while step < cfg.steps:
+    last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
+    while step < last_step:
         n_ctx = _sample_context_size(cfg, g)
         batch = prior.sample(_batch_size(cfg, n_ctx), n_ctx, cfg.n_query, g)
         y_ctx, y_q = normalise_batch(batch)
@@ -188,13 +190,13 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
         bar.update(1)
         bar.set_postfix(loss=f"{running:.3f}", val=f"{last_eval.get('mean', float('nan')):.3f}")
         out_of_time = deadline is not None and time.time() >= deadline
-        if step % cfg.eval_every == 0 or step == cfg.steps or out_of_time:
+        if step % cfg.eval_every == 0 or step == last_step or out_of_time:
             last_eval = heldout_nll(model, val_batches)
             wall = wall_before + time.time() - t0
             with log_path.open("a") as fh:
                 fh.write(json.dumps({"step": step, "wall_seconds": round(wall, 1), "train_loss": running,
                                      "heldout_nll": last_eval}) + "\n")
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
+        if step % cfg.checkpoint_every == 0 or step == last_step or out_of_time:
             _save_checkpoint(run_dir, model, opt, step, g, wall_before + time.time() - t0, cfg)
             _write_final(run_dir, model, cfg, step, wall_before + time.time() - t0, last_eval, command)
         if cfg.snapshot_every and step % cfg.snapshot_every == 0:
