@@ -12,8 +12,15 @@ subcommands::
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 DEFAULT_STORE = "bench_results/bench.db"
+QUICK_STORE = "bench_results/quick/bench.db"
+QUICK_OPTIMIZERS = ["random", "tpe"]
+QUICK_BBOB = "bbob/f08_i1_d2"  # Rosenbrock: not solved by chance in a few evaluations
+QUICK_YAHPO = "yahpo/lcbench/*"  # the first validation instance is used
+QUICK_SEEDS, QUICK_BUDGET = 2, 12
 
 
 def _int_list(text: str) -> list[int]:
@@ -24,17 +31,64 @@ def _str_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
+def _quick_problems() -> list:
+    """One BBOB problem plus one YAHPO validation instance where the YAHPO data and onnxruntime are present."""
+    from metabo.bench.problems import family_available, select_problems
+
+    chosen = select_problems([QUICK_BBOB])
+    if family_available("yahpo"):
+        chosen += select_problems([QUICK_YAHPO])[:1]
+    return chosen
+
+
+def _select(args: argparse.Namespace) -> list:
     from metabo.bench.problems import select_problems
+
+    if args.yahpo_data:
+        from metabo.bench.problems import yahpo
+
+        yahpo.set_data_dir(args.yahpo_data)  # also exported to spawned workers
+    if args.quick:
+        return _quick_problems()
+    return select_problems(args.problems, instances=args.instances, splits=args.yahpo_splits,
+                           allow_reserved=args.allow_reserved)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
     from metabo.bench.runner import run_benchmark
 
-    problems = select_problems(args.problems, instances=args.instances)
+    if args.quick:
+        args.optimizers, args.seeds, args.budget = QUICK_OPTIMIZERS, QUICK_SEEDS, QUICK_BUDGET
+        args.store = args.store or QUICK_STORE
+    args.store = args.store or DEFAULT_STORE
+    try:
+        problems = _select(args)
+    except (KeyError, ValueError, PermissionError, FileNotFoundError, ImportError) as exc:
+        print(f"metabo bench: {exc}", file=sys.stderr)  # a selection mistake, not a crash
+        return 2
+    if args.list:
+        print("\n".join(f"{p.name}  (dim {p.dim})" for p in problems))
+        return 0
+    if args.reference:
+        from metabo.bench.reference import run_reference_searches
+
+        counts = run_reference_searches(problems, args.store, args.reference_evals, range(args.seeds),
+                                        progress=not args.no_progress)
+        print(f"reference searches: {counts['done']} done, {counts['skipped']} already stored, "
+              f"{counts['exact']} problem(s) with a known optimum skipped (store: {args.store})")
+        return 0
     counts = run_benchmark(args.optimizers, problems, range(args.seeds), args.budget, args.store,
                            workers=args.workers, threads=args.threads, progress=not args.no_progress,
                            retry_errors=args.retry_errors)
     print(f"{len(problems)} problems x {len(args.optimizers)} optimisers x {args.seeds} seeds: "
           f"{counts['done']} runs done, {counts['skipped']} already complete, {counts['failed']} failed "
           f"(store: {args.store})")
+    if args.quick:
+        from metabo.bench.report import build_report, format_rows
+
+        report = build_report(args.store, None, Path(args.store).parent / "report", n_boot=200)
+        print(format_rows(report.rows))
+        print(f"report: {report.markdown_path}")
     return 1 if counts["failed"] else 0
 
 
@@ -65,14 +119,31 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
 
     bench = subparsers.add_parser("bench", help="run optimisers on benchmark problems into a SQLite store")
     bench.add_argument("--problems", default="bbob/*_d2",
-                       help="comma-separated glob patterns over names like bbob/f01_i1_d2 (default 'bbob/*_d2')")
+                       help="comma-separated glob patterns over names like bbob/f01_i1_d2, yahpo/lcbench/7593, "
+                            "sklearn/..., highs/... (default 'bbob/*_d2')")
     bench.add_argument("--instances", type=_int_list, default=[1], help="BBOB instances for globs (default 1)")
+    bench.add_argument("--yahpo-data", default=None,
+                       help="YAHPO data folder (default: $METABO_YAHPO_DATA, else ../shared/data/yahpo)")
+    bench.add_argument("--yahpo-splits", type=_str_list, default=["validation"],
+                       help="YAHPO splits to select from (default validation; 'train' for meta-training)")
+    bench.add_argument("--allow-reserved", action="store_true",
+                       help="allow YAHPO 'reserved' instances (independent evaluation only; never by default)")
+    bench.add_argument("--quick", action="store_true",
+                       help=f"CI smoke profile: random and tpe on {QUICK_BBOB} plus one YAHPO validation instance "
+                            f"(if its data is present), {QUICK_SEEDS} seeds, budget {QUICK_BUDGET}; writes the store "
+                            f"(default {QUICK_STORE}) and a report beside it; ignores --problems/--optimizers")
+    bench.add_argument("--reference", action="store_true",
+                       help="instead of optimisers, run a long reference search (TPE + local search) per selected "
+                            "problem without a known optimum and per seed, and store its best value")
+    bench.add_argument("--reference-evals", type=int, default=None,
+                       help="evaluations per reference search (default 5000 for cheap problems)")
+    bench.add_argument("--list", action="store_true", help="print the selected problems and exit")
     bench.add_argument("--optimizers", type=_str_list, default=["metabo", "tpe", "random", "gp"],
                        help=f"comma list from {', '.join(available_optimizers())}, metabo:<model path> "
                             "(default metabo,tpe,random,gp)")
     bench.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     bench.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
-    bench.add_argument("--store", default=DEFAULT_STORE, help=f"SQLite results file (default {DEFAULT_STORE})")
+    bench.add_argument("--store", default=None, help=f"SQLite results file (default {DEFAULT_STORE})")
     add_run_options(bench)
     bench.set_defaults(func=_cmd_bench)
 

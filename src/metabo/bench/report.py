@@ -1,8 +1,11 @@
 """Summaries of a results store: normalised regret, average rank, errors; Markdown and PNG output.
 
 * Normalised regret of a run after n evaluations: ``max(0, (best_so_far_n - f_opt) / (random_median - f_opt))``
-  (see ``metabo.bench.problems``). Reported as the mean over problem-seed pairs with a percentile bootstrap
-  95% CI (pairs resampled with replacement).
+  (see ``metabo.bench.problems.base``). ``f_opt`` is the known optimum (BBOB) or the current reference: the best
+  value ever seen for the problem in the store (random sample, every run, reference searches; see
+  ``metabo.bench.reference``), so regrets of such problems are relative to the best known point and can change
+  as the store grows. The report lists how every reference was obtained. Reported as the mean over
+  problem-seed pairs with a percentile bootstrap 95% CI (pairs resampled with replacement).
 * Average rank: per problem-seed pair the optimisers are ranked by best_so_far after n evaluations (1 = best,
   ties share the average rank), then ranks are averaged over pairs; same bootstrap for its CI.
 * Only problem-seed pairs that every reported optimiser has run for at least n evaluations enter the numbers
@@ -25,6 +28,7 @@ from metabo.bench.problems import normalised_regret
 from metabo.bench.store import ResultStore
 
 Pair = tuple[str, int]  # (problem, seed)
+Group = tuple[str, str | None, int | None]  # (label, family, dim)
 
 
 @dataclass
@@ -39,14 +43,28 @@ class Curves:
     def optimizers(self) -> list[str]:
         return sorted(self.best)
 
-    def common_pairs(self, n: int, optimizers: Sequence[str] | None = None, dim: int | None = None) -> list[Pair]:
-        """Pairs every optimiser has run for at least ``n`` evaluations (optionally of one dimension)."""
+    def common_pairs(self, n: int, optimizers: Sequence[str] | None = None, dim: int | None = None,
+                     family: str | None = None) -> list[Pair]:
+        """Pairs every optimiser has run for at least ``n`` evaluations (optionally of one dimension / family)."""
         opts = list(optimizers or self.optimizers)
         sets = [{p for p, c in self.best[o].items() if len(c) >= n} for o in opts]
         pairs = set.intersection(*sets) if sets else set()
         if dim is not None:
             pairs = {p for p in pairs if int(self.problems[p[0]]["dim"]) == dim}
+        if family is not None:
+            pairs = {p for p in pairs if self.problems[p[0]]["family"] == family}
         return sorted(pairs)
+
+    def groups(self, by_dim: bool = True) -> list[Group]:
+        """Report groups: "all", then one per family (if several), then per dimension (if several)."""
+        out: list[Group] = [("all", None, None)]
+        families = sorted({str(c["family"]) for c in self.problems.values()})
+        if len(families) > 1:
+            out += [(f, f, None) for f in families]
+        dims = sorted({int(c["dim"]) for c in self.problems.values()})
+        if by_dim and len(dims) > 1:
+            out += [(f"d{d}", None, d) for d in dims]
+        return out
 
     def regret(self, optimizer: str, pairs: Sequence[Pair], n: int) -> np.ndarray:
         """Normalised regret after ``n`` evaluations, one value per pair."""
@@ -65,8 +83,7 @@ class Curves:
 def load_curves(store: str | Path) -> Curves:
     """Read every complete run of a store (the largest budget per optimiser/problem/seed)."""
     db = ResultStore(store)
-    problems = {r["name"]: {"dim": r["dim"], "f_opt": r["f_opt"], "random_median": r["random_median"]}
-                for r in db.rows("SELECT * FROM problems")}
+    problems = db.references()
     chosen: dict[tuple[str, str, int], dict[str, object]] = {}
     for r in db.rows("SELECT * FROM runs ORDER BY budget"):
         chosen[(r["optimizer"], r["problem"], r["seed"])] = dict(r)
@@ -107,14 +124,10 @@ def summarise(curves: Curves, budgets: Sequence[int], n_boot: int = 2000, seed: 
               by_dim: bool = True) -> list[SummaryRow]:
     """Regret and rank rows per group ("all", then "d<k>" per dimension) and budget."""
     opts = curves.optimizers
-    groups: list[tuple[str, int | None]] = [("all", None)]
-    dims = sorted({int(c["dim"]) for c in curves.problems.values()})
-    if by_dim and len(dims) > 1:
-        groups += [(f"d{d}", d) for d in dims]
     rows: list[SummaryRow] = []
-    for label, dim in groups:
+    for label, family, dim in curves.groups(by_dim):
         for b in budgets:
-            pairs = curves.common_pairs(b, opts, dim)
+            pairs = curves.common_pairs(b, opts, dim, family)
             ranks = curves.ranks(opts, pairs, b)
             for i, o in enumerate(opts):
                 rng = np.random.default_rng(seed)  # the same resamples for every optimiser
@@ -196,7 +209,8 @@ def markdown(rows: Sequence[SummaryRow], health_rows: Sequence[dict[str, object]
         "# Benchmark report", "",
         f"Store: `{store}`; {len(curves.optimizers)} optimisers, {n_probs} problems, {n_seeds} seeds.", "",
         "Normalised regret = max(0, (best_so_far - f_opt) / (random_median - f_opt)), where random_median is the "
-        "median objective over 10,000 uniform random points (0 = optimum found, 1 = a typical random point). "
+        "median objective over uniform random points and f_opt the known optimum or, where none is known, the best "
+        "value ever seen for the problem (0 = optimum found, 1 = a typical random point; see Reference values). "
         "Mean over problem-seed pairs with a bootstrap 95% CI. Rank: per pair, 1 = best best_so_far, ties "
         "averaged; mean over pairs with a bootstrap 95% CI. Every optimiser is averaged over the same pairs.", "",
     ]
@@ -229,6 +243,7 @@ def markdown(rows: Sequence[SummaryRow], health_rows: Sequence[dict[str, object]
         lines.append(f"| {h['optimizer']} | {h['runs']} | {h['trials']} | {startup} | {shared} | {h['errors']} | "
                      f"{h['fallbacks']} | {h['warnings']} | {h['suggest_median_s']:.4f} / {h['suggest_max_s']:.3f} "
                      f"| {models} |")
+    lines += reference_lines(curves)
     for h in health_rows:
         if len(h["models"]) > 1:
             lines += ["", f"**Warning:** `{h['optimizer']}` runs used {len(h['models'])} different model files."]
@@ -239,6 +254,30 @@ def markdown(rows: Sequence[SummaryRow], health_rows: Sequence[dict[str, object]
     return "\n".join(lines) + "\n"
 
 
+def reference_lines(curves: Curves) -> list[str]:
+    """Markdown section saying how each problem's f_opt and random median were obtained (grouped where equal)."""
+    lines = ["", "## Reference values", "",
+             "Where no optimum is known, f_opt is the best value ever seen for the problem in this store, so those "
+             "regrets are relative to the best known point; run `metabo bench --reference` for a long reference "
+             "search per problem.", ""]
+    exact: dict[tuple[str, str], int] = defaultdict(int)
+    others = []
+    for name in sorted(curves.problems):
+        c = curves.problems[name]
+        if c.get("exact"):
+            exact[(str(c["family"]), str(c.get("random_median_source")))] += 1
+        else:
+            others.append((name, c))
+    for (family, median_source), count in sorted(exact.items()):
+        lines.append(f"- {family}: {count} problem(s); f_opt: known optimum; random median: {median_source}.")
+    if others:
+        lines += ["", "| problem | f_opt (reference) | how f_opt was obtained | random median | how |",
+                  "|---|---:|---|---:|---|"]
+        lines += [f"| {name} | {c['f_opt']:.6g} | {c.get('f_opt_source') or 'unknown'} | {c['random_median']:.6g} "
+                  f"| {c.get('random_median_source')} |" for name, c in others]
+    return lines
+
+
 def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
     """PNG plots of mean normalised regret and average rank vs evaluations (one panel per dimension group)."""
     import matplotlib
@@ -247,18 +286,17 @@ def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
     import matplotlib.pyplot as plt
 
     opts = curves.optimizers
-    dims = sorted({int(c["dim"]) for c in curves.problems.values()})
-    groups: list[tuple[str, int | None]] = [("all", None)] + ([(f"d{d}", d) for d in dims] if len(dims) > 1 else [])
+    groups = curves.groups()
     max_n = max((len(c) for o in opts for c in curves.best[o].values()), default=0)
     paths = []
     for kind in ("regret", "rank"):
         fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
-        for ax, (label, dim) in zip(axes[0], groups):
-            ns = [n for n in range(1, max_n + 1) if curves.common_pairs(n, opts, dim)]
+        for ax, (label, family, dim) in zip(axes[0], groups):
+            ns = [n for n in range(1, max_n + 1) if curves.common_pairs(n, opts, dim, family)]
             for i, o in enumerate(opts):
                 mean, lo, hi = [], [], []
                 for n in ns:
-                    pairs = curves.common_pairs(n, opts, dim)
+                    pairs = curves.common_pairs(n, opts, dim, family)
                     vals = curves.regret(o, pairs, n) if kind == "regret" else curves.ranks(opts, pairs, n)[i]
                     ci = _bootstrap_ci(vals, n_boot, np.random.default_rng(0))
                     mean.append(vals.mean())
@@ -266,7 +304,7 @@ def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
                     hi.append(ci[1])
                 ax.plot(ns, mean, label=o)
                 ax.fill_between(ns, lo, hi, alpha=0.2)
-            ax.set_title(f"{label} ({len(curves.common_pairs(1, opts, dim))} problem-seed pairs)")
+            ax.set_title(f"{label} ({len(curves.common_pairs(1, opts, dim, family))} problem-seed pairs)")
             ax.set_xlabel("evaluations")
             if kind == "regret":
                 ax.set_yscale("log")

@@ -24,6 +24,7 @@ import datetime as _dt
 import multiprocessing
 import os
 import platform
+import sys
 import time
 import traceback
 import warnings
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from metabo.bench.problems import Problem, get_problem
+from metabo.bench.reference import ensure_problem_constants
 from metabo.bench.store import ResultStore, RunKey, RunResult, TrialRecord
 
 FALLBACK_SEED_OFFSET = 1_000_003
@@ -62,12 +64,9 @@ def _versions() -> dict[str, str]:
 
     out = {"python": platform.python_version(), "optuna": optuna.__version__, "torch": torch.__version__,
            "metabo": metabo.__version__, "torch_threads": str(torch.get_num_threads())}
-    try:
-        import ioh
-
-        out["ioh"] = str(getattr(ioh, "__version__", "?"))
-    except ImportError:
-        pass
+    for module in ("ioh", "onnxruntime"):  # only those the problems imported
+        if module in sys.modules:
+            out[module] = str(getattr(sys.modules[module], "__version__", "?"))
     return out
 
 
@@ -79,7 +78,8 @@ def execute_run(key: RunKey) -> RunResult:
 
     from metabo.bench.optimizers import make_sampler, model_fingerprint, startup_trials
 
-    problem: Problem = get_problem(key.problem)
+    # the selection (select_problems) already decided whether reserved instances may run
+    problem: Problem = get_problem(key.problem, allow_reserved=True)
     space = problem.search_space()
     fallback = RandomSampler(seed=key.seed + FALLBACK_SEED_OFFSET)
     info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(key.optimizer)}
@@ -167,8 +167,7 @@ def run_benchmark(optimizers: Sequence[str], problems: Sequence[Problem], seeds:
         raise ValueError("budget must be at least 1")
     check_optimizer_names(list(optimizers))
     db = ResultStore(store)
-    for p in problems:
-        db.put_problem(p.name, p.dim, p.f_opt, p.random_median)
+    ensure_problem_constants(db, problems)  # random medians of non-BBOB problems: computed once per store
     planned = plan_runs(optimizers, problems, seeds, budget)
     complete = db.complete_keys()
     if retry_errors:

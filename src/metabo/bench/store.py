@@ -2,12 +2,21 @@
 
 Tables:
 
-* ``problems``: name, dim, f_opt, random_median (the normalisation constants);
+* ``problems``: name, dim, f_opt, random_median (the normalisation constants), plus family, ``exact`` (1: f_opt
+  is the known optimum), where f_opt and the random median come from and how many random points the median
+  used. For a problem without a known optimum ``f_opt`` is the best value seen so far (kept up to date by
+  ``put_run`` and ``put_reference``);
 * ``runs``: one row per *complete* run, keyed by (optimizer, problem, seed, budget), with the sampler's own
   startup size, error / fallback / warning counts, the first error text, wall time and library versions;
 * ``trials``: one row per evaluation: value, best_so_far, suggest_seconds (wall time of ``study.ask``), error
   flag (the optimiser raised while suggesting or being told), fallback flag (the point came from the random
   fallback) and the error text.
+
+* ``reference_runs``: one row per long reference search (problem, method, seed, evaluations, best value and
+  parameters), see ``metabo.bench.reference``.
+
+Stores written before these columns and tables existed are migrated when opened (columns and tables are only
+ever added; a problem row without ``exact`` counts as exact for BBOB, the only family such stores hold).
 
 A run and its trials are written in one transaction, so a run row exists only for a complete run; an
 interrupted benchmark leaves no partial run behind and is resumed by running the missing runs.
@@ -33,6 +42,11 @@ CREATE TABLE IF NOT EXISTS runs (
     info_json TEXT,
     PRIMARY KEY (optimizer, problem, seed, budget)
 );
+CREATE TABLE IF NOT EXISTS reference_runs (
+    problem TEXT NOT NULL, method TEXT NOT NULL, seed INTEGER NOT NULL, evaluations INTEGER NOT NULL,
+    best_value REAL NOT NULL, best_params_json TEXT, seconds REAL, finished_at TEXT NOT NULL,
+    PRIMARY KEY (problem, method, seed, evaluations)
+);
 CREATE TABLE IF NOT EXISTS trials (
     optimizer TEXT NOT NULL, problem TEXT NOT NULL, seed INTEGER NOT NULL, budget INTEGER NOT NULL,
     trial INTEGER NOT NULL, value REAL NOT NULL, best_so_far REAL NOT NULL, suggest_seconds REAL NOT NULL,
@@ -40,6 +54,11 @@ CREATE TABLE IF NOT EXISTS trials (
     PRIMARY KEY (optimizer, problem, seed, budget, trial)
 );
 """
+
+# columns added to ``problems`` after the first release; old stores get them on open
+PROBLEM_COLUMNS = {"family": "TEXT", "exact": "INTEGER", "f_opt_source": "TEXT", "random_median_points": "INTEGER",
+                   "random_median_source": "TEXT"}
+EXACT_FAMILIES = ("bbob",)  # families whose f_opt in a pre-migration store is exact
 
 
 @dataclass(frozen=True)
@@ -101,14 +120,92 @@ class ResultStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as con, con:
             con.executescript(SCHEMA)
+            self._migrate(con)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60.0)
 
-    def put_problem(self, name: str, dim: int, f_opt: float, random_median: float) -> None:
-        """Insert or update a problem's normalisation constants."""
+    @staticmethod
+    def _migrate(con: sqlite3.Connection) -> None:
+        have = {row[1] for row in con.execute("PRAGMA table_info(problems)")}
+        for column, kind in PROBLEM_COLUMNS.items():
+            if column not in have:
+                con.execute(f"ALTER TABLE problems ADD COLUMN {column} {kind}")
+
+    def put_problem(self, name: str, dim: int, f_opt: float, random_median: float, *, family: str | None = None,
+                    exact: bool = True, f_opt_source: str | None = None, random_median_points: int | None = None,
+                    random_median_source: str | None = None) -> None:
+        """Insert or update a problem's normalisation constants.
+
+        For an inexact ``f_opt`` (a best value seen, not a known optimum) a better value already stored is kept.
+        """
+        family = family or name.split("/", 1)[0]
         with closing(self._connect()) as con, con:
-            con.execute("INSERT OR REPLACE INTO problems VALUES (?, ?, ?, ?)", (name, dim, f_opt, random_median))
+            old = con.execute("SELECT f_opt, f_opt_source, exact FROM problems WHERE name = ?", (name,)).fetchone()
+            if not exact and old is not None and not old[2] and old[0] is not None and old[0] <= f_opt:
+                f_opt, f_opt_source = old[0], old[1]
+            con.execute("INSERT OR REPLACE INTO problems (name, dim, f_opt, random_median, family, exact, f_opt_source,"
+                        " random_median_points, random_median_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (name, dim, f_opt, random_median, family, int(exact), f_opt_source, random_median_points,
+                         random_median_source))
+
+    def problem_row(self, name: str) -> dict[str, object] | None:
+        """The stored constants of a problem (``exact`` filled in for pre-migration rows), or ``None``."""
+        rows = self.problem_rows([name])
+        return rows.get(name)
+
+    def problem_rows(self, names: list[str] | None = None) -> dict[str, dict[str, object]]:
+        """Stored constants by problem name (all problems, or those named)."""
+        out = {}
+        for r in self.rows("SELECT * FROM problems"):
+            if names is not None and r["name"] not in names:
+                continue
+            row = dict(r)
+            row["family"] = row.get("family") or row["name"].split("/", 1)[0]
+            if row.get("exact") is None:
+                row["exact"] = int(row["family"] in EXACT_FAMILIES)
+            if row.get("f_opt_source") is None and row["exact"]:
+                row["f_opt_source"] = "known optimum"
+            out[row["name"]] = row
+        return out
+
+    def _lower_f_opt(self, con: sqlite3.Connection, problem: str, value: float, source: str) -> None:
+        # only inexact references move: a known optimum stays what it is
+        con.execute("UPDATE problems SET f_opt = ?, f_opt_source = ? WHERE name = ? AND exact = 0 AND f_opt > ?",
+                    (value, source, problem, value))
+
+    def put_reference(self, problem: str, method: str, seed: int, evaluations: int, best_value: float,
+                      best_params: dict[str, object], seconds: float, finished_at: str) -> None:
+        """Store a reference search and lower the problem's inexact ``f_opt`` if it found a better value."""
+        with closing(self._connect()) as con, con:
+            con.execute("INSERT OR REPLACE INTO reference_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (problem, method, seed, evaluations, best_value, json.dumps(best_params, default=str),
+                         seconds, finished_at))
+            self._lower_f_opt(con, problem, best_value,
+                              f"reference search ({method}, {evaluations} evaluations, seed {seed})")
+
+    def reference_keys(self) -> set[tuple[str, int, int]]:
+        """(problem, seed, evaluations) of the stored reference searches."""
+        with closing(self._connect()) as con:
+            return {tuple(r) for r in con.execute("SELECT problem, seed, evaluations FROM reference_runs")}
+
+    def references(self) -> dict[str, dict[str, object]]:
+        """Per problem: the current reference ``f_opt`` and ``random_median`` with how each was obtained.
+
+        Exact problems keep their stored optimum. For the others ``f_opt`` is the best value ever seen: the
+        stored value (random sample, reference searches, earlier runs) or any stored trial, whichever is lower.
+        """
+        out = self.problem_rows()
+        best_trials = {r["problem"]: r for r in self.rows(
+            "SELECT problem, optimizer, seed, MIN(value) AS v FROM trials GROUP BY problem")}
+        for name, row in out.items():
+            t = best_trials.get(name)
+            if not row["exact"] and t is not None and t["v"] is not None and t["v"] < row["f_opt"]:
+                row["f_opt"] = t["v"]
+                row["f_opt_source"] = f"best value seen in the store ({t['optimizer']} run, seed {t['seed']})"
+            if row.get("random_median_source") is None:
+                row["random_median_source"] = "median of 10,000 uniform random points (seed 20240101)"
+        return out
 
     def complete_keys(self) -> set[RunKey]:
         """Keys of the runs whose every trial is stored."""
@@ -143,6 +240,10 @@ class ResultStore:
                        result.first_error, json.dumps(result.warnings), result.wall_seconds, result.finished_at,
                        json.dumps(result.info)),
             )
+            finite = [t.value for t in result.trials if t.value == t.value and abs(t.value) != float("inf")]
+            if finite:
+                self._lower_f_opt(con, k.problem, min(finite),
+                                  f"best value seen in the store ({k.optimizer} run, seed {k.seed})")
 
     def rows(self, query: str, params: tuple = ()) -> Iterator[sqlite3.Row]:
         """Rows of a read-only query, as ``sqlite3.Row`` (access by column name)."""

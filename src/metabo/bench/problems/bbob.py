@@ -1,33 +1,25 @@
-"""Benchmark problems: a registry of named, minimised black-box functions with reference values.
+"""BBOB problems (the 24 noiseless functions of COCO, through ``ioh``) on ``[-5, 5]^dim``.
 
-Every problem exposes an Optuna search space, ``evaluate(params) -> float`` (to be minimised), a reference
-optimum ``f_opt`` and ``random_median``: the median of f over 10,000 uniform random points drawn with a fixed
-seed (``RANDOM_MEDIAN_SEED``), the same for every problem. These give the normalised regret
-
-    regret = max(0, (best_so_far - f_opt) / (random_median - f_opt))
-
-so 0 means the optimum was found and 1 means "as good as a typical random point". For BBOB ``f_opt`` is the
-exact optimum, so the clip at 0 only removes floating-point noise; it matters only for problems whose
-reference optimum is an estimate.
-
-Problem names look like ``bbob/f01_i1_d2`` (BBOB function 1, instance 1, dimension 2). ``select_problems``
-matches glob patterns against the registry (BBOB functions 1-24 at the dimensions and instances asked for);
-``get_problem`` parses any well-formed name directly.
+Names look like ``bbob/f01_i1_d2`` (function 1, instance 1, dimension 2). The optimum is known exactly, and the
+random median is the median of f over 10,000 uniform points drawn with a fixed seed (``RANDOM_MEDIAN_SEED``), the
+same for every problem. ``ioh`` (the ``bench`` extra) is imported only when a problem is evaluated.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 from optuna.distributions import FloatDistribution
 
+from metabo.bench.problems.base import CHEAP_RANDOM_MEDIAN_POINTS
+
+FAMILY = "bbob"
 RANDOM_MEDIAN_SEED = 20240101
-RANDOM_MEDIAN_POINTS = 10_000
+RANDOM_MEDIAN_POINTS = CHEAP_RANDOM_MEDIAN_POINTS
 BBOB_FUNCTIONS = tuple(range(1, 25))
 BBOB_DEFAULT_DIMS = (2, 3, 5, 10, 20, 40)
 BBOB_BOUND = 5.0
@@ -35,7 +27,7 @@ _BBOB_NAME = re.compile(r"^bbob/f(\d{2})_i(\d+)_d(\d+)$")
 
 
 @dataclass(frozen=True)
-class Problem:
+class BBOBProblem:
     """A BBOB problem, built lazily from (function id, instance, dimension) so it pickles cheaply.
 
     Attributes:
@@ -48,6 +40,9 @@ class Problem:
     instance: int
     dim: int
 
+    family = FAMILY
+    random_median_points = RANDOM_MEDIAN_POINTS
+
     def __post_init__(self) -> None:
         if self.fid not in BBOB_FUNCTIONS:
             raise ValueError(f"BBOB function id must be in 1..24, got {self.fid}")
@@ -57,6 +52,11 @@ class Problem:
     @property
     def name(self) -> str:
         return f"bbob/f{self.fid:02d}_i{self.instance}_d{self.dim}"
+
+    @property
+    def sort_key(self) -> tuple[int, int, int]:
+        """Order within the family: dimension, instance, function."""
+        return (self.dim, self.instance, self.fid)
 
     @property
     def function_name(self) -> str:
@@ -87,6 +87,11 @@ class Problem:
         return float(_ioh_problem(self.fid, self.instance, self.dim).optimum.y)
 
     @property
+    def known_optimum(self) -> float:
+        """Same as ``f_opt``: BBOB optima are known exactly."""
+        return self.f_opt
+
+    @property
     def random_median(self) -> float:
         """Median of f over 10,000 uniform random points of the search space (fixed seed)."""
         return _random_median(self.fid, self.instance, self.dim)
@@ -103,58 +108,29 @@ def _ioh_problem(fid: int, instance: int, dim: int) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def _random_median(fid: int, instance: int, dim: int) -> float:
+    # kept exactly as before the registry existed, so stored BBOB regrets do not move
     rng = np.random.default_rng(RANDOM_MEDIAN_SEED)
     x = rng.uniform(-BBOB_BOUND, BBOB_BOUND, size=(RANDOM_MEDIAN_POINTS, dim))
     values = np.asarray(_ioh_problem(fid, instance, dim)(x), dtype=np.float64)
     return float(np.median(values))
 
 
-def normalised_regret(best_so_far: np.ndarray | float, f_opt: float, random_median: float) -> np.ndarray:
-    """``max(0, (best - f_opt) / (random_median - f_opt))``, elementwise (see the module docstring)."""
-    denom = random_median - f_opt
-    if not denom > 0:
-        raise ValueError(f"random_median ({random_median}) must exceed f_opt ({f_opt}) to normalise")
-    return np.maximum((np.asarray(best_so_far, dtype=np.float64) - f_opt) / denom, 0.0)
-
-
-def get_problem(name: str) -> Problem:
-    """The problem called ``name`` (e.g. ``bbob/f07_i3_d5``)."""
+def parse_name(name: str) -> BBOBProblem:
+    """The problem called ``name`` (e.g. ``bbob/f07_i3_d5``); any instance and dimension can be named."""
     match = _BBOB_NAME.match(name)
     if match is None:
-        raise KeyError(f"unknown problem name {name!r}; expected e.g. 'bbob/f01_i1_d2'")
+        raise KeyError(f"unknown BBOB problem name {name!r}; expected e.g. 'bbob/f01_i1_d2'")
     fid, instance, dim = (int(g) for g in match.groups())
-    return Problem(fid, instance, dim)
+    return BBOBProblem(fid, instance, dim)
 
 
-def registry(dims: Iterable[int] = BBOB_DEFAULT_DIMS, instances: Iterable[int] = (1,)) -> list[Problem]:
+def problems(dims: Iterable[int] = BBOB_DEFAULT_DIMS, instances: Iterable[int] = (1,)) -> list[BBOBProblem]:
     """All 24 BBOB functions at the given dimensions and instances."""
-    return [Problem(f, i, d) for d in dims for i in instances for f in BBOB_FUNCTIONS]
+    instances = list(instances)
+    return [BBOBProblem(f, i, d) for d in dims for i in instances for f in BBOB_FUNCTIONS]
 
 
-def select_problems(patterns: str | Sequence[str], dims: Iterable[int] | None = None,
-                    instances: Iterable[int] = (1,)) -> list[Problem]:
-    """Problems whose names match any of the glob patterns (a list, or one comma-separated string).
-
-    A pattern without glob characters is parsed as a name, so any instance or dimension can be named
-    directly. Patterns with globs are matched against ``registry(dims, instances)``; ``dims`` defaults to the
-    dimensions the patterns mention (``_d<k>`` suffixes) or else the standard BBOB ones.
-    Raises ``ValueError`` when nothing matches.
-    """
-    if isinstance(patterns, str):
-        patterns = [p.strip() for p in patterns.split(",") if p.strip()]
-    if dims is None:
-        mentioned = {int(m) for p in patterns for m in re.findall(r"_d(\d+)", p)}
-        dims = sorted(mentioned | set(BBOB_DEFAULT_DIMS))
-    pool = registry(dims, instances)
-    chosen: dict[str, Problem] = {}
-    for pattern in patterns:
-        if not any(c in pattern for c in "*?["):
-            problem = get_problem(pattern)
-            chosen[problem.name] = problem
-            continue
-        for problem in pool:
-            if fnmatch.fnmatchcase(problem.name, pattern):
-                chosen[problem.name] = problem
-    if not chosen:
-        raise ValueError(f"no problem matches {list(patterns)!r} (names look like 'bbob/f01_i1_d2')")
-    return sorted(chosen.values(), key=lambda p: (p.dim, p.instance, p.fid))
+def dims_for(patterns: Iterable[str]) -> list[int]:
+    """The standard BBOB dimensions plus any a pattern mentions with a ``_d<k>`` suffix."""
+    mentioned = {int(m) for p in patterns for m in re.findall(r"_d(\d+)", p)}
+    return sorted(mentioned | set(BBOB_DEFAULT_DIMS))

@@ -1,0 +1,71 @@
+"""The problem contract every benchmark family implements, and the normalised regret.
+
+A problem is a named, deterministic black-box function to be minimised over an Optuna search space. The
+contract is structural (``typing.Protocol``): family modules need not import this one, they only provide the
+attributes below. Normalised regret compares a best-so-far value with two reference values of the problem:
+
+    regret = max(0, (best_so_far - f_opt) / (random_median - f_opt))
+
+0 means the reference optimum was reached, 1 means "as good as a typical random point". ``f_opt`` is the exact
+optimum where one is known (BBOB) and otherwise the best value ever seen for the problem (see
+``metabo.bench.reference``), which is why values are clipped at 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+
+CHEAP_RANDOM_MEDIAN_POINTS = 10_000  # random points for the random median of a cheap problem
+
+
+@runtime_checkable
+class Problem(Protocol):
+    """A minimised, deterministic benchmark problem.
+
+    Attributes:
+        name: unique name ``"<family>/..."``, e.g. ``bbob/f01_i1_d2`` or ``yahpo/lcbench/7593``.
+        family: the name's first component, e.g. ``bbob``.
+        dim: number of parameters of the search space.
+        known_optimum: the exact optimum value, or ``None`` when it is unknown (then a reference is estimated).
+        random_median_points: how many random configurations the random median uses (10,000 for cheap
+            problems, fewer for costly ones).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def known_optimum(self) -> float | None: ...
+
+    @property
+    def random_median_points(self) -> int: ...
+
+    def search_space(self) -> dict[str, BaseDistribution]:
+        """Parameter name -> Optuna distribution (a fixed, flat space)."""
+        ...
+
+    def evaluate(self, params: Mapping[str, Any]) -> float:
+        """Objective value (minimise) at a dict holding every parameter of the search space."""
+        ...
+
+
+def family_of(name: str) -> str:
+    """The family part of a problem name (``"bbob/f01_i1_d2"`` -> ``"bbob"``)."""
+    return name.split("/", 1)[0]
+
+
+def normalised_regret(best_so_far: np.ndarray | float, f_opt: float, random_median: float) -> np.ndarray:
+    """``max(0, (best - f_opt) / (random_median - f_opt))``, elementwise (see the module docstring)."""
+    denom = random_median - f_opt
+    if not denom > 0:
+        raise ValueError(f"random_median ({random_median}) must exceed f_opt ({f_opt}) to normalise")
+    return np.maximum((np.asarray(best_so_far, dtype=np.float64) - f_opt) / denom, 0.0)
