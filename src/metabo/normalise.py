@@ -7,12 +7,11 @@ heavy-tailed or badly scaled objectives look like the prior's; every step has an
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
-from scipy import stats
 from torch import Tensor
+
+LAMBDA_BOUND = 3.0
 
 
 def context_loc_scale(y_ctx: Tensor) -> tuple[Tensor, Tensor]:
@@ -30,6 +29,44 @@ def context_loc_scale(y_ctx: Tensor) -> tuple[Tensor, Tensor]:
         return loc, torch.ones_like(loc)
     scale = y_ctx.std(-1, keepdim=True)
     return loc, torch.where(scale > 1e-12, scale, torch.ones_like(scale))
+
+
+def yeojohnson(z: np.ndarray, lmbdas: np.ndarray) -> np.ndarray:
+    """Yeo-Johnson transform of ``z`` (n,) for each of ``lmbdas`` (k,), shape (k, n)."""
+    z = np.asarray(z, dtype=np.float64)[None, :]
+    lm = np.asarray(lmbdas, dtype=np.float64)[:, None]
+    pos = z >= 0
+    log_pos = np.log1p(np.where(pos, z, 0.0))
+    log_neg = np.log1p(np.where(pos, 0.0, -z))
+    near0, near2 = np.abs(lm) < 1e-10, np.abs(lm - 2) < 1e-10
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_pos = np.where(near0, log_pos, np.expm1(lm * log_pos) / np.where(near0, 1.0, lm))
+        t_neg = np.where(near2, -log_neg, -np.expm1((2 - lm) * log_neg) / np.where(near2, 1.0, 2 - lm))
+    return np.where(pos, t_pos, t_neg)
+
+
+def _yeojohnson_llf(z: np.ndarray, lmbdas: np.ndarray) -> np.ndarray:
+    t = yeojohnson(z, lmbdas)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        var = t.var(axis=1)
+        llf = -0.5 * len(z) * np.log(var) + (lmbdas - 1) * np.sum(np.sign(z) * np.log1p(np.abs(z)))
+    return np.where(np.isfinite(llf), llf, -np.inf)
+
+
+def fit_yeojohnson_lambda(z: np.ndarray) -> float | None:
+    """Maximum-likelihood Yeo-Johnson lambda in [-3, 3] by a coarse then a fine vectorised grid search.
+
+    Grid search instead of scipy's scalar optimiser: it costs well under a millisecond for a few hundred
+    values (scipy's per-call overhead was a quarter of a suggestion's time), and its 0.005 resolution is far
+    finer than the lambda's sampling error at these sample sizes.
+    """
+    coarse = np.linspace(-LAMBDA_BOUND, LAMBDA_BOUND, 121)
+    llf = _yeojohnson_llf(z, coarse)
+    if not np.isfinite(llf).any():
+        return None
+    centre = coarse[int(np.argmax(llf))]
+    fine = np.clip(centre + np.linspace(-0.05, 0.05, 21), -LAMBDA_BOUND, LAMBDA_BOUND)
+    return float(fine[int(np.argmax(_yeojohnson_llf(z, fine)))])
 
 
 class ObjectiveTransform:
@@ -57,10 +94,7 @@ class ObjectiveTransform:
         self.spread = spread if spread > 1e-300 else 1.0
         z = (v - self.shift) / self.spread
         if self.power and v.size >= 3 and np.ptp(z) > 0:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                _, lmbda = stats.yeojohnson(z)
-            self.lmbda = float(np.clip(lmbda, -3.0, 3.0)) if np.isfinite(lmbda) else None
+            self.lmbda = fit_yeojohnson_lambda(z)
         t = self._forward_power(z)
         loc, scale = context_loc_scale(torch.as_tensor(t)[None])
         self.loc, self.scale = float(loc), float(scale)
@@ -69,7 +103,8 @@ class ObjectiveTransform:
     def _forward_power(self, z: np.ndarray) -> np.ndarray:
         if self.lmbda is None:
             return z
-        return stats.yeojohnson(z, lmbda=self.lmbda)
+        z = np.asarray(z, dtype=np.float64)
+        return yeojohnson(z.reshape(-1), np.array([self.lmbda]))[0].reshape(z.shape)
 
     def _inverse_power(self, t: np.ndarray) -> np.ndarray:
         if self.lmbda is None:
