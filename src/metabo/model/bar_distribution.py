@@ -153,17 +153,22 @@ class BarDistribution(torch.nn.Module):
         tiny = num <= torch.finfo(dtype).tiny * 1e6
         if not bool(tiny.any()):
             return log_ei
-        log_p = torch.log_softmax(logits, dim=-1)
-        slow = torch.logsumexp(log_p + torch.log(ei_k.clamp_min(torch.finfo(dtype).tiny)), dim=-1)
+        # Only the underflowing rows take the slow path (often a handful of a large candidate pool).
+        batch, k = tiny.shape, logits.shape[-1]
+        rows = tiny.reshape(-1).nonzero(as_tuple=True)[0]
+        log_p = torch.log_softmax(logits.reshape(-1, k)[rows], dim=-1)
+        ei_rows = ei_k.expand(batch + (k,)).reshape(-1, k)[rows]
+        slow = torch.logsumexp(log_p + torch.log(ei_rows.clamp_min(torch.finfo(dtype).tiny)), dim=-1)
         b = self.borders.to(torch.float64)
         s_hi = self._tail_scales()[1].to(torch.float64)
-        z = ((torch.as_tensor(best, dtype=torch.float64) - b[-2]) / s_hi).clamp_min(0.0)
+        best_rows = torch.as_tensor(best, dtype=torch.float64).expand(batch).reshape(-1)[rows]
+        z = ((best_rows - b[-2]) / s_hi).clamp_min(0.0)
         # Exact log of 2 s (phi(z) - z Q(z)) = log 2s + log phi(z) + log1p(-z sqrt(pi/2) erfcx(z/sqrt2)), in float64.
         inner = (1 - z * math.sqrt(math.pi / 2) * torch.special.erfcx(z / _SQRT2)).clamp_min(1e-300)
         log_tail = (log_p[..., -1].double() + math.log(2) + torch.log(s_hi) - 0.5 * z * z - _LOG_SQRT_2PI
                     + torch.log(inner)).to(dtype)
         slow = torch.where(z > 6, log_tail, slow)  # every other bucket contributes exactly zero there
-        return torch.where(tiny, slow, log_ei)
+        return log_ei.reshape(-1).index_put((rows,), slow).reshape(batch)
 
     def probability_of_improvement(self, logits: Tensor, best: Tensor | float) -> Tensor:
         p = torch.softmax(logits, dim=-1)
