@@ -57,6 +57,11 @@ def _select(args: argparse.Namespace) -> list:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from metabo.bench.runner import run_benchmark
 
+    if args.setup_peers:
+        from metabo.bench.peers import envs
+
+        envs.setup(args.setup_peers)
+        return 0
     if args.quick:
         args.optimizers, args.seeds, args.budget = QUICK_OPTIMIZERS, QUICK_SEEDS, QUICK_BUDGET
         args.store = args.store or QUICK_STORE
@@ -92,8 +97,32 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
+def _titled_paths(items: list[str], option: str) -> list[tuple[str, Path]]:
+    pairs = []
+    for item in items:
+        title, sep, path = item.rpartition("=")
+        if not sep or not title or not Path(path).exists():
+            raise SystemExit(f"metabo report: {option} wants TITLE=PATH with an existing path, got {item!r}")
+        pairs.append((title, Path(path)))
+    return pairs
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from metabo.bench.report import build_report, format_rows
+
+    if args.compose:
+        import shlex
+
+        from metabo.bench.compose import compose
+
+        stores = _titled_paths(args.section, "--section")
+        fragments = _titled_paths(args.fragment, "--fragment")
+        if not stores and not fragments:
+            raise SystemExit("metabo report --compose needs at least one --section or --fragment")
+        command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        path = compose(args.compose, stores, fragments, command, args.budgets, args.intro)
+        print(f"wrote {path}")
+        return 0
 
     report = build_report(args.store, args.budgets, args.out)
     print(format_rows(report.rows))
@@ -138,6 +167,9 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     bench.add_argument("--reference-evals", type=int, default=None,
                        help="evaluations per reference search (default 5000 for cheap problems)")
     bench.add_argument("--list", action="store_true", help="print the selected problems and exit")
+    bench.add_argument("--setup-peers", type=_str_list, default=None, metavar="NAMES",
+                       help="build the virtualenvs of external peers (hebo, smac, botorch) and exit; they are "
+                            "otherwise built on first use")
     bench.add_argument("--optimizers", type=_str_list, default=["metabo", "tpe", "random", "gp"],
                        help=f"comma list from {', '.join(available_optimizers())}, metabo:<model path> "
                             "(default metabo,tpe,random,gp)")
@@ -152,4 +184,12 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     report.add_argument("--budgets", type=_int_list, default=None,
                         help="comma list of evaluation counts (default: half and all of the common budget)")
     report.add_argument("--out", default="bench_results/report", help="output folder (default bench_results/report)")
+    report.add_argument("--compose", metavar="FILE", default=None,
+                        help="instead, write one document (e.g. BENCHMARKS.md) from the --section stores and "
+                             "--fragment Markdown files, with command, date, machine and versions")
+    report.add_argument("--section", action="append", default=[], metavar="TITLE=STORE",
+                        help="with --compose: a store rendered as a section (repeatable, in order)")
+    report.add_argument("--fragment", action="append", default=[], metavar="TITLE=FILE",
+                        help="with --compose: a Markdown file included as a section after the stores (repeatable)")
+    report.add_argument("--intro", default="", help="with --compose: a paragraph under the title")
     report.set_defaults(func=_cmd_report)

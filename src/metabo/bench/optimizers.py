@@ -1,8 +1,12 @@
 """Optimiser registry: name -> factory returning an Optuna sampler for a seed.
 
 Names: ``metabo`` (``TNPSampler`` with the shipped model), ``metabo:<path>`` (``TNPSampler`` with the model file at
-``<path>``), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``) and ``cmaes`` (only where
-the ``cmaes`` package is importable). Every optimiser gets only its seed; each uses its own default initial
+``<path>``), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``), ``cmaes`` (Optuna's
+``CmaEsSampler``; needs the ``cmaes`` package from the ``bench`` extra), and the peers run in their own
+virtualenvs through ``metabo.bench.peers``: ``hebo`` (HEBO 0.3.6), ``smac-hpo`` and ``smac-bb`` (SMAC3 2.4.1's
+HPO and BlackBox facades) and ``botorch`` (BoTorch 0.18.1 SingleTaskGP + qLogNEI). A peer's environment is built
+on first use (minutes, once); its sampler's ``peer_info`` holds the library versions that ran. Every optimiser
+gets only its seed (and, where its defaults depend on it, the budget); each uses its own default initial
 design, whose size is recorded by the runner (``startup_trials``). TPE, GP and metabo all draw their startup
 points from ``RandomSampler(seed)``, so with equal seeds their first min(startup) points are the random
 optimiser's first points (the report measures this as "shared with random").
@@ -10,7 +14,6 @@ optimiser's first points (the report measures this as "shared with random").
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Callable
 
 from optuna.samplers import BaseSampler
@@ -48,14 +51,24 @@ def _cmaes(seed: int) -> BaseSampler:
     return CmaEsSampler(seed=seed)
 
 
+def _peer(name: str) -> Callable[..., BaseSampler]:
+    def factory(seed: int, budget: int | None = None) -> BaseSampler:
+        from metabo.bench.peers import make_peer_sampler
+
+        return make_peer_sampler(name, seed, budget=budget)
+
+    return factory
+
+
 _REGISTRY: dict[str, SamplerFactory] = {
     "metabo": _metabo,
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
+    "cmaes": _cmaes,
 }
-if importlib.util.find_spec("cmaes") is not None:
-    _REGISTRY["cmaes"] = _cmaes
+_PEERS = ("hebo", "smac-hpo", "smac-bb", "botorch")  # keys of metabo.bench.peers.PEERS (not imported here)
+_REGISTRY.update({name: _peer(name) for name in _PEERS})
 
 
 def available_optimizers() -> list[str]:
@@ -63,13 +76,25 @@ def available_optimizers() -> list[str]:
     return list(_REGISTRY)
 
 
-def make_sampler(name: str, seed: int) -> BaseSampler:
-    """A fresh sampler for optimiser ``name`` seeded with ``seed``."""
+def make_sampler(name: str, seed: int, budget: int | None = None) -> BaseSampler:
+    """A fresh sampler for optimiser ``name`` seeded with ``seed``.
+
+    ``budget`` (the run's number of trials) reaches only peers whose defaults depend on it (SMAC's initial design).
+    Peer samplers run a worker process: call their ``close()`` when the run ends (garbage collection does too).
+    """
     if name.startswith("metabo:"):
         return _metabo(seed, model=name.split(":", 1)[1])
     if name not in _REGISTRY:
         raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, metabo:<path>")
+    if name in _PEERS:
+        return _REGISTRY[name](seed, budget)  # type: ignore[call-arg]
     return _REGISTRY[name](seed)
+
+
+def peer_info(sampler: BaseSampler) -> dict[str, object] | None:
+    """For peer samplers: the peer, its environment and the library versions its worker reported."""
+    info = getattr(sampler, "peer_info", None)
+    return dict(info) if isinstance(info, dict) else None
 
 
 def check_optimizer_names(names: list[str]) -> None:

@@ -76,7 +76,7 @@ def execute_run(key: RunKey) -> RunResult:
     from optuna.samplers import RandomSampler
     from optuna.trial import TrialState
 
-    from metabo.bench.optimizers import make_sampler, model_fingerprint, startup_trials
+    from metabo.bench.optimizers import make_sampler, model_fingerprint, peer_info, startup_trials
 
     # the selection (select_problems) already decided whether reserved instances may run
     problem: Problem = get_problem(key.problem, allow_reserved=True)
@@ -84,7 +84,7 @@ def execute_run(key: RunKey) -> RunResult:
     fallback = RandomSampler(seed=key.seed + FALLBACK_SEED_OFFSET)
     info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(key.optimizer)}
     try:
-        primary = make_sampler(key.optimizer, key.seed)
+        primary = make_sampler(key.optimizer, key.seed, budget=key.budget)
     except Exception as exc:  # noqa: BLE001 - recorded, never hidden
         primary = None
         info["setup_error"] = _error_text(exc)
@@ -124,6 +124,13 @@ def execute_run(key: RunKey) -> RunResult:
         records.append(TrialRecord(index, value, best, suggest_seconds, error=error_text is not None,
                                    fallback=used_fallback, error_text=error_text, params=dict(trial.params)))
     wall = time.perf_counter() - start
+    if primary is not None:
+        peer = peer_info(primary)
+        if peer is not None:
+            info["peer"] = peer
+        close = getattr(primary, "close", None)
+        if callable(close):
+            close()  # external peers: end the worker process now rather than at garbage collection
     return RunResult(key=key, trials=records, startup_trials=startup_trials(primary) if primary else None,
                      wall_seconds=wall, finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                      warnings=dict(caught_warnings), info=info)

@@ -1,0 +1,32 @@
+"""BENCHMARKS.md assembly: stores and fragments become sections with command, machine and versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ioh")
+
+from metabo.bench.compose import compose  # noqa: E402
+from metabo.bench.problems import select_problems  # noqa: E402
+from metabo.bench.runner import run_benchmark  # noqa: E402
+
+
+def test_compose_writes_sections_plots_and_header(tmp_path: Path) -> None:
+    store = tmp_path / "r.db"
+    run_benchmark(["random", "tpe"], select_problems(["bbob/f01_i1_d2"]), range(2), 6, store, progress=False)
+    fragment_dir = tmp_path / "frag"
+    fragment_dir.mkdir()
+    (fragment_dir / "curve.png").write_bytes(b"\x89PNG fake")
+    (fragment_dir / "speed.md").write_text("# Speed\n\n| n | s |\n|---|---|\n| 10 | 0.01 |\n\n![curve](curve.png)\n")
+    out = compose(tmp_path / "BENCHMARKS.md", [("BBOB tiny", store)], [("Speed", fragment_dir / "speed.md")],
+                  command="metabo report --compose BENCHMARKS.md")
+    text = out.read_text()
+    assert "by `metabo report --compose BENCHMARKS.md`" in text
+    assert "Machine:" in text and "logical cores" in text
+    assert "## BBOB tiny" in text and "## Speed" in text and "### Speed" in text  # fragment headings demoted
+    assert "| all | 6 | 2 | random |" in text and "| all | 6 | 2 | tpe |" in text
+    assert "Versions:" in text and "optuna" in text
+    for link in ("docs/benchmarks/bbob-tiny/regret_vs_evaluations.png", "docs/benchmarks/speed/curve.png"):
+        assert link in text and (tmp_path / link).exists()
