@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Every peer on every non-BBOB problem family, side by side: one YAHPO instance of each of three scenarios
+# (validation split), one scikit-learn tuning task and one HiGHS MIP instance; 2 seeds, 30 evaluations.
+# Peers HEBO, SMAC3 and BoTorch run in their own virtualenvs (built on first use; see `metabo bench --setup-peers`).
+# Writes bench_results/families/results.db; about an hour on 2 cores (HEBO and SMAC take seconds per suggestion).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+STORE=${STORE:-bench_results/families/results.db}
+WORKERS=${WORKERS:-2}
+PROBLEMS="yahpo/lcbench/167149,yahpo/rbv2_xgboost/1049,yahpo/iaml_glmnet/1067,sklearn/svm/diabetes/mse,highs/knapsack/0"
+OPTIMIZERS="metabo,random,tpe,gp,cmaes,botorch,smac-hpo,smac-bb,hebo"
+# Long reference searches where they are cheap (YAHPO surrogates take about a millisecond per evaluation);
+# elsewhere the reference optimum is the best value any run has seen.
+metabo bench --reference --problems "yahpo/lcbench/167149,yahpo/rbv2_xgboost/1049,yahpo/iaml_glmnet/1067" \
+    --seeds 1 --store "$STORE" --no-progress
+metabo bench --problems "$PROBLEMS" --optimizers "$OPTIMIZERS" --seeds 2 --budget 30 --store "$STORE" \
+    --workers "$WORKERS" --threads 1 --no-progress "$@"
+metabo report --store "$STORE" --budgets 10,30 --out bench_results/families/report
