@@ -1,0 +1,136 @@
+"""Past studies from Optuna: a ``Study`` object, or every study of a storage URL selected by name and signature.
+
+Only ``COMPLETE`` trials with a finite value are kept. A study's search space is the union of its trials'
+distributions; where trials disagree about one parameter (dynamic ranges) the ranges are widened and
+categorical choices merged, and a parameter whose kind changes between trials is dropped from the rows that
+disagree with the first kind seen.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from metabo.meta.signature import MatchMode, matches, space_signature
+from metabo.meta.study import MetaDataError, PastStudy
+
+
+def merge_distributions(a: BaseDistribution, b: BaseDistribution) -> BaseDistribution | None:
+    """The smallest distribution covering both, or ``None`` when their kinds (or log scales) differ."""
+    if isinstance(a, CategoricalDistribution) and isinstance(b, CategoricalDistribution):
+        return a if a == b else CategoricalDistribution(tuple(dict.fromkeys((*a.choices, *b.choices))))
+    if type(a) is not type(b) or a.log != b.log:  # type: ignore[attr-defined]
+        return None
+    if a == b:
+        return a
+    low, high = min(a.low, b.low), max(a.high, b.high)  # type: ignore[attr-defined]
+    if isinstance(a, IntDistribution):
+        step = a.step if a.step == b.step and (high - low) % a.step == 0 else 1  # type: ignore[attr-defined]
+        return IntDistribution(low, high, log=a.log, step=step)
+    step = a.step if a.step == b.step else None  # type: ignore[attr-defined]
+    if step is not None and not math.isclose(round((high - low) / step) * step, high - low):
+        step = None
+    return FloatDistribution(low, high, log=a.log, step=step)
+
+
+def from_study(study: optuna.Study, source: str | None = None) -> PastStudy:
+    """A ``PastStudy`` from an Optuna study (COMPLETE trials with finite values only).
+
+    Raises:
+        MetaDataError: the study is multi-objective.
+    """
+    label = source or f"optuna:{study.study_name}"
+    if len(study.directions) != 1:
+        raise MetaDataError(f"study {study.study_name!r} ({label}) is multi-objective; only single-objective "
+                            "studies can join the corpus")
+    space: dict[str, BaseDistribution] = {}
+    observations: list[tuple[dict[str, Any], float]] = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        value = trial.value
+        if value is None or not math.isfinite(value):
+            continue
+        params: dict[str, Any] = {}
+        for name, dist in trial.distributions.items():
+            if name not in space:
+                space[name] = dist
+            else:
+                merged = merge_distributions(space[name], dist)
+                if merged is None:  # the parameter changed kind: keep the first kind, skip this value
+                    continue
+                space[name] = merged
+            params[name] = trial.params[name]
+        observations.append((params, float(value)))
+    direction = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+    return PastStudy(study.study_name, label, space, observations, direction)
+
+
+def open_storage(storage: str | BaseStorage) -> BaseStorage:
+    """An Optuna storage from a URL (or the storage itself); a SQLite URL must name an existing file.
+
+    Raises:
+        MetaDataError: the URL cannot be opened (unknown scheme, missing file, unreachable server).
+    """
+    if isinstance(storage, BaseStorage):
+        return storage
+    url = str(storage)
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        # Optuna would silently create an empty database: a typo must not look like an empty corpus.
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise MetaDataError(f"Optuna storage {url!r}: no such SQLite file {path!r}")
+    try:
+        return optuna.storages.get_storage(url)
+    except Exception as exc:  # sqlalchemy raises many types for bad URLs; all mean "cannot open"
+        raise MetaDataError(f"cannot open Optuna storage {url!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def from_storage(storage: str | BaseStorage, pattern: str | None = None,
+                 target_space: Mapping[str, BaseDistribution] | None = None,
+                 match: MatchMode | None = None) -> list[PastStudy]:
+    """Every study of ``storage`` whose name matches the glob ``pattern`` (default ``*``) and, with ``match``,
+    whose signature matches ``target_space`` (``"full"``: same parameter names and kinds; ``"partial"``: at
+    least one shared name with the same kind). Multi-objective studies and studies with no usable trial are
+    skipped with a warning.
+
+    Raises:
+        MetaDataError: unknown storage, or no study left after the name and signature filters.
+    """
+    label = storage if isinstance(storage, str) else type(storage).__name__
+    if match is not None and target_space is None:
+        raise ValueError("selecting studies by signature (match=...) needs a target_space")
+    opened = open_storage(storage)
+    pattern = pattern or "*"
+    names = [s.study_name for s in opened.get_all_studies()]
+    selected = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    if not selected:
+        listing = ", ".join(repr(n) for n in names[:20]) or "none"
+        raise MetaDataError(f"Optuna storage {label!r}: no study matches the pattern {pattern!r} "
+                            f"(studies there: {listing})")
+    out: list[PastStudy] = []
+    for name in selected:
+        study = optuna.load_study(study_name=name, storage=opened)
+        if len(study.directions) != 1:
+            warnings.warn(f"metabo.meta: skipping multi-objective study {name!r} in {label}", stacklevel=2)
+            continue
+        past = from_study(study, source=str(label))
+        if not past.observations:
+            warnings.warn(f"metabo.meta: skipping study {name!r} in {label}: no COMPLETE trial with a finite "
+                          "value", stacklevel=2)
+            continue
+        if match is not None and not matches(past.search_space, target_space or {}, match):
+            continue
+        out.append(past)
+    if not out:
+        how = {"full": "fully", "partial": "partially"}.get(match or "", "")
+        wanted = f" whose search space {how} matches {space_signature(target_space or {})}" if match else ""
+        raise MetaDataError(f"Optuna storage {label!r}: none of the studies matching {pattern!r} "
+                            f"({', '.join(selected[:20])}) is usable{wanted}")
+    return out
