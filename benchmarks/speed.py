@@ -100,6 +100,21 @@ def plot(results: dict[str, dict[int, list[float]]], path: Path, threads: int) -
     plt.close(fig)
 
 
+def markdown(record: dict, args: argparse.Namespace) -> str:
+    """The timing table as a Markdown fragment (for BENCHMARKS.md), with command, threads and load."""
+    medians = record["median_seconds"]
+    names = list(medians)
+    ns = list(next(iter(medians.values())))
+    load = record["machine"]["load_average_1_5_15"]
+    lines = [f"Median seconds per `study.ask()` ({record['repeats']} repeats) after n observations, "
+             f"{record['problem']}, {record['torch_threads']} torch threads. "
+             f"Command: `python benchmarks/speed.py {' '.join(sys.argv[1:])}`"
+             + (f"; load average at the end {load[0]:.2f}." if load else "."), "",
+             "| n | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
+    lines += [f"| {n} | " + " | ".join(f"{medians[name][n]:.4f}" for name in names) + " |" for n in ns]
+    return "\n".join(lines) + "\n\n![median seconds per suggestion](speed.png)\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Time suggestions, print the table, write speed.json and speed.png."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -149,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     (out / "speed.json").write_text(json.dumps(record, indent=2) + "\n")
     plot(results, out / "speed.png", torch.get_num_threads())
-    print(f"wrote {out / 'speed.json'} and {out / 'speed.png'}")
+    (out / "speed.md").write_text(markdown(record, args))
+    print(f"wrote {out / 'speed.json'}, {out / 'speed.md'} and {out / 'speed.png'}")
     return 0
 
 

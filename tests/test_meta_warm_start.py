@@ -119,3 +119,12 @@ def test_existing_trials_are_not_repeated():
     study.enqueue_trial({"x": 0.7, "n": 5, "opt": "b"})  # trial 0 already holds the best past config
     study.optimize(_objective, n_trials=2)
     assert study.trials[1].params == {"x": 0.9, "n": 8, "opt": "b"}
+
+
+def test_bench_registry_warmstart_tpe_falls_back_to_tpe_without_related_data() -> None:
+    from optuna.samplers import TPESampler
+
+    from metabo.bench.optimizers import available_optimizers, make_sampler
+
+    assert "warmstart-tpe" in available_optimizers()
+    assert isinstance(make_sampler("warmstart-tpe", 0, problem=None), TPESampler)

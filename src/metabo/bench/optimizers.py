@@ -2,7 +2,8 @@
 
 Names: ``metabo`` (``TNPSampler`` with the shipped model), ``metabo:<path>`` (``TNPSampler`` with the model file at
 ``<path>``), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``), ``cmaes`` (Optuna's
-``CmaEsSampler``; needs the ``cmaes`` package from the ``bench`` extra), and the peers run in their own
+``CmaEsSampler``; needs the ``cmaes`` package from the ``bench`` extra), ``warmstart-tpe`` (transfer baseline:
+the best configurations of related past studies, then TPE; see ``metabo.meta``), and the peers run in their own
 virtualenvs through ``metabo.bench.peers``: ``hebo`` (HEBO 0.3.6), ``smac-hpo`` and ``smac-bb`` (SMAC3 2.4.1's
 HPO and BlackBox facades) and ``botorch`` (BoTorch 0.18.1 SingleTaskGP + qLogNEI). A peer's environment is built
 on first use (minutes, once); its sampler's ``peer_info`` holds the library versions that ran. Every optimiser
@@ -51,6 +52,23 @@ def _cmaes(seed: int) -> BaseSampler:
     return CmaEsSampler(seed=seed)
 
 
+def _warmstart_tpe(seed: int, problem: object | None = None) -> BaseSampler:
+    """Transfer baseline: the best configurations of related past studies first, then multivariate TPE.
+
+    Related studies exist only for YAHPO problems: random configurations of the scenario's *train* instances
+    (``metabo.meta``). Elsewhere this is plain multivariate TPE.
+    """
+    from optuna.samplers import TPESampler
+
+    scenario = getattr(problem, "scenario", None)
+    if scenario is None or problem is None:
+        return TPESampler(multivariate=True, seed=seed)
+    from metabo.meta import WarmStartSampler
+
+    return WarmStartSampler(f"yahpo:{scenario}", n_warm=5, seed=seed,
+                            search_space=problem.search_space())  # type: ignore[attr-defined]
+
+
 def _peer(name: str) -> Callable[..., BaseSampler]:
     def factory(seed: int, budget: int | None = None) -> BaseSampler:
         from metabo.bench.peers import make_peer_sampler
@@ -66,6 +84,7 @@ _REGISTRY: dict[str, SamplerFactory] = {
     "tpe": _tpe,
     "gp": _gp,
     "cmaes": _cmaes,
+    "warmstart-tpe": _warmstart_tpe,
 }
 _PEERS = ("hebo", "smac-hpo", "smac-bb", "botorch")  # keys of metabo.bench.peers.PEERS (not imported here)
 _REGISTRY.update({name: _peer(name) for name in _PEERS})
@@ -76,10 +95,11 @@ def available_optimizers() -> list[str]:
     return list(_REGISTRY)
 
 
-def make_sampler(name: str, seed: int, budget: int | None = None) -> BaseSampler:
+def make_sampler(name: str, seed: int, budget: int | None = None, problem: object | None = None) -> BaseSampler:
     """A fresh sampler for optimiser ``name`` seeded with ``seed``.
 
-    ``budget`` (the run's number of trials) reaches only peers whose defaults depend on it (SMAC's initial design).
+    ``budget`` (the run's number of trials) reaches only peers whose defaults depend on it (SMAC's initial design);
+    ``problem`` only transfer baselines that look up related past studies (``warmstart-tpe``).
     Peer samplers run a worker process: call their ``close()`` when the run ends (garbage collection does too).
     """
     if name.startswith("metabo:"):
@@ -88,6 +108,8 @@ def make_sampler(name: str, seed: int, budget: int | None = None) -> BaseSampler
         raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, metabo:<path>")
     if name in _PEERS:
         return _REGISTRY[name](seed, budget)  # type: ignore[call-arg]
+    if name == "warmstart-tpe":
+        return _warmstart_tpe(seed, problem)
     return _REGISTRY[name](seed)
 
 

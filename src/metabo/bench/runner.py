@@ -84,7 +84,7 @@ def execute_run(key: RunKey) -> RunResult:
     fallback = RandomSampler(seed=key.seed + FALLBACK_SEED_OFFSET)
     info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(key.optimizer)}
     try:
-        primary = make_sampler(key.optimizer, key.seed, budget=key.budget)
+        primary = make_sampler(key.optimizer, key.seed, budget=key.budget, problem=problem)
     except Exception as exc:  # noqa: BLE001 - recorded, never hidden
         primary = None
         info["setup_error"] = _error_text(exc)
