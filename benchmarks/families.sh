@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STORE=${STORE:-bench_results/families/results.db}
 WORKERS=${WORKERS:-2}
 PROBLEMS="yahpo/lcbench/167149,yahpo/rbv2_xgboost/1049,yahpo/iaml_glmnet/1067,sklearn/svm/diabetes/mse,highs/knapsack/0"
-OPTIMIZERS="metabo,random,tpe,gp,cmaes,botorch,smac-hpo,smac-bb,hebo"
+OPTIMIZERS="metabo,random,tpe,gp,cmaes,botorch,smac-hpo,smac-bb,hebo,warmstart-tpe"
 # Long reference searches where they are cheap (YAHPO surrogates take about a millisecond per evaluation);
 # elsewhere the reference optimum is the best value any run has seen.
 metabo bench --reference --problems "yahpo/lcbench/167149,yahpo/rbv2_xgboost/1049,yahpo/iaml_glmnet/1067" \

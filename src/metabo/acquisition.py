@@ -29,7 +29,7 @@ class AcquisitionConfig:
     n_local: int = 256
     n_incumbents: int = 5
     n_refine: int = 4
-    refine_steps: int = 10
+    refine_steps: int = 2
     refine_lr: float = 0.05
     ucb_beta: float = 2.0
 
@@ -43,10 +43,11 @@ class Suggestion:
     acquisition: float
 
 
-def acquisition_values(model: TNPModel, logits: Tensor, best: float, cfg: AcquisitionConfig) -> Tensor:
-    """Acquisition per candidate on a log-like scale (larger is better)."""
+def acquisition_values(model: TNPModel, logits: Tensor, best: float, cfg: AcquisitionConfig,
+                       ei_k: Tensor | None = None) -> Tensor:
+    """Acquisition per candidate on a log-like scale (larger is better); ``ei_k`` caches EI's per-bucket terms."""
     if cfg.kind == "ei":
-        return model.bar.log_expected_improvement(logits, best)
+        return model.bar.log_expected_improvement(logits, best, ei_k)
     if cfg.kind == "pi":
         return torch.log(model.bar.probability_of_improvement(logits, best).clamp_min(1e-38))
     if cfg.kind == "ucb":
@@ -78,6 +79,7 @@ class AcquisitionOptimizer:
         self.snap = snap
         self.categorical = categorical
         self.cfg = cfg or AcquisitionConfig()
+        self._ei_k: Tensor | None = None  # EI's per-bucket improvements for the current incumbent
 
     # ------------------------------------------------------------------ public
     @torch.no_grad()
@@ -96,6 +98,7 @@ class AcquisitionOptimizer:
         """Return the best candidate found for the encoded context."""
         cfg = self.cfg
         best = float(np.max(y_ctx)) if len(y_ctx) else 0.0
+        self._ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" else None
         pool = self.snap(self._pool(x_ctx, y_ctx, rng))
         with torch.no_grad():
             scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best)
@@ -106,14 +109,14 @@ class AcquisitionOptimizer:
         with torch.no_grad():
             xf = torch.as_tensor(finalists, dtype=torch.float32)
             logits = self.model.predict_logits(cache, xf[None])[0]
-            final_scores = acquisition_values(self.model, logits, best, cfg)
+            final_scores = acquisition_values(self.model, logits, best, cfg, self._ei_k)
         i = int(torch.argmax(final_scores))
         return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
     # ------------------------------------------------------------------ internals
     def _score(self, cache: ContextCache, x: Tensor, best: float) -> Tensor:
         logits = self.model.predict_logits(cache, x[None])[0]
-        return acquisition_values(self.model, logits, best, self.cfg)
+        return acquisition_values(self.model, logits, best, self.cfg, self._ei_k)
 
     def _pool(self, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
         cfg, d = self.cfg, len(self.continuous)

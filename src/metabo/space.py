@@ -98,9 +98,30 @@ class SearchSpaceEncoder:
         return row
 
     def encode_many(self, params_list: list[Mapping[str, Any]]) -> np.ndarray:
+        """Encode many parameter dicts at once (column by column; same result as stacking ``encode``)."""
+        out = np.zeros((len(params_list), self.n_dims), dtype=np.float64)
         if not params_list:
-            return np.zeros((0, self.n_dims))
-        return np.stack([self.encode(p) for p in params_list])
+            return out
+        for s in self._slots:
+            try:
+                values = [p[s.name] for p in params_list]
+            except KeyError:
+                missing = next(p for p in params_list if s.name not in p)
+                raise KeyError(f"parameter {s.name!r} missing from {sorted(missing)}") from None
+            dist = s.distribution
+            if isinstance(dist, CategoricalDistribution):
+                index = [dist.to_internal_repr(v) for v in values]
+                out[np.arange(len(values)), s.start + np.asarray(index, dtype=int)] = 1.0
+                continue
+            low, high = _bounds(dist)
+            if high <= low:
+                out[:, s.start] = 0.5
+                continue
+            v = np.asarray(values, dtype=np.float64)
+            if dist.log:
+                v = np.log(v)
+            out[:, s.start] = np.clip((v - low) / (high - low), 0.0, 1.0)
+        return out
 
     # ---------------------------------------------------------------- decode
     def decode(self, row: np.ndarray) -> dict[str, Any]:

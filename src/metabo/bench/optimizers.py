@@ -1,6 +1,6 @@
 """Optimiser registry: name -> factory returning an Optuna sampler for a seed.
 
-Names: ``metabo`` (``TNPSampler`` with the shipped model), ``metabo:<path>`` (``TNPSampler`` with the model file at
+Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation), ``metabo:<path>`` (``TNPSampler`` with the model file at
 ``<path>``), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``), ``cmaes`` (Optuna's
 ``CmaEsSampler``; needs the ``cmaes`` package from the ``bench`` extra), ``warmstart-tpe`` (transfer baseline:
 the best configurations of related past studies, then TPE; see ``metabo.meta``), and the peers run in their own
@@ -26,6 +26,13 @@ def _metabo(seed: int, model: str | None = None) -> BaseSampler:
     from metabo.sampler import TNPSampler
 
     return TNPSampler(seed=seed, model=model)
+
+
+def _metabo_refine10(seed: int) -> BaseSampler:
+    """Ablation: metabo with 10 gradient refinement steps per candidate (the default takes 2)."""
+    from metabo.sampler import TNPSampler
+
+    return TNPSampler(seed=seed, refine_steps=10)
 
 
 def _random(seed: int) -> BaseSampler:
@@ -80,6 +87,7 @@ def _peer(name: str) -> Callable[..., BaseSampler]:
 
 _REGISTRY: dict[str, SamplerFactory] = {
     "metabo": _metabo,
+    "metabo-refine10": _metabo_refine10,
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
@@ -141,14 +149,14 @@ def model_fingerprint(name: str) -> dict[str, str] | None:
 
     Stored with every run so results of different model files are never mixed unknowingly.
     """
-    if name != "metabo" and not name.startswith("metabo:"):
+    if not name.startswith("metabo"):
         return None
     import hashlib
     from pathlib import Path
 
     from metabo.model.io import default_model_path
 
-    path = Path(name.split(":", 1)[1]) if ":" in name else default_model_path()
+    path = Path(name.split(":", 1)[1]) if name.startswith("metabo:") else default_model_path()
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     except OSError as exc:

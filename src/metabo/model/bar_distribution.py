@@ -137,15 +137,15 @@ class BarDistribution(torch.nn.Module):
         ei_lo = c_lo * (2 * _Phi(z_lo) - 1) - 2 * s_lo * (1 / math.sqrt(2 * math.pi) - _phi(z_lo))
         return torch.cat([ei_lo.unsqueeze(-1), ei[..., 1:-1], ei_hi.unsqueeze(-1)], dim=-1).clamp_min(0.0)
 
-    def log_expected_improvement(self, logits: Tensor, best: Tensor | float) -> Tensor:
-        """log EI in closed form.
+    def log_expected_improvement(self, logits: Tensor, best: Tensor | float, ei_k: Tensor | None = None) -> Tensor:
+        """log EI in closed form (``ei_k``: ``improvement_per_bucket(best)``, if already computed).
 
         Fast path: EI = softmax(logits) . ei_k, one exponential pass. Rows where that underflows (the incumbent
         far above all predicted mass) are recomputed in log space, with the asymptotic Gaussian tail integral
         beyond the upper border.
         """
         dtype = logits.dtype
-        ei_k = self.improvement_per_bucket(best, dtype)
+        ei_k = self.improvement_per_bucket(best, dtype) if ei_k is None else ei_k.to(dtype)
         shifted = logits - logits.max(-1, keepdim=True).values.detach()
         e = torch.exp(shifted)
         num = (e * ei_k).sum(-1)
