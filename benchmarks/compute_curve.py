@@ -100,7 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"| {o} (peer) | | " + " | ".join(f"{v[f'regret@{n}']:.4f}" for n in budgets) + " |"
               for o, v in peer_rows.items()]
     text = "\n".join(lines)
-    (out / "compute_curve.md").write_text(f"{len(pairs)} BBOB problem/seed pairs, budget {args.budget}\n\n{text}\n")
+    (out / "compute_curve.md").write_text(
+        f"Mean normalised regret of metabo with each pretraining snapshot of `{args.run}` (CPU hours: the run's "
+        f"training wall time up to that step, one torch thread on this machine), on {len(pairs)} BBOB "
+        f"problem/seed pairs (functions {','.join(map(str, args.functions))}, d{','.join(map(str, args.dims))}, "
+        f"{args.seeds} seeds), budget {args.budget}; peers on the same pairs. Command: `{summary['command']}`.\n\n"
+        f"{text}\n\n![regret against pretraining steps](compute_curve.png)\n")
     print(text)
     _plot(rows, peer_rows, args.budget, out / "compute_curve.png")
     return 0

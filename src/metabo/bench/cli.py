@@ -97,13 +97,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _titled_paths(items: list[str], option: str) -> list[tuple[str, Path]]:
+def _titled_paths(items: list[str], option: str) -> list[tuple[str, str]]:
     pairs = []
     for item in items:
         title, sep, path = item.rpartition("=")
-        if not sep or not title or not Path(path).exists():
+        if not sep or not title or not Path(path.partition("::")[0]).exists():
             raise SystemExit(f"metabo report: {option} wants TITLE=PATH with an existing path, got {item!r}")
-        pairs.append((title, Path(path)))
+        pairs.append((title, path))  # a store path may carry a '::optimisers' suffix
     return pairs
 
 
@@ -120,7 +120,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         if not stores and not fragments:
             raise SystemExit("metabo report --compose needs at least one --section or --fragment")
         command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        path = compose(args.compose, stores, fragments, command, args.budgets, args.intro)
+        intro = Path(args.intro[1:]).read_text().strip() if args.intro.startswith("@") else args.intro
+        path = compose(args.compose, stores, fragments, command, args.budgets, intro)
         print(f"wrote {path}")
         return 0
 
@@ -188,8 +189,10 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
                         help="instead, write one document (e.g. BENCHMARKS.md) from the --section stores and "
                              "--fragment Markdown files, with command, date, machine and versions")
     report.add_argument("--section", action="append", default=[], metavar="TITLE=STORE",
-                        help="with --compose: a store rendered as a section (repeatable, in order)")
+                        help="with --compose: a store rendered as a section (repeatable, in order); end STORE with "
+                             "'::opt1,opt2' to report only those optimisers")
     report.add_argument("--fragment", action="append", default=[], metavar="TITLE=FILE",
                         help="with --compose: a Markdown file included as a section after the stores (repeatable)")
-    report.add_argument("--intro", default="", help="with --compose: a paragraph under the title")
+    report.add_argument("--intro", default="", help="with --compose: a paragraph under the title (@FILE: read it "
+                        "from FILE)")
     report.set_defaults(func=_cmd_report)

@@ -59,13 +59,14 @@ def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def compose(out: str | Path, stores: Sequence[tuple[str, Path]], fragments: Sequence[tuple[str, Path]],
+def compose(out: str | Path, stores: Sequence[tuple[str, str | Path]], fragments: Sequence[tuple[str, str | Path]],
             command: str, budgets: Sequence[int] | None = None, intro: str = "") -> Path:
     """Write the combined document to ``out`` (plots under ``<out dir>/docs/benchmarks/<section>/``).
 
     Args:
         out: the Markdown file to write (e.g. ``BENCHMARKS.md``).
-        stores: (section title, results store) pairs, each rendered with ``build_report``.
+        stores: (section title, results store) pairs, each rendered with ``build_report``; a store path ending in
+            ``::a,b,c`` reports only optimisers a, b and c.
         fragments: (section title, Markdown file) pairs included verbatim; images they reference by a relative
             name are copied next to the document's assets.
         command: the command line that produced the document, stated in its header.
@@ -79,9 +80,11 @@ def compose(out: str | Path, stores: Sequence[tuple[str, Path]], fragments: Sequ
              f"Machine: {machine_description()}.", ""]
     if intro:
         lines += [intro, ""]
-    for title, store in stores:
+    for title, store_spec in stores:
+        path, _, only = str(store_spec).partition("::")
+        store = Path(path)
         section = assets / _slug(title)
-        report = build_report(store, budgets, section)
+        report = build_report(store, budgets, section, optimizers=[o for o in only.split(",") if o] or None)
         body = report.markdown_path.read_text().split("\n", 1)[1]  # drop the report's own title
         for plot in report.plots:
             body += f"\n![{plot.stem.replace('_', ' ')}]({plot.relative_to(out.parent).as_posix()})\n"

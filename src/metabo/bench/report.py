@@ -332,10 +332,16 @@ class Report:
 
 
 def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str | Path,
-                 n_boot: int = 2000) -> Report:
+                 n_boot: int = 2000, optimizers: Sequence[str] | None = None) -> Report:
     """Compute the summary of ``store`` at ``budgets`` (default: half and all of the largest common budget)
-    and write ``report.md``, ``summary.json`` and the PNG plots into ``out_dir``."""
+    and write ``report.md``, ``summary.json`` and the PNG plots into ``out_dir``; ``optimizers`` restricts the
+    report (ranks included) to those optimisers."""
     curves = load_curves(store)
+    if optimizers is not None:
+        unknown = set(optimizers) - set(curves.best)
+        if unknown:
+            raise ValueError(f"{store}: no runs of {sorted(unknown)}; it has {curves.optimizers}")
+        curves.best = {o: c for o, c in curves.best.items() if o in optimizers}
     if not curves.best:
         raise ValueError(f"{store}: no complete runs to report")
     if not budgets:
@@ -347,7 +353,7 @@ def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = summarise(curves, budgets, n_boot=n_boot)
-    health_rows = health(store)
+    health_rows = [h for h in health(store) if optimizers is None or h["optimizer"] in optimizers]
     md_path = out / "report.md"
     md_path.write_text(markdown(rows, health_rows, store, curves))
     (out / "summary.json").write_text(json.dumps(
