@@ -25,15 +25,7 @@ FIXTURE = Path(__file__).parent / "data" / "yahpo_reference.json"
 def _yahpo_ready() -> str | None:
     from metabo.bench.problems import yahpo
 
-    try:
-        folder = yahpo.data_dir()
-    except FileNotFoundError as exc:
-        return f"YAHPO data folder absent ({exc})"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "onnxruntime is not installed (pip install 'metabo[bench]')"
-    return None if (folder / "lcbench" / "model.onnx").is_file() else f"no surrogate files in {folder}"
+    return yahpo.unavailable_reason("lcbench")
 
 
 needs_yahpo = pytest.mark.skipif(_yahpo_ready() is not None, reason=str(_yahpo_ready()))

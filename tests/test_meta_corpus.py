@@ -256,15 +256,7 @@ def test_direction_makes_larger_better():
 def _yahpo_ready() -> str | None:
     from metabo.bench.problems import yahpo
 
-    try:
-        folder = yahpo.data_dir()
-    except FileNotFoundError as exc:
-        return f"YAHPO data folder absent ({exc})"
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "onnxruntime is not installed"
-    return None if (folder / "rbv2_rpart" / "model.onnx").is_file() else f"no surrogate files in {folder}"
+    return yahpo.unavailable_reason("rbv2_rpart")
 
 
 needs_yahpo = pytest.mark.skipif(_yahpo_ready() is not None, reason=str(_yahpo_ready()))

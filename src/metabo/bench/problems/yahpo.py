@@ -139,6 +139,20 @@ def _find(candidates: tuple[Path, ...], explicit: bool) -> Path:
                             f"set {DATA_ENV} or pass --yahpo-data")
 
 
+def unavailable_reason(scenario: str = "lcbench") -> str | None:
+    """Why ``scenario``'s surrogate cannot be evaluated here (no data folder, no onnxruntime, no model file),
+    or None when it can."""
+    try:
+        folder = data_dir()
+    except FileNotFoundError as exc:
+        return f"YAHPO data folder absent ({exc})"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed (pip install 'metabo[bench]')"
+    return None if (folder / scenario / "model.onnx").is_file() else f"no {scenario} surrogate in {folder}"
+
+
 def available() -> bool:
     """Whether a data folder exists and ``onnxruntime`` is importable."""
     import importlib.util
