@@ -211,7 +211,18 @@ MIXED = {"x": FloatDistribution(-5.0, 5.0), "lr": FloatDistribution(1e-4, 1.0, l
          "n": IntDistribution(1, 8), "opt": CategoricalDistribution(("a", "b", None))}
 
 
-@pytest.mark.parametrize("name", sorted(PEERS))
+def test_transfer_peers_refuse_problems_without_related_data():
+    from metabo.bench.peers import TRANSFER_PEERS, make_peer_sampler
+
+    for name in TRANSFER_PEERS:  # fails before any environment is built or looked up
+        with pytest.raises(ValueError, match="transfer peer"):
+            make_peer_sampler(name, seed=0)
+        with pytest.raises(ValueError, match="only for YAHPO"):
+            make_peer_sampler(name, seed=0, problem=object())
+
+
+@pytest.mark.parametrize("name", sorted(set(PEERS) - {"synetune-quantile", "synetune-boundingbox",
+                                                       "synetune-zeroshot"}))
 def test_real_peer_short_study(name):
     if not envs.is_ready(name):
         pytest.skip(f"peer environment {envs.env_name(name)!r} not built at {envs.env_dir(name)} "

@@ -5,7 +5,9 @@ Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is
 ``CmaEsSampler``; needs the ``cmaes`` package from the ``bench`` extra), ``warmstart-tpe`` (transfer baseline:
 the best configurations of related past studies, then TPE; see ``metabo.meta``), and the peers run in their own
 virtualenvs through ``metabo.bench.peers``: ``hebo`` (HEBO 0.3.6), ``smac-hpo`` and ``smac-bb`` (SMAC3 2.4.1's
-HPO and BlackBox facades) and ``botorch`` (BoTorch 0.18.1 SingleTaskGP + qLogNEI). A peer's environment is built
+HPO and BlackBox facades), ``botorch`` (BoTorch 0.18.1 SingleTaskGP + qLogNEI) and the transfer peers
+``synetune-quantile``, ``synetune-boundingbox`` and ``synetune-zeroshot`` (Syne Tune 0.16.0, fed the same related
+past studies as ``warmstart-tpe``; a problem without them is a setup error). A peer's environment is built
 on first use (minutes, once); its sampler's ``peer_info`` holds the library versions that ran. Every optimiser
 gets only its seed (and, where its defaults depend on it, the budget); each uses its own default initial
 design, whose size is recorded by the runner (``startup_trials``). TPE, GP and metabo all draw their startup
@@ -77,10 +79,10 @@ def _warmstart_tpe(seed: int, problem: object | None = None) -> BaseSampler:
 
 
 def _peer(name: str) -> Callable[..., BaseSampler]:
-    def factory(seed: int, budget: int | None = None) -> BaseSampler:
+    def factory(seed: int, budget: int | None = None, problem: object | None = None) -> BaseSampler:
         from metabo.bench.peers import make_peer_sampler
 
-        return make_peer_sampler(name, seed, budget=budget)
+        return make_peer_sampler(name, seed, budget=budget, problem=problem)
 
     return factory
 
@@ -94,7 +96,9 @@ _REGISTRY: dict[str, SamplerFactory] = {
     "cmaes": _cmaes,
     "warmstart-tpe": _warmstart_tpe,
 }
-_PEERS = ("hebo", "smac-hpo", "smac-bb", "botorch")  # keys of metabo.bench.peers.PEERS (not imported here)
+_PEERS = ("hebo", "smac-hpo", "smac-bb", "botorch", "synetune-quantile", "synetune-boundingbox",
+          "synetune-zeroshot")  # keys of metabo.bench.peers.PEERS (not imported here)
+_TRANSFER_PEERS = ("synetune-quantile", "synetune-boundingbox", "synetune-zeroshot")  # also get the problem
 _REGISTRY.update({name: _peer(name) for name in _PEERS})
 
 
@@ -107,13 +111,15 @@ def make_sampler(name: str, seed: int, budget: int | None = None, problem: objec
     """A fresh sampler for optimiser ``name`` seeded with ``seed``.
 
     ``budget`` (the run's number of trials) reaches only peers whose defaults depend on it (SMAC's initial design);
-    ``problem`` only transfer baselines that look up related past studies (``warmstart-tpe``).
+    ``problem`` only transfer baselines that look up related past studies (``warmstart-tpe``, ``synetune-*``).
     Peer samplers run a worker process: call their ``close()`` when the run ends (garbage collection does too).
     """
     if name.startswith("metabo:"):
         return _metabo(seed, model=name.split(":", 1)[1])
     if name not in _REGISTRY:
         raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, metabo:<path>")
+    if name in _TRANSFER_PEERS:
+        return _REGISTRY[name](seed, budget, problem)  # type: ignore[call-arg]
     if name in _PEERS:
         return _REGISTRY[name](seed, budget)  # type: ignore[call-arg]
     if name == "warmstart-tpe":

@@ -32,6 +32,10 @@ REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "smac": ("smac==2.4.1", "ConfigSpace==1.2.2", "numpy==2.4.6", "scipy==1.17.1", "scikit-learn==1.9.1"),
     "botorch": ("botorch==0.18.1", TORCH, "gpytorch==1.15.2", "linear_operator==0.6.1", "numpy==2.4.6",
                 "scipy==1.17.1"),
+    # Syne Tune's transfer searchers; huggingface_hub because its transfer modules import the blackbox
+    # repository (which would download data: it is never used here, the past studies come from metabo.meta)
+    "synetune": ("syne-tune==0.16.0", "botorch==0.18.1", TORCH, "huggingface_hub", "gpytorch==1.15.2",
+                 "linear_operator==0.6.1", "numpy==2.4.6", "scipy==1.17.1"),
 }
 
 #: Environment name -> distributions whose versions are recorded with every run.
@@ -39,10 +43,14 @@ VERSION_PACKAGES: dict[str, tuple[str, ...]] = {
     "hebo": ("hebo", "torch", "numpy", "scipy", "scikit-learn", "pymoo", "gpytorch"),
     "smac": ("smac", "ConfigSpace", "numpy", "scipy", "scikit-learn", "pyrfr"),
     "botorch": ("botorch", "gpytorch", "torch", "numpy", "scipy"),
+    "synetune": ("syne-tune", "botorch", "gpytorch", "torch", "numpy", "scipy", "pandas", "scikit-learn",
+                 "xgboost", "huggingface_hub"),
 }
 
 #: Peer optimiser name (as in ``make_sampler``) -> environment name.
-PEER_ENV: dict[str, str] = {"hebo": "hebo", "smac-hpo": "smac", "smac-bb": "smac", "botorch": "botorch"}
+PEER_ENV: dict[str, str] = {"hebo": "hebo", "smac-hpo": "smac", "smac-bb": "smac", "botorch": "botorch",
+                         "synetune-quantile": "synetune", "synetune-boundingbox": "synetune",
+                         "synetune-zeroshot": "synetune"}
 
 
 class PeerEnvError(RuntimeError):

@@ -300,12 +300,27 @@ class ExternalSampler(BaseSampler):
     def _request(self, message: dict[str, Any]) -> dict[str, Any]:
         assert self._worker is not None
         try:
-            return self._worker.request(message, timeout=self._timeout)
+            reply = self._worker.request(message, timeout=self._timeout)
+            self._add_events(reply.get("events"))
+            return reply
         except PeerWorkerError:
             # The worker's state is unknown now: the next ask starts afresh and replays the history.
             self.peer_info["worker_errors"] += 1
             self._discard_worker()
             raise
+
+    def _add_events(self, events: Any) -> None:
+        # Workers may report events (e.g. a library's silent random fallbacks): counts add up, messages are kept.
+        if not isinstance(events, dict):
+            return
+        total = self.peer_info.setdefault("events", {})
+        for key, value in events.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                kept = total.setdefault(key, [])
+                if isinstance(kept, list) and len(kept) < 20:
+                    kept.extend(value if isinstance(value, list) else [value])
+            else:
+                total[key] = total.get(key, 0) + value
 
     def _init_worker(self, search_space: dict[str, BaseDistribution]) -> None:
         if self._worker is None or not self._worker.alive or self._worker_space is not None:

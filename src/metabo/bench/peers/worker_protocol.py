@@ -14,6 +14,9 @@ calls ``serve(factory)``. Requests and replies, one JSON object per line:
 * ``{"cmd": "ping"}`` -> ``{"ok": true, "versions": {...}}`` (answered once the library imports are done);
 * ``{"cmd": "close"}`` -> ``{"ok": true}``, then the worker exits (it also exits at end of input).
 
+A worker whose optimiser has ``take_events()`` adds its non-empty result to any reply as ``"events"``: counts
+(e.g. ``random_fallbacks``) that the caller adds up in ``peer_info["events"]``, and ``messages`` (strings).
+
 A failing request answers ``{"ok": false, "error": "<traceback>"}`` and the loop goes on.
 """
 
@@ -114,6 +117,14 @@ def serve(factory: Factory, version_packages: tuple[str, ...] = ()) -> None:
                 raise ValueError(f"unknown command {cmd!r}")
         except Exception:  # noqa: BLE001 - sent to the caller, which raises it
             reply = {"ok": False, "error": traceback.format_exc()}
+        take = getattr(optimizer, "take_events", None)
+        if callable(take):
+            try:
+                events = take()
+            except Exception:  # noqa: BLE001 - reported, never hidden
+                events = {"event_errors": 1}
+            if events:
+                reply["events"] = events
         out.write(json.dumps(reply, default=_json_default) + "\n")
     out.flush()
 
