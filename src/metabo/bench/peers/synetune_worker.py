@@ -51,6 +51,19 @@ FALLBACK_MARKERS = ("randomly", "random config", "at random")
 MAX_MESSAGES = 5
 
 
+
+def _native_choices(config_space: dict) -> dict:
+    """BoundingBox builds categorical boxes from numpy values, which Syne Tune's own BoTorch searcher then rejects
+    ("must be str, int, or float"): rebuild those domains with plain Python values."""
+    from syne_tune.config_space import Categorical, choice
+
+    out = {}
+    for name, domain in config_space.items():
+        if isinstance(domain, Categorical):
+            domain = choice([c.item() if hasattr(c, "item") else c for c in domain.categories])
+        out[name] = domain
+    return out
+
 class _LogEvents(logging.Handler):
     """Counts warnings logged anywhere (Syne Tune logs its random fallbacks with ``logging.warning``)."""
 
@@ -136,7 +149,8 @@ class SyneTuneTransferWorker:
             from syne_tune.optimizer.schedulers.transfer_learning.bounding_box import BoundingBox
 
             def scheduler_fun(new_space: dict, metric: str, do_minimize: bool, random_seed: int) -> Any:
-                return BOTorch(new_space, metric=metric, do_minimize=do_minimize, random_seed=random_seed)
+                return BOTorch(_native_choices(new_space), metric=metric, do_minimize=do_minimize,
+                               random_seed=random_seed)
 
             self.scheduler = BoundingBox(scheduler_fun, self.config_space, METRIC, self.tasks, do_minimize=True,
                                          num_hyperparameters_per_task=int(options.get("num_hyperparameters_per_task",
