@@ -17,4 +17,4 @@ metabo bench --reference --problems "yahpo/lcbench/167149,yahpo/rbv2_xgboost/104
     --seeds 1 --store "$STORE" --no-progress
 metabo bench --problems "$PROBLEMS" --optimizers "$OPTIMIZERS" --seeds 1 --budget 30 --store "$STORE" \
     --workers "$WORKERS" --threads 1 --no-progress "$@"
-metabo report --store "$STORE" --budgets 10,30 --out bench_results/families/report
+metabo report --store "$STORE" --budgets "${REPORT_BUDGETS:-10,30}" --out "$(dirname "$STORE")/report"

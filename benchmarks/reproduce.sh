@@ -9,25 +9,47 @@
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
-# On 2 cores with 2 workers, stage 1 takes about an hour, stage 2 about an hour, stage 4 about 10 minutes.
+# On 2 cores with 2 workers the stored run times add up to about 1.7 hours (GP's BBOB runs are most of it).
+# QUICK=1 runs every stage at smoke-test size into bench_results/quick/ and writes bench_results/quick/BENCHMARKS.md
+# (minutes; it checks the pipeline, its numbers mean nothing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WORKERS=${WORKERS:-2}
 RUN=${RUN:-runs/tnp-d128-l4-s0}
+QUICK=${QUICK:-0}
 
-python benchmarks/bbob_zero_shot.py --optimizers metabo,tpe,random,gp,metabo-refine10 --workers "$WORKERS" --no-progress
-WORKERS=$WORKERS bash benchmarks/families.sh
-WORKERS=$WORKERS bash benchmarks/transfer.sh
-python benchmarks/speed.py --threads 2
-fragments=(--fragment "Suggestion speed=bench_results/speed/speed.md")
-if [ -d "$RUN/snapshots" ]; then
-    python benchmarks/compute_curve.py --run "$RUN" --workers "$WORKERS" --no-progress
-    fragments+=(--fragment "Compute to quality=bench_results/compute_curve/compute_curve.md")
+if [ "$QUICK" = 1 ]; then
+    R=bench_results/quick
+    OUT=$R/BENCHMARKS.md
+    python benchmarks/bbob_zero_shot.py --functions 1,8 --dims 2 --seeds 1 --budget 10 \
+        --optimizers metabo,tpe,random,gp,metabo-refine10 --out $R/bbob --workers "$WORKERS" --no-progress
+    STORE=$R/families/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/families.sh --budget 8
+    STORE=$R/transfer/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/transfer.sh --seeds 1 --budget 8
+    python benchmarks/speed.py --threads 2 --n 10,50 --repeats 2 --out $R/speed
+    SPEED=$R/speed/speed.md
+    CURVE=$R/compute_curve
+    CURVE_ARGS=(--functions 1 --dims 2 --seeds 1 --budget 10 --steps 9000 --peer-store $R/bbob/results.db --out $CURVE)
+else
+    R=bench_results
+    OUT=BENCHMARKS.md
+    python benchmarks/bbob_zero_shot.py --optimizers metabo,tpe,random,gp,metabo-refine10 --workers "$WORKERS" \
+        --no-progress
+    WORKERS=$WORKERS bash benchmarks/families.sh
+    WORKERS=$WORKERS bash benchmarks/transfer.sh
+    python benchmarks/speed.py --threads 2
+    SPEED=$R/speed/speed.md
+    CURVE=$R/compute_curve
+    CURVE_ARGS=(--out $CURVE)
 fi
-metabo report --compose BENCHMARKS.md \
+fragments=(--fragment "Suggestion speed=$SPEED")
+if [ -d "$RUN/snapshots" ]; then
+    python benchmarks/compute_curve.py --run "$RUN" --workers "$WORKERS" --no-progress "${CURVE_ARGS[@]}"
+    fragments+=(--fragment "Compute to quality=$CURVE/compute_curve.md")
+fi
+metabo report --compose "$OUT" \
     --intro @benchmarks/intro.md \
-    --section "BBOB zero-shot: metabo against TPE, random search and Optuna's GP=bench_results/bbob/results.db::metabo,tpe,random,gp" \
-    --section "Ablation: 2 (default) against 10 gradient refinement steps=bench_results/bbob/results.db::metabo,metabo-refine10,gp" \
-    --section "Problem families, every peer=bench_results/families/results.db" \
-    --section "Transfer baselines on YAHPO (metabo still zero-shot)=bench_results/transfer/results.db" \
+    --section "BBOB zero-shot: metabo against TPE, random search and Optuna's GP=$R/bbob/results.db::metabo,tpe,random,gp" \
+    --section "Ablation: 2 (default) against 10 gradient refinement steps=$R/bbob/results.db::metabo,metabo-refine10,gp" \
+    --section "Problem families, every peer=$R/families/results.db" \
+    --section "Transfer baselines on YAHPO (metabo still zero-shot)=$R/transfer/results.db" \
     "${fragments[@]}"

@@ -11,4 +11,4 @@ OPTIMIZERS="metabo,tpe,gp,random,warmstart-tpe,synetune-quantile,synetune-boundi
 metabo bench --reference --problems "$PROBLEMS" --seeds 1 --store "$STORE" --no-progress
 metabo bench --problems "$PROBLEMS" --optimizers "$OPTIMIZERS" --seeds 3 --budget 30 --store "$STORE" \
     --workers "$WORKERS" --threads 1 --no-progress "$@"
-metabo report --store "$STORE" --budgets 5,10,30 --out bench_results/transfer/report
+metabo report --store "$STORE" --budgets "${REPORT_BUDGETS:-5,10,30}" --out "$(dirname "$STORE")/report"
