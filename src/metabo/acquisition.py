@@ -79,7 +79,6 @@ class AcquisitionOptimizer:
         self.snap = snap
         self.categorical = categorical
         self.cfg = cfg or AcquisitionConfig()
-        self._ei_k: Tensor | None = None  # EI's per-bucket improvements for the current incumbent
 
     # ------------------------------------------------------------------ public
     @torch.no_grad()
@@ -98,25 +97,25 @@ class AcquisitionOptimizer:
         """Return the best candidate found for the encoded context."""
         cfg = self.cfg
         best = float(np.max(y_ctx)) if len(y_ctx) else 0.0
-        self._ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" else None
+        ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" else None  # fixed for this call
         pool = self.snap(self._pool(x_ctx, y_ctx, rng))
         with torch.no_grad():
-            scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best)
+            scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best, ei_k)
         order = torch.argsort(scores, descending=True)
         starts = pool[order[: cfg.n_refine].numpy()]
-        refined = self._refine(cache, starts, best) if self.continuous.any() and cfg.refine_steps > 0 else starts
+        refined = self._refine(cache, starts, best, ei_k) if self.continuous.any() and cfg.refine_steps > 0 else starts
         finalists = self.snap(np.concatenate([refined, starts[:1]], axis=0))
         with torch.no_grad():
             xf = torch.as_tensor(finalists, dtype=torch.float32)
             logits = self.model.predict_logits(cache, xf[None])[0]
-            final_scores = acquisition_values(self.model, logits, best, cfg, self._ei_k)
+            final_scores = acquisition_values(self.model, logits, best, cfg, ei_k)
         i = int(torch.argmax(final_scores))
         return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
     # ------------------------------------------------------------------ internals
-    def _score(self, cache: ContextCache, x: Tensor, best: float) -> Tensor:
+    def _score(self, cache: ContextCache, x: Tensor, best: float, ei_k: Tensor | None) -> Tensor:
         logits = self.model.predict_logits(cache, x[None])[0]
-        return acquisition_values(self.model, logits, best, self.cfg, self._ei_k)
+        return acquisition_values(self.model, logits, best, self.cfg, ei_k)
 
     def _pool(self, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
         cfg, d = self.cfg, len(self.continuous)
@@ -133,7 +132,7 @@ class AcquisitionOptimizer:
             parts.append(np.clip(local, 0.0, 1.0))
         return np.concatenate(parts, axis=0)
 
-    def _refine(self, cache: ContextCache, starts: np.ndarray, best: float) -> np.ndarray:
+    def _refine(self, cache: ContextCache, starts: np.ndarray, best: float, ei_k: Tensor | None) -> np.ndarray:
         """Projected gradient ascent on the acquisition, with unit-max-norm steps that shrink geometrically.
 
         Keeps the best point seen per start, so refinement can never make a candidate worse.
@@ -146,7 +145,7 @@ class AcquisitionOptimizer:
         step = cfg.refine_lr
         for _ in range(cfg.refine_steps):
             x.requires_grad_(True)
-            vals = self._score(cache, x, best)
+            vals = self._score(cache, x, best, ei_k)
             (grad,) = torch.autograd.grad(vals.sum(), x)
             with torch.no_grad():
                 improved = vals > best_val
@@ -157,7 +156,7 @@ class AcquisitionOptimizer:
                 x = (x + step * grad / scale).clamp(0.0, 1.0)
             step *= 0.85
         with torch.no_grad():
-            vals = self._score(cache, x, best)
+            vals = self._score(cache, x, best, ei_k)
             improved = vals > best_val
             best_x[improved] = x[improved]
         return best_x.numpy().astype(np.float64)

@@ -85,17 +85,7 @@ class SearchSpaceEncoder:
     # ---------------------------------------------------------------- encode
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
         """Encode one parameter dict (which must hold every parameter of the space)."""
-        row = np.zeros(self.n_dims, dtype=np.float64)
-        for s in self._slots:
-            if s.name not in params:
-                raise KeyError(f"parameter {s.name!r} missing from {sorted(params)}")
-            value = params[s.name]
-            dist = s.distribution
-            if isinstance(dist, CategoricalDistribution):
-                row[s.start + dist.to_internal_repr(value)] = 1.0
-            else:
-                row[s.start] = _to_unit(float(value), dist)
-        return row
+        return self.encode_many([params])[0]
 
     def encode_many(self, params_list: list[Mapping[str, Any]]) -> np.ndarray:
         """Encode many parameter dicts at once (column by column; same result as stacking ``encode``)."""
