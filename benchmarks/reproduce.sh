@@ -9,7 +9,7 @@
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
-# On 2 cores with 2 workers the stored run times add up to about 1.7 hours (GP's BBOB runs are most of it).
+# At full size this takes hours on 2 cores (GP's BBOB runs and HEBO dominate); it has not been timed end to end.
 # QUICK=1 runs every stage at smoke-test size into bench_results/quick/ and writes bench_results/quick/BENCHMARKS.md
 # (minutes; it checks the pipeline, its numbers mean nothing).
 set -euo pipefail

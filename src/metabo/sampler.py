@@ -54,9 +54,9 @@ class TNPSampler(BaseSampler):
             defaults to ``RandomSampler(seed)``.
         n_candidates: size of the Sobol part of the candidate pool.
         n_refine: candidates refined by gradient ascent through the network.
-        refine_steps: gradient steps per refined candidate. Each step costs about 6 ms; the default 2 keeps a
-            suggestion under 50 ms at 200 trials. 10 steps (``metabo-refine10`` in BENCHMARKS.md) gave a somewhat
-            lower mean BBOB regret at 50 evaluations for about twice the time per suggestion.
+        refine_steps: gradient steps per refined candidate; suggestion time grows with it. The default 2 keeps a
+            suggestion under 50 ms at 200 trials (``benchmarks/speed.py``); 10 steps (``metabo-refine10`` in
+            BENCHMARKS.md) gave a somewhat lower mean BBOB regret at 50 evaluations for more time per suggestion.
         power_transform: Yeo-Johnson transform the objective before standardising it.
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
     """
