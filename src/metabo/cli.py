@@ -26,6 +26,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         snapshot_every=args.snapshot_every,
         model=ModelConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=2 * args.d_model),
         prior=PriorConfig(dims_power=args.dims_power),
+        related_prob=args.related_prob,
+        max_related=args.max_related,
+        init=args.init,
     )
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = pretrain(cfg, args.out, resume=args.resume, command=command, progress=not args.no_progress)
@@ -77,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
     pre.add_argument("--stop-after", type=int, default=None,
                      help="stop at this step; the learning-rate schedule still follows --steps")
+    pre.add_argument("--related-prob", type=float, default=0.0,
+                     help="share of batches with related studies in context (the multi-task prior); > 0 gives "
+                          "the model task slots so TNPSampler(related=...) can use past studies")
+    pre.add_argument("--max-related", type=int, default=128, help="related points per task, at most")
+    pre.add_argument("--init", default=None,
+                     help="start from this .safetensors model (its architecture and bucket borders)")
     pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=_cmd_pretrain)

@@ -83,6 +83,41 @@ def load_model(path: str | Path) -> TNPModel:
     return model
 
 
+def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = None) -> TNPModel:
+    """A trainable copy of ``model`` with ``task_slots`` task slots and (optionally) a wider input.
+
+    New task embeddings start at zero and new input columns with zero weights, so with the same input width the
+    copy predicts exactly as ``model`` does until it is trained (fine-tuning and multi-task pretraining start
+    here). A wider input also changes the distance bias, so a widened copy needs fine-tuning.
+    """
+    import copy
+
+    cfg = copy.deepcopy(model.cfg)
+    if task_slots < cfg.task_slots:
+        raise ValueError(f"cannot shrink task slots from {cfg.task_slots} to {task_slots}")
+    cfg.task_slots = task_slots
+    if max_dims is not None:
+        if max_dims < cfg.max_dims:
+            raise ValueError(f"cannot narrow the model's input from {cfg.max_dims} to {max_dims} dimensions")
+        cfg.max_dims = max_dims
+    new = TNPModel(cfg, model.bar.borders.detach().clone())
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    old_w = state["embed_x.0.weight"]
+    if old_w.shape[1] < cfg.max_dims:
+        state["embed_x.0.weight"] = torch.cat([old_w, old_w.new_zeros(old_w.shape[0], cfg.max_dims - old_w.shape[1])], 1)
+    if "embed_task.weight" in state and new.embed_task is not None:
+        w = new.embed_task.weight.detach().clone()
+        w[: state["embed_task.weight"].shape[0]] = state["embed_task.weight"]
+        state["embed_task.weight"] = w
+    missing, unexpected = new.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {"embed_task.weight"}:
+        raise ModelLoadError(f"cannot copy weights: missing {missing}, unexpected {unexpected}")
+    for p in new.parameters():
+        p.requires_grad_(True)
+    new.train()
+    return new
+
+
 def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
 

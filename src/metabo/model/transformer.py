@@ -1,6 +1,8 @@
 """The transformer neural process: observed points in context, candidates scored against them.
 
-Each observed point is a token ``embed_x(x) + embed_y(y)``; each candidate is a token ``embed_x(x)``. A learned
+Each observed point is a token ``embed_x(x) + embed_y(y)`` (plus, in models with task slots, ``embed_task(t)``:
+slot 0 marks the new study's own points, slots 1.. the points of related past studies, one slot per study, so
+the model can tell studies apart and weigh them); each candidate is a token ``embed_x(x)``. A learned
 "null" token is always present in the context so an empty study is well defined. In every layer the context
 tokens attend to each other (self-attention) and the candidate tokens attend only to the context tokens of the
 same layer (cross-attention, same weights). Candidates never see each other, so each is scored independently
@@ -32,6 +34,7 @@ class ModelConfig:
     n_buckets: int = 1000
     max_context: int = 200
     distance_bias: bool = True
+    task_slots: int = 0  # 0: single-task model; k > 0: slot 0 is the target study, 1..k-1 related studies
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +124,10 @@ class TNPModel(nn.Module):
         self.embed_x = nn.Sequential(nn.Linear(cfg.max_dims, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model))
         self.embed_y = nn.Sequential(nn.Linear(2, cfg.d_model), nn.GELU(), nn.Linear(cfg.d_model, cfg.d_model))
         self.null_token = nn.Parameter(torch.zeros(1, 1, cfg.d_model))
+        # Zero-initialised so a single-task model's weights load unchanged into a multi-task one.
+        self.embed_task = nn.Embedding(cfg.task_slots, cfg.d_model) if cfg.task_slots else None
+        if self.embed_task is not None:
+            nn.init.zeros_(self.embed_task.weight)
         self.blocks = nn.ModuleList(_Block(cfg) for _ in range(cfg.n_layers))
         self.norm_out = nn.LayerNorm(cfg.d_model)
         self.head = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.n_buckets))
@@ -140,17 +147,35 @@ class TNPModel(nn.Module):
         return self.embed_y(torch.stack([y, y.abs().log1p()], dim=-1))
 
     # ---------------------------------------------------------------- forward
-    def encode_context(self, x_ctx: Tensor, y_ctx: Tensor, ctx_mask: Tensor | None = None) -> ContextCache:
+    @property
+    def multi_task(self) -> bool:
+        """Whether the model takes related studies' points (task slots) in its context."""
+        return self.embed_task is not None
+
+    def encode_context(self, x_ctx: Tensor, y_ctx: Tensor, ctx_mask: Tensor | None = None,
+                       ctx_task: Tensor | None = None) -> ContextCache:
         """Run the context half once.
 
         Args:
             x_ctx: (B, C, d) encoded inputs in [0, 1], d <= max_dims.
             y_ctx: (B, C) normalised objective values (larger is better).
             ctx_mask: optional (B, C) boolean, True for real points; False entries are ignored (padding).
+            ctx_task: optional (B, C) task slots (0: the target study, 1..task_slots-1: related studies);
+                ``None`` means every point is the target's. Only multi-task models accept nonzero slots.
         """
         b = x_ctx.shape[0]
         x_pad = self._pad_x(x_ctx)
         tokens = self.embed_x(x_pad) + self._embed_y(y_ctx)
+        if ctx_task is not None:
+            slots = max(self.cfg.task_slots, 1)
+            if ctx_task.numel() and (int(ctx_task.min()) < 0 or int(ctx_task.max()) >= slots):
+                if self.embed_task is None:
+                    raise ValueError("this model has no task slots: it cannot take related studies' points")
+                raise ValueError(f"task slots must lie in [0, {slots - 1}]")
+            if self.embed_task is not None:
+                tokens = tokens + self.embed_task(ctx_task.long())
+        elif self.embed_task is not None:
+            tokens = tokens + self.embed_task.weight[0]
         h = torch.cat([self.null_token.expand(b, -1, -1), tokens], dim=1)
         attn_mask = None
         if ctx_mask is not None:
@@ -185,5 +210,6 @@ class TNPModel(nn.Module):
         sq = F.pad(sq, (1, 0))
         return F.pad(sq, (0, 0, 1, 0)) if null_rows else sq
 
-    def forward(self, x_ctx: Tensor, y_ctx: Tensor, x_cand: Tensor, ctx_mask: Tensor | None = None) -> Tensor:
-        return self.predict_logits(self.encode_context(x_ctx, y_ctx, ctx_mask), x_cand)
+    def forward(self, x_ctx: Tensor, y_ctx: Tensor, x_cand: Tensor, ctx_mask: Tensor | None = None,
+                ctx_task: Tensor | None = None) -> Tensor:
+        return self.predict_logits(self.encode_context(x_ctx, y_ctx, ctx_mask, ctx_task), x_cand)

@@ -10,6 +10,12 @@ quadratic bowl, as in many real response surfaces). Sampling is biased toward wh
 
 Points chosen after seeing earlier values are sampled exactly from the GP conditional, by extending the Cholesky
 factor of the earlier points (the leading block of a Cholesky factor does not change when rows are appended).
+Multi-task batches (``n_related > 0``) add points of related past studies, the multi-task prior: study s is
+``rho_s * f(x) + sqrt(1 - rho_s^2) * g_s(x)`` plus noise, where ``f`` is the target task (trend included) and
+``g_s`` an independent draw from the same kernel, so related studies share structure to a degree ``rho_s`` that
+the model must infer (some are unrelated, ``rho_s = 0``). Related points are space-filling, like a random past
+sweep. Each study is standardised on its own, as serving does with past studies.
+
 Convention: larger is better.
 """
 
@@ -36,6 +42,8 @@ class PriorConfig:
     noise_log10_range: tuple[float, float] = (-6.0, -1.0)
     local_context_frac_max: float = 0.7
     local_query_frac: float = 0.5
+    unrelated_prob: float = 0.15  # share of related studies that are independent of the target (rho = 0)
+    weak_related_prob: float = 0.25  # rho ~ U(0, 0.6); otherwise rho ~ U(0.6, 1)
 
 
 @dataclass
@@ -47,6 +55,9 @@ class TaskBatch:
     x_qry: Tensor  # (B, Q, D)
     y_qry: Tensor  # (B, Q) raw noisy values
     n_dims: Tensor  # (B,) active dimensions
+    x_rel: Tensor | None = None  # (B, R, D) related studies' points
+    y_rel: Tensor | None = None  # (B, R) their values, standardised per study
+    rel_study: Tensor | None = None  # (B, R) study index 0..S-1 of each related point
 
 
 def _kumaraswamy(x: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -76,7 +87,10 @@ class GPPrior:
     def __init__(self, cfg: PriorConfig | None = None) -> None:
         self.cfg = cfg or PriorConfig()
 
-    def sample(self, batch_size: int, n_ctx: int, n_qry: int, generator: torch.Generator) -> TaskBatch:
+    def sample(self, batch_size: int, n_ctx: int, n_qry: int, generator: torch.Generator, n_related: int = 0,
+               n_related_studies: int = 1) -> TaskBatch:
+        """``batch_size`` tasks with ``n_ctx`` context and ``n_qry`` query points each; with ``n_related > 0``,
+        also that many points of ``n_related_studies`` related studies (split at random between them)."""
         cfg, g, B, D = self.cfg, generator, batch_size, self.cfg.max_dims
         dt = torch.float64
 
@@ -132,7 +146,8 @@ class GPPrior:
         x_q_local = self._near_best(x_a, y_a, n_qry_local, g) if n_qry_local else torch.zeros(B, 0, D, dtype=dt)
         x_q = mask_inactive(torch.cat([x_q_local, rand(B, n_qry - n_qry_local, D)], dim=1))
 
-        x_all = torch.cat([x_ctx, x_q], dim=1)
+        x_rel = mask_inactive(rand(B, n_related, D))
+        x_all = torch.cat([x_ctx, x_q, x_rel], dim=1)
         n_all = x_all.shape[1]
         k_all = _kernel(features(x_all), features(x_all), ls, kind) + (noise_var[:, None, None] + jitter) * torch.eye(n_all, dtype=dt)
         chol = torch.linalg.cholesky(k_all)
@@ -140,11 +155,42 @@ class GPPrior:
         y_all = (chol @ z)[..., 0]
         trend_all = self._trend_cached
         y_all = y_all + self._trend_eval(x_all, trend_all)
+        rel = None
+        if n_related:
+            y_all, y_base_rel = y_all[:, : n_all - n_related], y_all[:, n_all - n_related :]
+            rel = self._related(x_rel, y_base_rel, n_related_studies, lambda x: _kernel(features(x), features(x), ls, kind),
+                                noise_var, g)
+            n_all -= n_related
         # Stage-A values are unchanged by construction (same leading Cholesky block and same z_a).
         # The overall scale of a task is arbitrary; unit spread keeps tiny contexts (C < 2) on a sane scale.
         y_all = y_all / y_all.std(dim=1, keepdim=True).clamp_min(1e-6) if n_all > 1 else y_all
         y_ctx, y_q = y_all[:, :n_ctx], y_all[:, n_ctx:]
-        return TaskBatch(x_ctx.float(), y_ctx.float(), x_q.float(), y_q.float(), n_dims)
+        batch = TaskBatch(x_ctx.float(), y_ctx.float(), x_q.float(), y_q.float(), n_dims)
+        if rel is not None:
+            batch.x_rel, batch.y_rel, batch.rel_study = x_rel.float(), rel[0].float(), rel[1]
+        return batch
+
+    def _related(self, x_rel: Tensor, y_base: Tensor, n_studies: int, kernel, noise_var: Tensor,
+                 g: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Values of related studies at ``x_rel`` given the target's values ``y_base`` there (module docstring)."""
+        B, R, _ = x_rel.shape
+        dt = torch.float64
+        n_studies = max(1, min(n_studies, R))
+        # Random study sizes: cut points of a random partition of R into n_studies non-empty parts.
+        cuts = torch.sort(torch.randperm(R - 1, generator=g)[: n_studies - 1] + 1).values
+        study = torch.bucketize(torch.arange(R), cuts, right=True).expand(B, R)
+        same = study[:, :, None] == study[:, None, :]
+        k = kernel(x_rel) * same + (noise_var[:, None, None] + 1e-8) * torch.eye(R, dtype=dt)
+        indep = (torch.linalg.cholesky(k) @ torch.randn(B, R, 1, generator=g, dtype=dt))[..., 0]
+        u = torch.rand(B, n_studies, generator=g, dtype=dt)
+        kind = torch.rand(B, n_studies, generator=g, dtype=dt)
+        rho = torch.where(kind < self.cfg.unrelated_prob, torch.zeros_like(u),
+                          torch.where(kind < self.cfg.unrelated_prob + self.cfg.weak_related_prob, 0.6 * u, 0.6 + 0.4 * u))
+        rho_pt = rho.gather(1, study)
+        base = (y_base - y_base.mean(1, keepdim=True)) / y_base.std(1, keepdim=True).clamp_min(1e-6) if R > 1 else y_base
+        y = rho_pt * base + (1 - rho_pt**2).sqrt() * indep
+        return standardise_per_study(y, study), study
+
 
     # ------------------------------------------------------------------ helpers
     def _trend(self, x: Tensor, active: Tensor, g: torch.Generator, B: int) -> Tensor:
@@ -179,3 +225,16 @@ class GPPrior:
         base = x.gather(1, pick[..., None].expand(B, n, D))
         scale = 10 ** (-2.3 + 1.8 * torch.rand(B, n, 1, generator=g, dtype=x.dtype))
         return (base + scale * torch.randn(B, n, D, generator=g, dtype=x.dtype)).clamp(0.0, 1.0)
+
+
+def standardise_per_study(y: Tensor, study: Tensor) -> Tensor:
+    """Standardise ``y`` (B, R) within each study id of ``study`` (B, R): mean 0, std 1 (single points: 0)."""
+    out = torch.zeros_like(y)
+    for s in torch.unique(study):
+        m = study == s
+        n = m.sum(1, keepdim=True).clamp_min(1)
+        mean = (y * m).sum(1, keepdim=True) / n
+        var = (((y - mean) * m) ** 2).sum(1, keepdim=True) / (n - 1).clamp_min(1)
+        std = torch.where(var > 1e-12, var.sqrt(), torch.ones_like(var))
+        out = torch.where(m, (y - mean) / std, out)
+    return out

@@ -50,6 +50,10 @@ class TrainConfig:
     threads: int = 1
     max_minutes: float | None = None
     stop_after: int | None = None  # stop at this step without changing the LR schedule (which follows `steps`)
+    related_prob: float = 0.0  # share of batches with related studies in context (multi-task prior)
+    max_related: int = 128  # related points per task, at most
+    task_slots: int = 8  # slot 0: the target; 1..7: related studies (used when related_prob > 0)
+    init: str | None = None  # start from this model's weights (its borders and architecture)
     model: ModelConfig = field(default_factory=ModelConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
 
@@ -59,6 +63,27 @@ def normalise_batch(batch: TaskBatch) -> tuple[torch.Tensor, torch.Tensor]:
     loc, scale = context_loc_scale(batch.y_ctx)
     # Two nearly equal context values give a tiny scale; clamp so such degenerate tasks cannot dominate the loss.
     return (batch.y_ctx - loc) / scale, ((batch.y_qry - loc) / scale).clamp(-TARGET_CLAMP, TARGET_CLAMP)
+
+
+def model_inputs(batch: TaskBatch, g: torch.Generator | None = None,
+                 task_slots: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Context inputs, values and task slots, and query targets, as the model takes them.
+
+    Related points (if any) come first with task slots 1..task_slots-1 (a random distinct slot per study, so
+    no slot means anything by itself), then the target's own context with slot 0.
+    """
+    y_ctx, y_q = normalise_batch(batch)
+    if batch.x_rel is None:
+        return batch.x_ctx, y_ctx, None, y_q
+    n_studies = int(batch.rel_study.max()) + 1
+    if n_studies > task_slots - 1:
+        raise ValueError(f"{n_studies} related studies do not fit in {task_slots - 1} task slots")
+    slots = torch.randperm(task_slots - 1, generator=g)[:n_studies] + 1
+    rel_task = slots[batch.rel_study]
+    x = torch.cat([batch.x_rel, batch.x_ctx], dim=1)
+    y = torch.cat([batch.y_rel, y_ctx], dim=1)
+    task = torch.cat([rel_task, torch.zeros_like(y_ctx, dtype=torch.long)], dim=1)
+    return x, y, task, y_q
 
 
 def compute_borders(prior: GPPrior, cfg: TrainConfig, n_buckets: int, seed: int) -> torch.Tensor:
@@ -85,18 +110,36 @@ def _sample_context_size(cfg: TrainConfig, g: torch.Generator) -> int:
     return int(torch.randint(0, cfg.max_train_context + 1, (1,), generator=g))
 
 
-def _batch_size(cfg: TrainConfig, n_ctx: int) -> int:
-    return max(4, cfg.tokens_per_batch // (n_ctx + cfg.n_query + 1))
+def _batch_size(cfg: TrainConfig, n_ctx: int, n_related: int = 0) -> int:
+    return max(4, cfg.tokens_per_batch // (n_ctx + n_related + cfg.n_query + 1))
 
 
-def heldout_nll(model: TNPModel, batches: list[tuple[int, TaskBatch]]) -> dict[str, float]:
+def _sample_related(cfg: TrainConfig, g: torch.Generator) -> tuple[int, int]:
+    """(related points, related studies) for the next batch; (0, 0) for a single-task batch."""
+    if cfg.related_prob <= 0 or float(torch.rand(1, generator=g)) >= cfg.related_prob:
+        return 0, 0
+    n_rel = int(torch.randint(8, cfg.max_related + 1, (1,), generator=g))
+    n_studies = int(torch.randint(1, min(cfg.task_slots - 1, n_rel) + 1, (1,), generator=g))
+    return n_rel, n_studies
+
+
+def _sample_batch(prior: GPPrior, cfg: TrainConfig, g: torch.Generator) -> TaskBatch:
+    n_rel, n_studies = _sample_related(cfg, g)
+    n_ctx = _sample_context_size(cfg, g)
+    if n_rel:  # transfer matters most early in a study: mostly short target contexts
+        n_ctx = min(n_ctx, int(torch.randint(0, 33, (1,), generator=g)))
+    return prior.sample(_batch_size(cfg, n_ctx, n_rel), n_ctx, cfg.n_query, g, n_rel, n_studies)
+
+
+def heldout_nll(model: TNPModel, batches: list[tuple[str, TaskBatch]]) -> dict[str, float]:
     model.eval()
     out: dict[str, float] = {}
+    g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for n_ctx, batch in batches:
-            y_ctx, y_q = normalise_batch(batch)
-            logits = model(batch.x_ctx, y_ctx, batch.x_qry)
-            out[str(n_ctx)] = float(model.bar.nll(logits, y_q).mean())
+        for key, batch in batches:
+            x, y, task, y_q = model_inputs(batch, g, model.cfg.task_slots)
+            logits = model(x, y, batch.x_qry, ctx_task=task)
+            out[key] = float(model.bar.nll(logits, y_q).mean())
     model.train()
     out["mean"] = sum(out.values()) / len(out)
     return out
@@ -154,12 +197,13 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     prior = GPPrior(cfg.prior)
-    borders = compute_borders(prior, cfg, cfg.model.n_buckets, cfg.seed)
-    model = TNPModel(cfg.model, borders)
+    model = _initial_model(cfg, prior)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed)
     g_val = torch.Generator().manual_seed(cfg.seed + 104729)
-    val_batches = [(n, prior.sample(64, n, 64, g_val)) for n in (0, 2, 8, 32, 100, 200)]
+    val_batches = [(str(n), prior.sample(64, n, 64, g_val)) for n in (0, 2, 8, 32, 100, 200)]
+    if cfg.related_prob > 0:
+        val_batches += [(f"{n}+rel{r}", prior.sample(64, n, 64, g_val, r, 3)) for n, r in ((0, 64), (2, 64), (8, 64))]
 
     step, wall_before = 0, 0.0
     if resume and (run_dir / "checkpoint.safetensors").exists():
@@ -173,12 +217,11 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
     last_eval: dict[str, float] = {}
     last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
     while step < last_step:
-        n_ctx = _sample_context_size(cfg, g)
-        batch = prior.sample(_batch_size(cfg, n_ctx), n_ctx, cfg.n_query, g)
-        y_ctx, y_q = normalise_batch(batch)
+        batch = _sample_batch(prior, cfg, g)
+        x_ctx, y_ctx, ctx_task, y_q = model_inputs(batch, g, model.cfg.task_slots)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        logits = model(batch.x_ctx, y_ctx, batch.x_qry)
+        logits = model(x_ctx, y_ctx, batch.x_qry, ctx_task=ctx_task)
         loss = model.bar.nll(logits, y_q).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -208,6 +251,20 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
     return run_dir / "model.safetensors"
 
 
+def _initial_model(cfg: TrainConfig, prior: GPPrior) -> TNPModel:
+    """A fresh model, or (``cfg.init``) a copy of an existing one, widened with task slots if asked for."""
+    task_slots = cfg.task_slots if cfg.related_prob > 0 else 0
+    if cfg.init is None:
+        cfg.model.task_slots = task_slots
+        return TNPModel(cfg.model, compute_borders(prior, cfg, cfg.model.n_buckets, cfg.seed))
+    from metabo.model.io import load_model, with_task_slots
+
+    base = load_model(cfg.init)
+    model = with_task_slots(base, max(task_slots, base.cfg.task_slots))
+    cfg.model = model.cfg
+    return model
+
+
 def _write_final(run_dir: Path, model: TNPModel, cfg: TrainConfig, step: int, wall: float,
                  heldout: dict[str, float], command: str | None) -> None:
     card = {
@@ -219,7 +276,7 @@ def _write_final(run_dir: Path, model: TNPModel, cfg: TrainConfig, step: int, wa
         "hardware": f"{platform.machine()} CPU, {cfg.threads} torch thread(s), {platform.processor() or 'unknown cpu'}",
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "prior": {"name": "gp", **asdict(cfg.prior)},
+        "prior": {"name": "gp-multitask" if cfg.related_prob > 0 else "gp", **asdict(cfg.prior)},
         "train_config": {k: v for k, v in _config_dict(cfg).items() if k not in ("model", "prior")},
         "heldout_nll": heldout,
         "n_parameters": sum(p.numel() for p in model.parameters()),
