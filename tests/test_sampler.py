@@ -41,7 +41,8 @@ def spy_encode(monkeypatch):
     calls: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
     original = AcquisitionOptimizer.encode
 
-    def spy(self, x_ctx, y_ctx, x_pending=None):
+    def spy(self, x_ctx, y_ctx, x_pending=None, related=None):
+        assert related is None
         calls.append((np.array(x_ctx), np.array(y_ctx), None if x_pending is None else np.array(x_pending)))
         cache = original(self, x_ctx, y_ctx, x_pending)
         # every context point, and every pending point (as a fantasy), is in the encoded context (+1: null token)

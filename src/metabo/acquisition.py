@@ -5,6 +5,10 @@ coordinates are resampled at random in the perturbed copies). All candidates are
 context encoding; the best few are refined by gradient ascent through the network (continuous coordinates only),
 snapped to admissible values, re-scored, and the best wins. Pending points (trials still running) enter the
 context with their predicted mean as a fantasy value ("kriging believer"), so parallel workers spread out.
+
+With related past studies (``metabo.related``) their points join the context under their own task slots, their
+best points seed the local part of the pool, and before the study has any observation of its own the
+acquisition is the predicted mean (there is no incumbent to improve on yet).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from scipy.stats import qmc
 from torch import Tensor
 
 from metabo.model.transformer import ContextCache, TNPModel
+from metabo.related import RelatedContext, concat_context
 
 AcquisitionKind = Literal["ei", "pi", "ucb"]
 
@@ -43,9 +48,14 @@ class Suggestion:
     acquisition: float
 
 
-def acquisition_values(model: TNPModel, logits: Tensor, best: float, cfg: AcquisitionConfig,
+def acquisition_values(model: TNPModel, logits: Tensor, best: float | None, cfg: AcquisitionConfig,
                        ei_k: Tensor | None = None) -> Tensor:
-    """Acquisition per candidate on a log-like scale (larger is better); ``ei_k`` caches EI's per-bucket terms."""
+    """Acquisition per candidate on a log-like scale (larger is better); ``ei_k`` caches EI's per-bucket terms.
+
+    ``best=None`` (no observation of the study's own yet) scores by the predicted mean.
+    """
+    if best is None:
+        return model.bar.mean(logits)
     if cfg.kind == "ei":
         return model.bar.log_expected_improvement(logits, best, ei_k)
     if cfg.kind == "pi":
@@ -82,23 +92,33 @@ class AcquisitionOptimizer:
 
     # ------------------------------------------------------------------ public
     @torch.no_grad()
-    def encode(self, x_ctx: np.ndarray, y_ctx: np.ndarray, x_pending: np.ndarray | None = None) -> ContextCache:
-        """Encode the context, adding pending points with their predicted mean as fantasies."""
-        x = torch.as_tensor(x_ctx, dtype=torch.float32)[None]
-        y = torch.as_tensor(y_ctx, dtype=torch.float32)[None]
-        cache = self.model.encode_context(x, y)
+    def encode(self, x_ctx: np.ndarray, y_ctx: np.ndarray, x_pending: np.ndarray | None = None,
+               related: RelatedContext | None = None) -> ContextCache:
+        """Encode the context (related studies' points first, if any), adding pending points with their
+        predicted mean as fantasies."""
+        x_all, y_all, slot = concat_context(related, x_ctx, y_ctx)
+        x = torch.as_tensor(x_all, dtype=torch.float32)[None]
+        y = torch.as_tensor(y_all, dtype=torch.float32)[None]
+        task = None if slot is None else torch.as_tensor(slot)[None]
+        cache = self.model.encode_context(x, y, ctx_task=task)
         if x_pending is not None and len(x_pending):
             xp = torch.as_tensor(x_pending, dtype=torch.float32)[None]
             fantasy = self.model.bar.mean(self.model.predict_logits(cache, xp))
-            cache = self.model.encode_context(torch.cat([x, xp], 1), torch.cat([y, fantasy], 1))
+            if task is not None:
+                task = torch.cat([task, torch.zeros(1, xp.shape[1], dtype=task.dtype)], 1)
+            cache = self.model.encode_context(torch.cat([x, xp], 1), torch.cat([y, fantasy], 1), ctx_task=task)
         return cache
 
-    def optimize(self, cache: ContextCache, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState) -> Suggestion:
-        """Return the best candidate found for the encoded context."""
+    def optimize(self, cache: ContextCache, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState,
+                 seeds: np.ndarray | None = None) -> Suggestion:
+        """Return the best candidate found for the encoded context.
+
+        ``seeds`` are extra points to search around (the best points of related studies).
+        """
         cfg = self.cfg
-        best = float(np.max(y_ctx)) if len(y_ctx) else 0.0
-        ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" else None  # fixed for this call
-        pool = self.snap(self._pool(x_ctx, y_ctx, rng))
+        best = float(np.max(y_ctx)) if len(y_ctx) else None
+        ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" and best is not None else None
+        pool = self.snap(self._pool(x_ctx, y_ctx, rng, seeds))
         with torch.no_grad():
             scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best, ei_k)
         order = torch.argsort(scores, descending=True)
@@ -113,17 +133,21 @@ class AcquisitionOptimizer:
         return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
     # ------------------------------------------------------------------ internals
-    def _score(self, cache: ContextCache, x: Tensor, best: float, ei_k: Tensor | None) -> Tensor:
+    def _score(self, cache: ContextCache, x: Tensor, best: float | None, ei_k: Tensor | None) -> Tensor:
         logits = self.model.predict_logits(cache, x[None])[0]
         return acquisition_values(self.model, logits, best, self.cfg, ei_k)
 
-    def _pool(self, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+    def _pool(self, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState,
+              seeds: np.ndarray | None = None) -> np.ndarray:
         cfg, d = self.cfg, len(self.continuous)
         sobol = qmc.Sobol(d, scramble=True, seed=rng.randint(2**31 - 1)).random(cfg.n_sobol)
         parts = [sobol]
-        if len(y_ctx) and cfg.n_local:
-            top = np.argsort(-np.asarray(y_ctx))[: cfg.n_incumbents]
-            base = x_ctx[top[rng.randint(len(top), size=cfg.n_local)]]
+        centres = x_ctx[np.argsort(-np.asarray(y_ctx))[: cfg.n_incumbents]] if len(y_ctx) else x_ctx[:0]
+        if seeds is not None and len(seeds):
+            centres = np.concatenate([centres.reshape(-1, d), seeds])
+            parts.append(seeds)
+        if len(centres) and cfg.n_local:
+            base = centres[rng.randint(len(centres), size=cfg.n_local)]
             scale = 10 ** rng.uniform(-2.5, -0.7, size=(cfg.n_local, 1))
             local = base + scale * rng.randn(cfg.n_local, d) * self.continuous
             for sl in self.categorical:  # resample categories in a fifth of the copies
@@ -132,7 +156,7 @@ class AcquisitionOptimizer:
             parts.append(np.clip(local, 0.0, 1.0))
         return np.concatenate(parts, axis=0)
 
-    def _refine(self, cache: ContextCache, starts: np.ndarray, best: float, ei_k: Tensor | None) -> np.ndarray:
+    def _refine(self, cache: ContextCache, starts: np.ndarray, best: float | None, ei_k: Tensor | None) -> np.ndarray:
         """Projected gradient ascent on the acquisition, with unit-max-norm steps that shrink geometrically.
 
         Keeps the best point seen per start, so refinement can never make a candidate worse.

@@ -1,4 +1,4 @@
-"""Command line: ``metabo demo | pretrain | bench | report | info``."""
+"""Command line: ``metabo demo | pretrain | finetune | bench | report | info``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,36 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = pretrain(cfg, args.out, resume=args.resume, command=command, progress=not args.no_progress)
     print(f"model written to {out} (card: {out.with_suffix('.json')})")
+    return 0
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from metabo.meta import load_corpus
+    from metabo.train.finetune import FinetuneConfig, dumps, finetune
+
+    sources: list = []
+    if args.storage:
+        sources.append((args.storage, args.study_pattern))
+    sources += list(args.file or [])
+    sources += [f"yahpo:{s}" for s in args.yahpo or []]
+    if not sources:
+        raise SystemExit("metabo finetune: give past studies with --storage URL, --file PATH or --yahpo SCENARIO")
+    target_space = None
+    if args.yahpo:
+        from metabo.bench.problems import yahpo
+
+        target_space = yahpo.YahpoProblem(args.yahpo[0], yahpo.instances(args.yahpo[0], ("train",))[0]).search_space()
+    corpus = load_corpus(sources, target_space=target_space, yahpo_n_configs=args.yahpo_n_configs,
+                         seed=args.seed)
+    cfg = FinetuneConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, seed=args.seed,
+                         threads=args.threads, lr=args.lr, patience=args.patience)
+    command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    label = ", ".join(s if isinstance(s, str) else f"{s[0]} ({s[1]})" for s in sources)
+    result = finetune(corpus, args.out, base=args.base, target_space=target_space, cfg=cfg,
+                      progress=not args.no_progress, command=command, corpus_label=label)
+    print(dumps(result))
+    print(f"model written to {result.path} (card: {result.path.with_suffix('.json')}, "
+          f"validation curve: {result.path.with_suffix('.curve.png')})")
     return 0
 
 
@@ -89,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=_cmd_pretrain)
+
+    fin = sub.add_parser("finetune", help="adapt a pretrained model to your own past studies")
+    fin.add_argument("--out", required=True, help="output .safetensors path (a .json card and .curve.png beside it)")
+    fin.add_argument("--storage", default=None, help="Optuna storage URL holding past studies (sqlite:///past.db)")
+    fin.add_argument("--study-pattern", default="*", help="glob over study names in --storage")
+    fin.add_argument("--file", action="append", help="CSV/TSV/Parquet file of one past study (repeatable)")
+    fin.add_argument("--yahpo", action="append", help="YAHPO scenario whose train instances form the corpus")
+    fin.add_argument("--yahpo-n-configs", type=int, default=100, help="random evaluations per YAHPO instance")
+    fin.add_argument("--base", default=None, help="model to start from (default: the shipped multi-task model)")
+    fin.add_argument("--max-minutes", type=float, default=8.0)
+    fin.add_argument("--max-steps", type=int, default=4000)
+    fin.add_argument("--lr", type=float, default=1e-4)
+    fin.add_argument("--patience", type=int, default=8, help="evaluations without improvement before stopping")
+    fin.add_argument("--seed", type=int, default=0)
+    fin.add_argument("--threads", type=int, default=2)
+    fin.add_argument("--no-progress", action="store_true")
+    fin.set_defaults(func=_cmd_finetune)
 
     from metabo.bench.cli import register_cli
 

@@ -13,6 +13,12 @@ Limits and fallbacks (never a crash):
   than the model's input width): the independent sampler, with one warning per parameter;
 * failed trials are ignored; NaN objective values fail in Optuna itself; +/-inf values are replaced by the worst
   finite value; a study with no finite value yet is sampled at random.
+
+Related past studies (``related=``) go into the model's context under their own task slots (``metabo.related``):
+they are loaded and aligned to the study's search space once, and each suggestion uses the ones most similar
+to the study so far (all of them when they fit the model's slots). They need a multi-task model (the shipped
+``multitask`` model is the default then). With a ``search_space`` given up front, even the first trial comes
+from the model.
 """
 
 from __future__ import annotations
@@ -31,9 +37,10 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from metabo.acquisition import AcquisitionConfig, AcquisitionKind, AcquisitionOptimizer
-from metabo.model.io import load_cached
+from metabo.model.io import load_cached, multitask_model_path
 from metabo.model.transformer import TNPModel
 from metabo.normalise import ObjectiveTransform
+from metabo.related import RelatedContext, build_context, choose_studies
 from metabo.space import SearchSpaceEncoder
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
@@ -46,8 +53,9 @@ class TNPSampler(BaseSampler):
     Args:
         model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default.
             Files are loaded once per process; a missing or invalid file raises ``ModelLoadError`` here.
-        n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over
-            (at least 2).
+        n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over.
+            Default: 4 without related studies; with them 1, or 0 when ``search_space`` is given. Without
+            related studies it must be at least 2 (the objective scale needs two values).
         acquisition: ``"ei"`` (log expected improvement, default), ``"pi"`` or ``"ucb"``.
         seed: seed for reproducible suggestions.
         independent_sampler: sampler for startup trials and for parameters outside the joint search space;
@@ -59,13 +67,19 @@ class TNPSampler(BaseSampler):
             BENCHMARKS.md) gave a somewhat lower mean BBOB regret at 50 evaluations for more time per suggestion.
         power_transform: Yeo-Johnson transform the objective before standardising it.
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
+        related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
+            objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
+            ``"yahpo:<scenario>"``), or a list of them. Studies that share no parameter are left out with a
+            warning. Needs a model with task slots.
+        search_space: the study's search space, if known up front; lets the model choose the first trials too.
+        max_related_points: related points in the context per suggestion, shared among the chosen studies.
     """
 
     def __init__(
         self,
         *,
         model: str | Path | TNPModel | None = None,
-        n_startup_trials: int = 4,
+        n_startup_trials: int | None = None,
         acquisition: AcquisitionKind = "ei",
         seed: int | None = None,
         independent_sampler: BaseSampler | None = None,
@@ -74,13 +88,34 @@ class TNPSampler(BaseSampler):
         refine_steps: int = 2,
         power_transform: bool = True,
         warn_independent_sampling: bool = True,
+        related: Any = None,
+        search_space: dict[str, BaseDistribution] | None = None,
+        max_related_points: int = 128,
     ) -> None:
-        if n_startup_trials < 2:
-            raise ValueError("n_startup_trials must be at least 2 (the objective scale needs two values)")
+        has_related = related is not None
+        if n_startup_trials is None:
+            n_startup_trials = (0 if search_space else 1) if has_related else 4
+        if n_startup_trials < (0 if has_related else 2):
+            raise ValueError("n_startup_trials must be at least 2 without related studies (the objective scale "
+                             "needs two values), and at least 0 with them")
         if acquisition not in ("ei", "pi", "ucb"):
             raise ValueError(f"acquisition must be 'ei', 'pi' or 'ucb', got {acquisition!r}")
+        if max_related_points < 1:
+            raise ValueError(f"max_related_points must be at least 1, got {max_related_points}")
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
-        self._model = model if isinstance(model, TNPModel) else load_cached(None if model is None else Path(model))
+        if isinstance(model, TNPModel):
+            self._model = model
+        elif model is None and has_related:
+            self._model = load_cached(multitask_model_path())
+        else:
+            self._model = load_cached(None if model is None else Path(model))
+        if has_related and not self._model.multi_task:
+            raise ValueError("related studies need a model with task slots (a multi-task model such as the shipped "
+                             "'multitask' one, or a fine-tuned model); this model has none")
+        self._related_sources = related
+        self._related_cache: dict[str, list] = {}
+        self._fixed_space = dict(search_space) if search_space else None
+        self._max_related_points = max_related_points
         self._n_startup_trials = n_startup_trials
         self._acq_cfg = AcquisitionConfig(kind=acquisition, n_sobol=n_candidates, n_refine=n_refine,
                                           refine_steps=refine_steps)
@@ -105,7 +140,8 @@ class TNPSampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         if study._is_multi_objective():
             raise ValueError("TNPSampler supports single-objective studies only")
-        return {n: d for n, d in self._search_space.calculate(study).items() if self._is_modelled(d)}
+        space = self._fixed_space if self._fixed_space is not None else self._search_space.calculate(study)
+        return {n: d for n, d in space.items() if self._is_modelled(d)}
 
     def _is_modelled(self, dist: BaseDistribution) -> bool:
         """Single-valued parameters need no model; a categorical wider than the model's input goes to the
@@ -123,11 +159,12 @@ class TNPSampler(BaseSampler):
             return {}
         values = np.array([t.value for t in complete], dtype=np.float64)
         finite = np.isfinite(values)
-        if finite.sum() < 2:
+        if finite.sum() < (1 if self._related_sources is not None else 2) and len(values):
             return {}
         maximize = study.direction == StudyDirection.MAXIMIZE
-        worst = values[finite].min() if maximize else values[finite].max()
-        values = np.where(finite, values, worst)
+        if len(values):
+            worst = values[finite].min() if maximize else values[finite].max()
+            values = np.where(finite, values, worst)
 
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])
@@ -139,9 +176,11 @@ class TNPSampler(BaseSampler):
 
         x, y = self._limit_context(x, y)
         dims = self._choose_dims(encoder)
-        suggestion = self._optimise(encoder, dims, x, y, x_pending)
+        related = self._related_context(search_space, dims, x, y)
+        suggestion = self._optimise(encoder, dims, x, y, x_pending, related)
         params = encoder.decode(suggestion.x)
-        self._record_prediction(study, trial, suggestion.logits, transform)
+        if len(y) >= 2:
+            self._record_prediction(study, trial, suggestion.logits, transform)
         return params
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
@@ -192,10 +231,39 @@ class TNPSampler(BaseSampler):
                 used += width
         return np.array(sorted(chosen), dtype=int)
 
+    def _related_context(self, search_space: dict[str, BaseDistribution], dims: np.ndarray, x: np.ndarray,
+                         y: np.ndarray) -> RelatedContext | None:
+        """The related points for this suggestion (``None`` without related studies)."""
+        if self._related_sources is None:
+            return None
+        key = repr(sorted((n, repr(d)) for n, d in search_space.items()))
+        if key not in self._related_cache:
+            from metabo.meta import align_corpus, load_corpus
+
+            corpus = load_corpus(self._related_sources, target_space=search_space)
+            aligned, _ = align_corpus(corpus, search_space)
+            if not aligned:
+                warnings.warn("TNPSampler: no related study could be aligned to this search space; the model "
+                              "runs without related data", stacklevel=3)
+            self._related_cache[key] = aligned
+        aligned = self._related_cache[key]
+        if not aligned:
+            return None
+        chosen = choose_studies(self.model, aligned, x[:, dims], y, self._rng, dims=dims)
+        return build_context(chosen, self._max_related_points, self._rng, dims=dims)
+
+    def _best_related_point(self, encoder: SearchSpaceEncoder) -> np.ndarray:
+        """Before the study's first observation: the best point of any related study (encoded), else the centre."""
+        studies = [a for cached in self._related_cache.values() for a in cached if a.encoder.n_dims == encoder.n_dims]
+        if not studies:
+            return np.full(encoder.n_dims, 0.5)
+        best = max(studies, key=lambda a: float(a.y.max()))
+        return best.x[int(np.argmax(best.y))]
+
     def _optimise(self, encoder: SearchSpaceEncoder, dims: np.ndarray, x: np.ndarray, y: np.ndarray,
-                  x_pending: np.ndarray):
+                  x_pending: np.ndarray, related: RelatedContext | None = None):
         full_dims = len(dims) == encoder.n_dims
-        incumbent = x[int(np.argmax(y))]
+        incumbent = x[int(np.argmax(y))] if len(y) else self._best_related_point(encoder)
 
         def to_full(rows: np.ndarray) -> np.ndarray:
             if full_dims:
@@ -211,8 +279,9 @@ class TNPSampler(BaseSampler):
                        for s in encoder.categorical_slices() if s.start in set(dims.tolist())]
         optimizer = AcquisitionOptimizer(self.model, encoder.continuous_mask()[dims], snap, categorical, self._acq_cfg)
         with torch.random.fork_rng(enabled=False):
-            cache = optimizer.encode(x[:, dims], y, x_pending[:, dims] if len(x_pending) else None)
-            suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng)
+            cache = optimizer.encode(x[:, dims], y, x_pending[:, dims] if len(x_pending) else None, related)
+            seeds = None if related is None else related.best_points()
+            suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng, seeds)
         suggestion.x = to_full(suggestion.x[None])[0]
         return suggestion
 

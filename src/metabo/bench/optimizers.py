@@ -1,7 +1,9 @@
 """Optimiser registry: name -> factory returning an Optuna sampler for a seed.
 
-Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation), ``metabo:<path>`` (``TNPSampler`` with the model file at
-``<path>``), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``), ``cmaes`` (Optuna's
+Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation),
+``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
+past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
+in context of the multi-task model, no fine-tuning), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``), ``cmaes`` (Optuna's
 ``CmaEsSampler``; needs the ``cmaes`` package from the ``bench`` extra), ``warmstart-tpe`` (transfer baseline:
 the best configurations of related past studies, then TPE; see ``metabo.meta``), and the peers run in their own
 virtualenvs through ``metabo.bench.peers``: ``hebo`` (HEBO 0.3.6), ``smac-hpo`` and ``smac-bb`` (SMAC3 2.4.1's
@@ -35,6 +37,28 @@ def _metabo_refine10(seed: int) -> BaseSampler:
     from metabo.sampler import TNPSampler
 
     return TNPSampler(seed=seed, refine_steps=10)
+
+
+def scenario_model_path(scenario: str):
+    """The shipped fine-tuned model for a YAHPO scenario (``weights/yahpo_<scenario>.safetensors``), if any."""
+    from metabo.model.io import default_model_path
+
+    path = default_model_path().with_name(f"yahpo_{scenario}.safetensors")
+    return path if path.exists() else None
+
+
+def _metabo_transfer(seed: int, problem: object | None = None, finetuned: bool = True) -> BaseSampler:
+    """metabo with meta-learning: the related studies in context (``related=``), with the scenario's fine-tuned
+    model where one ships (``finetuned``), else the multi-task model. Related studies are the random
+    evaluations of the scenario's *train* instances, as for ``warmstart-tpe``; elsewhere plain ``metabo``."""
+    from metabo.sampler import TNPSampler
+
+    scenario = getattr(problem, "scenario", None)
+    if scenario is None or problem is None:
+        return TNPSampler(seed=seed)
+    model = scenario_model_path(scenario) if finetuned else None
+    return TNPSampler(seed=seed, model=model, related=f"yahpo:{scenario}",
+                      search_space=problem.search_space())  # type: ignore[attr-defined]
 
 
 def _random(seed: int) -> BaseSampler:
@@ -95,7 +119,10 @@ _REGISTRY: dict[str, SamplerFactory] = {
     "gp": _gp,
     "cmaes": _cmaes,
     "warmstart-tpe": _warmstart_tpe,
+    "metabo-transfer": _metabo_transfer,
+    "metabo-related": lambda seed, problem=None: _metabo_transfer(seed, problem, finetuned=False),
 }
+_NEEDS_PROBLEM = ("warmstart-tpe", "metabo-transfer", "metabo-related")
 _PEERS = ("hebo", "smac-hpo", "smac-bb", "botorch", "synetune-quantile", "synetune-boundingbox",
           "synetune-zeroshot")  # keys of metabo.bench.peers.PEERS (not imported here)
 _TRANSFER_PEERS = ("synetune-quantile", "synetune-boundingbox", "synetune-zeroshot")  # also get the problem
@@ -122,8 +149,8 @@ def make_sampler(name: str, seed: int, budget: int | None = None, problem: objec
         return _REGISTRY[name](seed, budget, problem)  # type: ignore[call-arg]
     if name in _PEERS:
         return _REGISTRY[name](seed, budget)  # type: ignore[call-arg]
-    if name == "warmstart-tpe":
-        return _warmstart_tpe(seed, problem)
+    if name in _NEEDS_PROBLEM:
+        return _REGISTRY[name](seed, problem=problem)  # type: ignore[call-arg]
     return _REGISTRY[name](seed)
 
 
@@ -150,7 +177,7 @@ def startup_trials(sampler: BaseSampler) -> int | None:
     return None
 
 
-def model_fingerprint(name: str) -> dict[str, str] | None:
+def model_fingerprint(name: str, problem: object | None = None) -> dict[str, str] | None:
     """For ``metabo`` optimisers: the model file used and the first 16 hex digits of its SHA-256.
 
     Stored with every run so results of different model files are never mixed unknowingly.
@@ -160,9 +187,16 @@ def model_fingerprint(name: str) -> dict[str, str] | None:
     import hashlib
     from pathlib import Path
 
-    from metabo.model.io import default_model_path
+    from metabo.model.io import default_model_path, multitask_model_path
 
-    path = Path(name.split(":", 1)[1]) if name.startswith("metabo:") else default_model_path()
+    scenario = getattr(problem, "scenario", None)
+    if name.startswith("metabo:"):
+        path = Path(name.split(":", 1)[1])
+    elif name in ("metabo-transfer", "metabo-related") and scenario is not None:
+        finetuned = scenario_model_path(scenario) if name == "metabo-transfer" else None
+        path = finetuned or multitask_model_path()
+    else:
+        path = default_model_path()
     try:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     except OSError as exc:

@@ -82,7 +82,7 @@ def execute_run(key: RunKey) -> RunResult:
     problem: Problem = get_problem(key.problem, allow_reserved=True)
     space = problem.search_space()
     fallback = RandomSampler(seed=key.seed + FALLBACK_SEED_OFFSET)
-    info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(key.optimizer)}
+    info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(key.optimizer, problem)}
     try:
         primary = make_sampler(key.optimizer, key.seed, budget=key.budget, problem=problem)
     except Exception as exc:  # noqa: BLE001 - recorded, never hidden

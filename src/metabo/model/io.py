@@ -122,6 +122,11 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
 
 
+def multitask_model_path() -> Path:
+    """The shipped multi-task model (task slots for related studies; ``TNPSampler(related=...)``'s default)."""
+    return default_model_path().with_name("multitask.safetensors")
+
+
 _CACHE: dict[str, TNPModel] = {}
 
 
