@@ -16,6 +16,7 @@ import metabo
 from conftest import make_tiny_model
 from metabo.cli import main
 from metabo.model import load_cached, save_model
+from metabo.model.transformer import ModelConfig
 from metabo.model.io import default_model_path, read_card
 
 
@@ -80,7 +81,7 @@ def test_info_default_model(capsys):
 def test_shipped_model_loads_and_drives_the_sampler():
     model = load_cached()
     card = read_card(default_model_path())
-    assert card and card["config"] == model.cfg.to_dict()
+    assert card and ModelConfig.from_dict(card["config"]) == model.cfg  # cards predate newer config fields
     assert model.cfg.max_dims >= 8
     study = optuna.create_study(sampler=metabo.TNPSampler(seed=0, n_candidates=64, refine_steps=2))
     study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2 + t.suggest_int("n", 0, 3), n_trials=6)

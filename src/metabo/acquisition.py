@@ -7,8 +7,9 @@ snapped to admissible values, re-scored, and the best wins. Pending points (tria
 context with their predicted mean as a fantasy value ("kriging believer"), so parallel workers spread out.
 
 With related past studies (``metabo.related``) their points join the context under their own task slots, their
-best points seed the local part of the pool, and before the study has any observation of its own the
-acquisition is the predicted mean (there is no incumbent to improve on yet).
+best points seed the local part of the pool, and before the study has any observation of its own the first
+point is the related studies' best configuration with the highest predicted mean (there is no incumbent to
+improve on yet, and a mean far from all data is not to be trusted).
 """
 
 from __future__ import annotations
@@ -118,6 +119,15 @@ class AcquisitionOptimizer:
         cfg = self.cfg
         best = float(np.max(y_ctx)) if len(y_ctx) else None
         ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" and best is not None else None
+        if best is None and seeds is not None and len(seeds):
+            # No own observation yet: rank the related studies' best configurations by predicted mean rather than
+            # trust the mean far from any data (it extrapolates poorly there).
+            with torch.no_grad():
+                seeds = self.snap(np.asarray(seeds))
+                logits = self.model.predict_logits(cache, torch.as_tensor(seeds, dtype=torch.float32)[None])[0]
+                scores = acquisition_values(self.model, logits, None, cfg)
+            i = int(torch.argmax(scores))
+            return Suggestion(seeds[i], logits[i], float(scores[i]))
         pool = self.snap(self._pool(x_ctx, y_ctx, rng, seeds))
         with torch.no_grad():
             scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best, ei_k)

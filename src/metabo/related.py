@@ -31,6 +31,11 @@ class RelatedContext:
     y: np.ndarray  # (R,)
     slot: np.ndarray  # (R,) int
     names: list[str]  # study name per slot, slot i+1 -> names[i]
+    seeds: np.ndarray | None = None  # points to search around (default: ``best_points()``)
+
+    def __post_init__(self) -> None:
+        if self.seeds is None:
+            self.seeds = self.best_points()
 
     def __len__(self) -> int:
         return len(self.y)

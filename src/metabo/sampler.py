@@ -250,7 +250,10 @@ class TNPSampler(BaseSampler):
         if not aligned:
             return None
         chosen = choose_studies(self.model, aligned, x[:, dims], y, self._rng, dims=dims)
-        return build_context(chosen, self._max_related_points, self._rng, dims=dims)
+        context = build_context(chosen, self._max_related_points, self._rng, dims=dims)
+        # Search around the best configuration of every related study, not only of those in the context.
+        context.seeds = np.stack([a.x[int(np.argmax(a.y))] for a in aligned])[:, dims]
+        return context
 
     def _best_related_point(self, encoder: SearchSpaceEncoder) -> np.ndarray:
         """Before the study's first observation: the best point of any related study (encoded), else the centre."""
@@ -280,7 +283,7 @@ class TNPSampler(BaseSampler):
         optimizer = AcquisitionOptimizer(self.model, encoder.continuous_mask()[dims], snap, categorical, self._acq_cfg)
         with torch.random.fork_rng(enabled=False):
             cache = optimizer.encode(x[:, dims], y, x_pending[:, dims] if len(x_pending) else None, related)
-            seeds = None if related is None else related.best_points()
+            seeds = None if related is None else related.seeds
             suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng, seeds)
         suggestion.x = to_full(suggestion.x[None])[0]
         return suggestion
