@@ -94,3 +94,25 @@ def test_demo_command_is_wired():
     with pytest.raises(SystemExit) as exc:
         main(["demo", "--help"])
     assert exc.value.code == 0
+
+
+def test_finetune_command_needs_a_source_and_is_wired(tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["finetune", "--help"])
+    assert exc.value.code == 0
+    with pytest.raises(SystemExit, match="--storage"):
+        main(["finetune", "--out", str(tmp_path / "m.safetensors")])
+
+
+def test_finetune_command_from_a_storage(tmp_path, tiny_model):
+    storage = f"sqlite:///{tmp_path / 'past.db'}"
+    for k in range(4):
+        study = optuna.create_study(storage=storage, study_name=f"past-{k}")
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.1 * k) ** 2, n_trials=12)
+    base = save_model(tiny_model, tmp_path / "base.safetensors", {"name": "tiny"})
+    out = tmp_path / "ft.safetensors"
+    assert main(["finetune", "--storage", storage, "--study-pattern", "past-*", "--out", str(out), "--base",
+                 str(base), "--max-steps", "3", "--threads", "1", "--no-progress"]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["corpus"]["n_studies"] == 4 and card["command"].startswith("metabo ")
+    assert card["stop_reason"] == "max steps"

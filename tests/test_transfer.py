@@ -198,3 +198,33 @@ def test_finetune_stops_early_and_rejects_small_corpora(tiny_model, tmp_path):
                          max_related=8, threads=1, patience=1, lr=1e-9)
     result = finetune(past_studies(4), tmp_path / "es.safetensors", base=base, cfg=cfg, progress=False)
     assert result.stopped_early and result.steps < 400
+
+
+def _yahpo_ready() -> str | None:
+    from metabo.bench.problems import yahpo
+
+    return yahpo.unavailable_reason("lcbench")
+
+
+@pytest.mark.skipif(_yahpo_ready() is not None, reason=str(_yahpo_ready()))
+def test_bench_transfer_optimisers_use_train_instances_and_the_scenario_model():
+    from metabo.bench.optimizers import make_sampler, model_fingerprint, scenario_model_path
+    from metabo.bench.problems import get_problem
+    from metabo.model.io import multitask_model_path
+
+    problem = get_problem("yahpo/lcbench/167149")
+    transfer = make_sampler("metabo-transfer", 0, budget=10, problem=problem)
+    related = make_sampler("metabo-related", 0, budget=10, problem=problem)
+    assert transfer.model.multi_task and related.model.multi_task
+    assert transfer._n_startup_trials == 0 and transfer._related_sources == "yahpo:lcbench"
+    assert model_fingerprint("metabo-transfer", problem)["path"] == str(scenario_model_path("lcbench"))
+    assert model_fingerprint("metabo-related", problem)["path"] == str(multitask_model_path())
+    study = optuna.create_study(sampler=transfer)
+    for _ in range(2):
+        trial = study.ask(problem.search_space())
+        study.tell(trial, problem.evaluate(trial.params))
+    # the related corpus is the scenario's train instances, never a validation or reserved one
+    from metabo.bench.problems import yahpo
+
+    names = {a.study.name for cached in transfer._related_cache.values() for a in cached}
+    assert names and all(yahpo.split_of("lcbench", n.rsplit("/", 1)[1]) == "train" for n in names)

@@ -7,9 +7,10 @@ snapped to admissible values, re-scored, and the best wins. Pending points (tria
 context with their predicted mean as a fantasy value ("kriging believer"), so parallel workers spread out.
 
 With related past studies (``metabo.related``) their points join the context under their own task slots, their
-best points seed the local part of the pool, and before the study has any observation of its own the first
-point is the related studies' best configuration with the highest predicted mean (there is no incumbent to
-improve on yet, and a mean far from all data is not to be trusted).
+best points seed the local part of the pool. The first ``n_warm`` points are chosen among
+the related studies' best configurations only: by predicted mean before any own observation (there is no
+incumbent yet, and a mean far from all data is not to be trusted), then by the acquisition. This is a warm
+start whose order and diversity the model decides.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class AcquisitionConfig:
     refine_steps: int = 2
     refine_lr: float = 0.05
     ucb_beta: float = 2.0
+    n_warm: int = 0  # with seeds: while fewer own observations than this, choose among the seeds only
 
 
 @dataclass
@@ -119,15 +121,10 @@ class AcquisitionOptimizer:
         cfg = self.cfg
         best = float(np.max(y_ctx)) if len(y_ctx) else None
         ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" and best is not None else None
-        if best is None and seeds is not None and len(seeds):
-            # No own observation yet: rank the related studies' best configurations by predicted mean rather than
-            # trust the mean far from any data (it extrapolates poorly there).
-            with torch.no_grad():
-                seeds = self.snap(np.asarray(seeds))
-                logits = self.model.predict_logits(cache, torch.as_tensor(seeds, dtype=torch.float32)[None])[0]
-                scores = acquisition_values(self.model, logits, None, cfg)
-            i = int(torch.argmax(scores))
-            return Suggestion(seeds[i], logits[i], float(scores[i]))
+        if seeds is not None and len(seeds) and len(y_ctx) < cfg.n_warm:
+            warm = self._warm_choice(cache, x_ctx, best, ei_k, seeds)
+            if warm is not None:
+                return warm
         pool = self.snap(self._pool(x_ctx, y_ctx, rng, seeds))
         with torch.no_grad():
             scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best, ei_k)
@@ -143,6 +140,21 @@ class AcquisitionOptimizer:
         return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
     # ------------------------------------------------------------------ internals
+    def _warm_choice(self, cache: ContextCache, x_ctx: np.ndarray, best: float | None, ei_k: Tensor | None,
+                     seeds: np.ndarray) -> Suggestion | None:
+        """The best not yet evaluated seed by the acquisition (the predicted mean before any own observation)."""
+        seeds = self.snap(np.asarray(seeds))
+        if len(x_ctx):
+            gap = np.abs(seeds[:, None, :] - np.asarray(x_ctx)[None, :, :]).max(-1).min(1)
+            seeds = seeds[gap > 1e-9]
+        if not len(seeds):
+            return None
+        with torch.no_grad():
+            logits = self.model.predict_logits(cache, torch.as_tensor(seeds, dtype=torch.float32)[None])[0]
+            scores = acquisition_values(self.model, logits, best, self.cfg, ei_k)
+        i = int(torch.argmax(scores))
+        return Suggestion(seeds[i], logits[i], float(scores[i]))
+
     def _score(self, cache: ContextCache, x: Tensor, best: float | None, ei_k: Tensor | None) -> Tensor:
         logits = self.model.predict_logits(cache, x[None])[0]
         return acquisition_values(self.model, logits, best, self.cfg, ei_k)

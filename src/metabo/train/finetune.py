@@ -281,6 +281,8 @@ def finetune(corpus: Sequence[PastStudy], out: str | Path, base: str | Path | No
         "steps": step,
         "best_step": best_step,
         "stopped_early": stopped_early,
+        "stop_reason": "early stopping" if stopped_early else ("max steps" if step >= cfg.max_steps else
+                                                               "time limit (max_minutes)"),
         "validation_nll": {"base": base_val, "best": best_val},
         "validation_curve": curve,
         "wall_seconds": round(wall, 1),

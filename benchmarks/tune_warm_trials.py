@@ -1,0 +1,68 @@
+"""Choose TNPSampler's ``n_warm_trials`` on YAHPO validation instances (never reserved ones).
+
+For each problem and seed, runs metabo with related studies (the scenario's fine-tuned model, related = its train
+instances) for ``--budget`` evaluations with several ``n_warm_trials`` settings, plus the warm-start baseline, and
+prints the average rank of the best value at 5 and 10 evaluations (1 = best).
+
+    python benchmarks/tune_warm_trials.py --problems yahpo/lcbench/167152,yahpo/lcbench/189873,yahpo/lcbench/7593,yahpo/lcbench/168868
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import optuna
+from scipy.stats import rankdata
+
+from metabo.bench.optimizers import scenario_model_path
+from metabo.bench.problems import get_problem
+from metabo.meta import WarmStartSampler
+from metabo.sampler import TNPSampler
+
+
+def best_curve(sampler: optuna.samplers.BaseSampler, problem, budget: int) -> np.ndarray:
+    study = optuna.create_study(sampler=sampler)
+    space = problem.search_space()
+    values = []
+    for _ in range(budget):
+        trial = study.ask(space)
+        value = problem.evaluate(trial.params)
+        study.tell(trial, value)
+        values.append(value)
+    return np.minimum.accumulate(values)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problems", required=True)
+    parser.add_argument("--settings", default="0,1,3,5", help="n_warm_trials values to compare")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--budget", type=int, default=10)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    settings = [int(s) for s in args.settings.split(",")]
+    labels = [f"n_warm_trials={s}" for s in settings] + ["warmstart-tpe"]
+    rows: dict[int, list[np.ndarray]] = {5: [], 10: []}
+    for name in args.problems.split(","):
+        problem = get_problem(name)
+        scenario, space = problem.scenario, problem.search_space()
+        for seed in range(args.seeds):
+            samplers = [TNPSampler(seed=seed, model=scenario_model_path(scenario), related=f"yahpo:{scenario}",
+                                   search_space=space, n_warm_trials=s) for s in settings]
+            samplers.append(WarmStartSampler(f"yahpo:{scenario}", n_warm=5, seed=seed, search_space=space))
+            curves = [best_curve(s, problem, args.budget) for s in samplers]
+            for k in rows:
+                if k <= args.budget:
+                    rows[k].append(rankdata([c[k - 1] for c in curves]))
+            print(name, seed, {lab: round(float(c[-1]), 4) for lab, c in zip(labels, curves)}, flush=True)
+    for k, ranks in rows.items():
+        if ranks:
+            print(f"average rank at {k} evaluations:",
+                  {lab: round(float(r), 2) for lab, r in zip(labels, np.mean(ranks, axis=0))})
+
+
+if __name__ == "__main__":
+    main()
