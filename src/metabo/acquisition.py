@@ -26,7 +26,7 @@ from torch import Tensor
 from metabo.model.transformer import ContextCache, TNPModel
 from metabo.related import RelatedContext, concat_context
 
-AcquisitionKind = Literal["ei", "pi", "ucb"]
+AcquisitionKind = Literal["ei", "pi", "ucb", "nap"]
 
 
 @dataclass
@@ -40,6 +40,7 @@ class AcquisitionConfig:
     refine_lr: float = 0.05
     ucb_beta: float = 2.0
     n_warm: int = 0  # with seeds: while fewer own observations than this, choose among the seeds only
+    budget_fraction: float = 0.0  # t/T, the input of a learned (NAP) acquisition head
 
 
 @dataclass
@@ -55,7 +56,8 @@ def acquisition_values(model: TNPModel, logits: Tensor, best: float | None, cfg:
                        ei_k: Tensor | None = None) -> Tensor:
     """Acquisition per candidate on a log-like scale (larger is better); ``ei_k`` caches EI's per-bucket terms.
 
-    ``best=None`` (no observation of the study's own yet) scores by the predicted mean.
+    ``best=None`` (no observation of the study's own yet) scores by the predicted mean. The learned acquisition
+    (``"nap"``) is not a function of the logits: see ``AcquisitionOptimizer``.
     """
     if best is None:
         return model.bar.mean(logits)
@@ -65,7 +67,7 @@ def acquisition_values(model: TNPModel, logits: Tensor, best: float | None, cfg:
         return torch.log(model.bar.probability_of_improvement(logits, best).clamp_min(1e-38))
     if cfg.kind == "ucb":
         return model.bar.upper_confidence_bound(logits, cfg.ucb_beta)
-    raise ValueError(f"unknown acquisition {cfg.kind!r}; choose from 'ei', 'pi', 'ucb'")
+    raise ValueError(f"unknown acquisition {cfg.kind!r}; choose from 'ei', 'pi', 'ucb' (or 'nap' with a NAP model)")
 
 
 class AcquisitionOptimizer:
@@ -133,9 +135,7 @@ class AcquisitionOptimizer:
         refined = self._refine(cache, starts, best, ei_k) if self.continuous.any() and cfg.refine_steps > 0 else starts
         finalists = self.snap(np.concatenate([refined, starts[:1]], axis=0))
         with torch.no_grad():
-            xf = torch.as_tensor(finalists, dtype=torch.float32)
-            logits = self.model.predict_logits(cache, xf[None])[0]
-            final_scores = acquisition_values(self.model, logits, best, cfg, ei_k)
+            final_scores, logits = self._evaluate(cache, torch.as_tensor(finalists, dtype=torch.float32), best, ei_k)
         i = int(torch.argmax(final_scores))
         return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
@@ -150,14 +150,21 @@ class AcquisitionOptimizer:
         if not len(seeds):
             return None
         with torch.no_grad():
-            logits = self.model.predict_logits(cache, torch.as_tensor(seeds, dtype=torch.float32)[None])[0]
-            scores = acquisition_values(self.model, logits, best, self.cfg, ei_k)
+            scores, logits = self._evaluate(cache, torch.as_tensor(seeds, dtype=torch.float32), best, ei_k)
         i = int(torch.argmax(scores))
         return Suggestion(seeds[i], logits[i], float(scores[i]))
 
+    def _evaluate(self, cache: ContextCache, x: Tensor, best: float | None, ei_k: Tensor | None
+                  ) -> tuple[Tensor, Tensor]:
+        """Acquisition values and bucket logits of candidates ``x`` (Q, d)."""
+        features = self.model.candidate_features(cache, x[None])
+        logits = self.model.head(features)[0]
+        if self.cfg.kind == "nap":
+            return self.model.acquisition_scores(features, self.cfg.budget_fraction)[0], logits
+        return acquisition_values(self.model, logits, best, self.cfg, ei_k), logits
+
     def _score(self, cache: ContextCache, x: Tensor, best: float | None, ei_k: Tensor | None) -> Tensor:
-        logits = self.model.predict_logits(cache, x[None])[0]
-        return acquisition_values(self.model, logits, best, self.cfg, ei_k)
+        return self._evaluate(cache, x, best, ei_k)[0]
 
     def _pool(self, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState,
               seeds: np.ndarray | None = None) -> np.ndarray:

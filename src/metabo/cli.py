@@ -1,4 +1,4 @@
-"""Command line: ``metabo demo | pretrain | finetune | bench | report | info``."""
+"""Command line: ``metabo demo | pretrain | finetune | nap | bench | report | info``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     print(dumps(result))
     print(f"model written to {result.path} (card: {result.path.with_suffix('.json')}, "
           f"validation curve: {result.path.with_suffix('.curve.png')})")
+    return 0
+
+
+def _cmd_nap(args: argparse.Namespace) -> int:
+    from metabo.train.nap import NAPConfig, train_nap
+
+    cfg = NAPConfig(iterations=args.iterations, max_minutes=args.max_minutes, aux_coef=args.aux_coef,
+                    seed=args.seed, threads=args.threads, horizon=args.horizon)
+    command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = train_nap(args.yahpo, args.out, args.base, cfg, progress=not args.no_progress, command=command)
+    print(f"model written to {out} (card: {out.with_suffix('.json')})")
     return 0
 
 
@@ -136,6 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--threads", type=int, default=2)
     fin.add_argument("--no-progress", action="store_true")
     fin.set_defaults(func=_cmd_finetune)
+
+    nap = sub.add_parser("nap", help="train a learned acquisition function (NAP) by PPO on YAHPO train instances")
+    nap.add_argument("--yahpo", required=True, help="scenario whose train instances are the training tasks")
+    nap.add_argument("--base", required=True, help="model to start from (e.g. the scenario's fine-tuned model)")
+    nap.add_argument("--out", required=True, help="output .safetensors path")
+    nap.add_argument("--iterations", type=int, default=400)
+    nap.add_argument("--horizon", type=int, default=20, help="steps per training episode")
+    nap.add_argument("--aux-coef", type=float, default=1.0, help="weight of the auxiliary NLL (0: RL alone)")
+    nap.add_argument("--max-minutes", type=float, default=20.0)
+    nap.add_argument("--seed", type=int, default=0)
+    nap.add_argument("--threads", type=int, default=1)
+    nap.add_argument("--no-progress", action="store_true")
+    nap.set_defaults(func=_cmd_nap)
 
     from metabo.bench.cli import register_cli
 

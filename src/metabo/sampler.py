@@ -23,6 +23,7 @@ from the model.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -56,7 +57,8 @@ class TNPSampler(BaseSampler):
         n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over.
             Default: 4 without related studies; with them 1, or 0 when ``search_space`` is given. Without
             related studies it must be at least 2 (the objective scale needs two values).
-        acquisition: ``"ei"`` (log expected improvement, default), ``"pi"`` or ``"ucb"``.
+        acquisition: ``"ei"`` (log expected improvement, default), ``"pi"``, ``"ucb"``, or ``"nap"``: the learned
+            acquisition of a NAP model (``metabo nap``), which needs ``budget``.
         seed: seed for reproducible suggestions.
         independent_sampler: sampler for startup trials and for parameters outside the joint search space;
             defaults to ``RandomSampler(seed)``.
@@ -76,7 +78,8 @@ class TNPSampler(BaseSampler):
         n_warm_trials: with related studies, this many first trials are chosen among the best configuration of
             each related study only (by the model's acquisition, so it decides their order and diversity); 0
             lets the model search the whole space from the start. ``benchmarks/tune_warm_trials.py`` compares
-            settings on YAHPO validation instances; 1 ranked best there at 5 and 10 evaluations.
+            settings on YAHPO validation instances (0 and 1 ranked best there: 0 at 5 evaluations, 1 at 10).
+        budget: the study's planned number of trials; the learned acquisition takes the fraction used.
     """
 
     def __init__(
@@ -96,6 +99,7 @@ class TNPSampler(BaseSampler):
         search_space: dict[str, BaseDistribution] | None = None,
         max_related_points: int = 128,
         n_warm_trials: int = 1,
+        budget: int | None = None,
     ) -> None:
         has_related = related is not None
         if n_startup_trials is None:
@@ -103,8 +107,10 @@ class TNPSampler(BaseSampler):
         if n_startup_trials < (0 if has_related else 2):
             raise ValueError("n_startup_trials must be at least 2 without related studies (the objective scale "
                              "needs two values), and at least 0 with them")
-        if acquisition not in ("ei", "pi", "ucb"):
-            raise ValueError(f"acquisition must be 'ei', 'pi' or 'ucb', got {acquisition!r}")
+        if acquisition not in ("ei", "pi", "ucb", "nap"):
+            raise ValueError(f"acquisition must be 'ei', 'pi', 'ucb' or 'nap', got {acquisition!r}")
+        if acquisition == "nap" and (budget is None or budget < 1):
+            raise ValueError("the learned acquisition ('nap') needs the study's budget: TNPSampler(budget=N_TRIALS)")
         if max_related_points < 1:
             raise ValueError(f"max_related_points must be at least 1, got {max_related_points}")
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
@@ -114,6 +120,8 @@ class TNPSampler(BaseSampler):
             self._model = load_cached(multitask_model_path())
         else:
             self._model = load_cached(None if model is None else Path(model))
+        if acquisition == "nap" and self._model.acq_head is None:
+            raise ValueError("acquisition='nap' needs a model with a learned acquisition head (metabo nap)")
         if has_related and not self._model.multi_task:
             raise ValueError("related studies need a model with task slots (a multi-task model such as the shipped "
                              "'multitask' one, or a fine-tuned model); this model has none")
@@ -121,6 +129,7 @@ class TNPSampler(BaseSampler):
         self._related_cache: dict[str, list] = {}
         self._fixed_space = dict(search_space) if search_space else None
         self._max_related_points = max_related_points
+        self._budget = budget
         self._n_startup_trials = n_startup_trials
         self._acq_cfg = AcquisitionConfig(kind=acquisition, n_sobol=n_candidates, n_refine=n_refine,
                                           refine_steps=refine_steps, n_warm=n_warm_trials if has_related else 0)
@@ -285,7 +294,10 @@ class TNPSampler(BaseSampler):
 
         categorical = [slice(int(np.searchsorted(dims, s.start)), int(np.searchsorted(dims, s.start)) + (s.stop - s.start))
                        for s in encoder.categorical_slices() if s.start in set(dims.tolist())]
-        optimizer = AcquisitionOptimizer(self.model, encoder.continuous_mask()[dims], snap, categorical, self._acq_cfg)
+        cfg = self._acq_cfg
+        if cfg.kind == "nap":
+            cfg = dataclasses.replace(cfg, budget_fraction=min(1.0, len(y) / self._budget))
+        optimizer = AcquisitionOptimizer(self.model, encoder.continuous_mask()[dims], snap, categorical, cfg)
         with torch.random.fork_rng(enabled=False):
             cache = optimizer.encode(x[:, dims], y, x_pending[:, dims] if len(x_pending) else None, related)
             seeds = None if related is None else related.seeds

@@ -83,12 +83,14 @@ def load_model(path: str | Path) -> TNPModel:
     return model
 
 
-def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = None) -> TNPModel:
+def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = None,
+                    acquisition_head: bool | None = None) -> TNPModel:
     """A trainable copy of ``model`` with ``task_slots`` task slots and (optionally) a wider input.
 
     New task embeddings start at zero and new input columns with zero weights, so with the same input width the
     copy predicts exactly as ``model`` does until it is trained (fine-tuning and multi-task pretraining start
-    here). A wider input also changes the distance bias, so a widened copy needs fine-tuning.
+    here). A wider input also changes the distance bias, so a widened copy needs fine-tuning. A new learned
+    acquisition head (``acquisition_head=True``) starts at random.
     """
     import copy
 
@@ -100,6 +102,8 @@ def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = Non
         if max_dims < cfg.max_dims:
             raise ValueError(f"cannot narrow the model's input from {cfg.max_dims} to {max_dims} dimensions")
         cfg.max_dims = max_dims
+    if acquisition_head is not None:
+        cfg.acquisition_head = acquisition_head
     new = TNPModel(cfg, model.bar.borders.detach().clone())
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     old_w = state["embed_x.0.weight"]
@@ -109,8 +113,10 @@ def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = Non
         w = new.embed_task.weight.detach().clone()
         w[: state["embed_task.weight"].shape[0]] = state["embed_task.weight"]
         state["embed_task.weight"] = w
+    if not cfg.acquisition_head:
+        state = {k: v for k, v in state.items() if not k.startswith("acq_head.")}
     missing, unexpected = new.load_state_dict(state, strict=False)
-    if unexpected or set(missing) - {"embed_task.weight"}:
+    if unexpected or {m for m in missing if not m.startswith("acq_head.")} - {"embed_task.weight"}:
         raise ModelLoadError(f"cannot copy weights: missing {missing}, unexpected {unexpected}")
     for p in new.parameters():
         p.requires_grad_(True)

@@ -35,6 +35,7 @@ class ModelConfig:
     max_context: int = 200
     distance_bias: bool = True
     task_slots: int = 0  # 0: single-task model; k > 0: slot 0 is the target study, 1..k-1 related studies
+    acquisition_head: bool = False  # a learned acquisition function (NAP), trained by metabo.train.nap
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,6 +133,9 @@ class TNPModel(nn.Module):
         self.norm_out = nn.LayerNorm(cfg.d_model)
         self.head = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.n_buckets))
         self.bar = BarDistribution(borders)
+        # NAP: a score per candidate from its final representation and the fraction of the budget used.
+        self.acq_head = nn.Sequential(nn.Linear(cfg.d_model + 1, cfg.d_ff), nn.GELU(),
+                                      nn.Linear(cfg.d_ff, 1)) if cfg.acquisition_head else None
 
     # ---------------------------------------------------------------- inputs
     def _pad_x(self, x: Tensor) -> Tensor:
@@ -190,14 +194,26 @@ class TNPModel(nn.Module):
             h = new_h
         return cache
 
-    def predict_logits(self, cache: ContextCache, x_cand: Tensor) -> Tensor:
-        """Bucket logits (B, Q, K) for candidates (B, Q, d) given an encoded context."""
+    def candidate_features(self, cache: ContextCache, x_cand: Tensor) -> Tensor:
+        """Final representations (B, Q, d_model) of candidates (B, Q, d) given an encoded context."""
         x_pad = self._pad_x(x_cand)
         h = self.embed_x(x_pad)
         sq = self._sq_dist(x_pad, cache.x, null_rows=False)
         for block, k, v in zip(self.blocks, cache.keys, cache.values):
             h = block.forward_candidates(h, k, v, cache.mask, sq)
-        return self.head(self.norm_out(h))
+        return self.norm_out(h)
+
+    def predict_logits(self, cache: ContextCache, x_cand: Tensor) -> Tensor:
+        """Bucket logits (B, Q, K) for candidates (B, Q, d) given an encoded context."""
+        return self.head(self.candidate_features(cache, x_cand))
+
+    def acquisition_scores(self, features: Tensor, budget_fraction: float | Tensor) -> Tensor:
+        """The learned acquisition (B, Q) from ``candidate_features``; ``budget_fraction`` is t/T in [0, 1]."""
+        if self.acq_head is None:
+            raise ValueError("this model has no learned acquisition head (train one with metabo.train.nap)")
+        frac = torch.as_tensor(budget_fraction, dtype=features.dtype).clamp(0.0, 1.0)
+        frac = frac.reshape(-1, 1, 1).expand(features.shape[0], features.shape[1], 1)
+        return self.acq_head(torch.cat([features, frac], dim=-1))[..., 0]
 
     def _sq_dist(self, xq: Tensor, xc: Tensor | None, null_rows: bool) -> Tensor | None:
         """Squared distances (B, Q(+1), C+1) with zero distance to the null token (and for its own row)."""

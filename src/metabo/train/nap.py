@@ -1,0 +1,253 @@
+"""A learned acquisition function trained by reinforcement learning (NAP: Maraval et al., 2023).
+
+The model gets an acquisition head that scores each candidate from its final representation and the fraction
+of the budget used (t/T). It is trained by PPO on episodes of meta-training tasks: a YAHPO scenario's *train*
+instances, each episode a random pool of evaluated configurations. At step t the policy is a softmax of the
+head's scores over the pool's unevaluated points; the chosen point's value is revealed and joins the context,
+and the reward is -log10 of the normalised simple regret (against the pool's best). Related studies (the other
+train instances) sit in the context under their task slots, as ``TNPSampler(related=...)`` puts them. The
+auxiliary loss is the bar distribution's NLL on unevaluated pool points (``aux_coef``; 0 is the ablation
+trained by the reward alone), which keeps the surrogate calibrated while the whole network learns.
+
+Advantages are the returns standardised across the batch's episodes at each step (a batch-mean baseline), so
+no value network is needed.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from metabo.meta.align import AlignedStudy, align_corpus
+from metabo.model.io import load_model, read_card, save_model, with_task_slots
+from metabo.model.transformer import TNPModel
+from metabo.normalise import ObjectiveTransform
+from metabo.related import build_context
+from metabo.space import SearchSpaceEncoder
+from metabo.train.pretrain import TARGET_CLAMP
+
+REGRET_FLOOR = 1e-3  # reward is capped at 3 (regret 1e-3 of the pool's range)
+
+
+@dataclass
+class NAPConfig:
+    """PPO settings (stored in the model card)."""
+
+    iterations: int = 400
+    episodes: int = 16
+    horizon: int = 20
+    pool_size: int = 128
+    ppo_epochs: int = 2
+    clip: float = 0.2
+    lr: float = 5e-5
+    entropy_coef: float = 0.01
+    aux_coef: float = 1.0
+    aux_queries: int = 32
+    max_related: int = 64
+    related_studies: int = 4
+    configs_per_instance: int = 1500
+    max_minutes: float = 20.0
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass
+class _Tasks:
+    """Pre-evaluated configurations per train instance, and the corpus for related context."""
+
+    x: list[np.ndarray]  # per instance (n, d) encoded
+    y: list[np.ndarray]  # per instance (n,) raw values, minimised
+    corpus: list[AlignedStudy]  # aligned related studies, one per instance (same order)
+
+
+def _load_tasks(scenario: str, cfg: NAPConfig) -> tuple[_Tasks, dict[str, Any]]:
+    from metabo.bench.problems import yahpo
+    from metabo.meta import yahpo_studies
+
+    instances = yahpo.instances(scenario, ("train",))
+    space = yahpo.YahpoProblem(scenario, instances[0]).search_space()
+    encoder = SearchSpaceEncoder(space)
+    xs, ys = [], []
+    for inst in instances:
+        problem = yahpo.YahpoProblem(scenario, inst)
+        rng = np.random.default_rng([cfg.seed, 7, zlib.crc32(f"{scenario}/{inst}".encode())])
+        u = rng.random((cfg.configs_per_instance, encoder.n_dims))
+        configs = [encoder.decode(r) for r in u]
+        xs.append(encoder.encode_many(configs))
+        ys.append(np.asarray(problem.evaluate_many(configs), dtype=np.float64))
+    corpus, _ = align_corpus(yahpo_studies(scenario, 100), space)
+    return _Tasks(xs, ys, corpus), space
+
+
+class _Episodes:
+    """A batch of episodes: pools, related contexts, and the states reached by the actions taken."""
+
+    def __init__(self, tasks: _Tasks, cfg: NAPConfig, rng: np.random.RandomState) -> None:
+        e, n = cfg.episodes, cfg.pool_size
+        self.cfg = cfg
+        self.inst = rng.randint(len(tasks.x), size=e)
+        rows = [rng.choice(len(tasks.x[i]), size=n, replace=False) for i in self.inst]
+        self.x = np.stack([tasks.x[i][r] for i, r in zip(self.inst, rows)])  # (E, N, d)
+        self.y = np.stack([tasks.y[i][r] for i, r in zip(self.inst, rows)])  # (E, N) minimised
+        self.lo, self.hi = self.y.min(1), self.y.max(1)
+        related = []
+        for i in self.inst:
+            others = [s for j, s in enumerate(tasks.corpus) if j != i]
+            pick = rng.choice(len(others), size=min(cfg.related_studies, len(others)), replace=False)
+            related.append(build_context([others[j] for j in pick], cfg.max_related, rng))
+        width = max(len(r) for r in related)
+        d = self.x.shape[2]
+        self.rx = np.zeros((e, width, d))
+        self.ry = np.zeros((e, width))
+        self.rslot = np.zeros((e, width), dtype=np.int64)
+        self.rmask = np.zeros((e, width), dtype=bool)
+        for k, r in enumerate(related):
+            self.rx[k, : len(r)], self.ry[k, : len(r)], self.rslot[k, : len(r)] = r.x, r.y, r.slot
+            self.rmask[k, : len(r)] = True
+        self.budget = int(rng.randint(cfg.horizon, 3 * cfg.horizon + 1))  # nominal T, so t/T covers [0, 1/3..1]
+        self.actions = np.zeros((e, cfg.horizon), dtype=np.int64)
+
+    def state(self, t: int) -> tuple[torch.Tensor, ...]:
+        """Context tensors (related first, then the first t chosen points) and the evaluated-mask at step t."""
+        e = len(self.inst)
+        chosen = self.actions[:, :t]
+        own_x = np.take_along_axis(self.x, chosen[..., None], axis=1)
+        own_y = np.zeros((e, t))
+        for k in range(e):
+            own_y[k] = _normalise(self.y[k, chosen[k]])
+        x = np.concatenate([self.rx, own_x], 1)
+        y = np.concatenate([self.ry, own_y], 1)
+        slot = np.concatenate([self.rslot, np.zeros((e, t), dtype=np.int64)], 1)
+        mask = np.concatenate([self.rmask, np.ones((e, t), dtype=bool)], 1)
+        taken = np.zeros(self.y.shape, dtype=bool)
+        np.put_along_axis(taken, chosen, True, axis=1)
+        return (torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32),
+                torch.as_tensor(slot), torch.as_tensor(mask), torch.as_tensor(taken))
+
+    def regret(self, t: int) -> np.ndarray:
+        """Normalised simple regret after the first t actions (t >= 1)."""
+        best = np.take_along_axis(self.y, self.actions[:, :t], axis=1).min(1)
+        return (best - self.lo) / np.maximum(self.hi - self.lo, 1e-12)
+
+
+def _normalise(values: np.ndarray) -> np.ndarray:
+    """Own values as serving normalises them (larger is better): fitted transform from 2 points, 0 for one."""
+    if len(values) >= 2:
+        return ObjectiveTransform(maximize=False, power=True).fit(values).transform(values)
+    return np.zeros(len(values))
+
+
+def _policy(model: TNPModel, episodes: _Episodes, t: int) -> tuple[torch.distributions.Categorical, Any]:
+    x, y, slot, mask, taken = episodes.state(t)
+    cache = model.encode_context(x, y, ctx_mask=mask, ctx_task=slot)
+    features = model.candidate_features(cache, torch.as_tensor(episodes.x, dtype=torch.float32))
+    scores = model.acquisition_scores(features, t / episodes.budget)
+    scores = scores.masked_fill(taken, float("-inf"))
+    return torch.distributions.Categorical(logits=scores), (features, taken)
+
+
+def _aux_nll(model: TNPModel, episodes: _Episodes, t: int, features: torch.Tensor, taken: torch.Tensor,
+             rng: np.random.RandomState) -> torch.Tensor | None:
+    """Bar-distribution NLL of unevaluated pool points, normalised by the own points' transform (t >= 2)."""
+    if t < 2:
+        return None
+    e = len(episodes.inst)
+    targets = np.zeros((e, episodes.cfg.aux_queries))
+    idx = np.zeros((e, episodes.cfg.aux_queries), dtype=np.int64)
+    for k in range(e):
+        free = np.flatnonzero(~taken[k].numpy())
+        idx[k] = rng.choice(free, size=episodes.cfg.aux_queries, replace=False)
+        own = episodes.y[k, episodes.actions[k, :t]]
+        transform = ObjectiveTransform(maximize=False, power=True).fit(own)
+        targets[k] = np.clip(transform.transform(episodes.y[k, idx[k]]), -TARGET_CLAMP, TARGET_CLAMP)
+    chosen = torch.gather(features, 1, torch.as_tensor(idx)[..., None].expand(-1, -1, features.shape[-1]))
+    logits = model.head(chosen)
+    return model.bar.nll(logits, torch.as_tensor(targets, dtype=torch.float32)).mean()
+
+
+def train_nap(scenario: str, out: str | Path, base: str | Path, cfg: NAPConfig | None = None,
+              progress: bool = True, command: str | None = None) -> Path:
+    """Train an acquisition head (and, with ``aux_coef > 0``, the surrogate) by PPO; write ``out`` + card."""
+    cfg = cfg or NAPConfig()
+    out = Path(out)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    rng = np.random.RandomState(cfg.seed)
+    tasks, space = _load_tasks(scenario, cfg)
+    base_model = load_model(base)
+    model = with_task_slots(base_model, max(8, base_model.cfg.task_slots),
+                            max_dims=max(SearchSpaceEncoder(space).n_dims, base_model.cfg.max_dims),
+                            acquisition_head=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    log: list[dict[str, float]] = []
+    t0 = time.time()
+    deadline = t0 + cfg.max_minutes * 60
+    bar = tqdm(total=cfg.iterations, desc="nap (ppo)", disable=not progress, dynamic_ncols=True)
+    it = 0
+    while it < cfg.iterations and time.time() < deadline:
+        episodes = _Episodes(tasks, cfg, rng)
+        old_logp = torch.zeros(cfg.episodes, cfg.horizon)
+        rewards = np.zeros((cfg.episodes, cfg.horizon))
+        model.eval()
+        with torch.no_grad():
+            for t in range(cfg.horizon):
+                dist, _ = _policy(model, episodes, t)
+                action = dist.sample()
+                episodes.actions[:, t] = action.numpy()
+                old_logp[:, t] = dist.log_prob(action)
+                rewards[:, t] = -np.log10(np.maximum(episodes.regret(t + 1), REGRET_FLOOR))
+        returns = np.cumsum(rewards[:, ::-1], axis=1)[:, ::-1]
+        adv = (returns - returns.mean(0)) / (returns.std(0) + 1e-8)
+        adv_t = torch.as_tensor(adv, dtype=torch.float32)
+        actions = torch.as_tensor(episodes.actions)
+        model.train()
+        for _ in range(cfg.ppo_epochs):
+            for t in rng.permutation(cfg.horizon):
+                dist, (features, taken) = _policy(model, episodes, int(t))
+                logp = dist.log_prob(actions[:, t])
+                ratio = torch.exp(logp - old_logp[:, t])
+                a = adv_t[:, t]
+                loss = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
+                loss = loss - cfg.entropy_coef * dist.entropy().mean()
+                aux = _aux_nll(model, episodes, int(t), features, taken, rng) if cfg.aux_coef > 0 else None
+                if aux is not None:
+                    loss = loss + cfg.aux_coef * aux
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+        it += 1
+        final_regret = float(episodes.regret(cfg.horizon).mean())
+        log.append({"iteration": it, "mean_return": float(returns[:, 0].mean()), "final_regret": final_regret,
+                    "seconds": round(time.time() - t0, 1)})
+        bar.update(1)
+        bar.set_postfix(ret=f"{returns[:, 0].mean():.2f}", regret=f"{final_regret:.4f}")
+    bar.close()
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    card = {
+        "name": out.stem,
+        "command": command,
+        "kind": "nap",
+        "scenario": scenario,
+        "base_model": {"path": str(base), "name": read_card(base).get("name")},
+        "training_instances": "YAHPO train split only",
+        "nap_config": asdict(cfg),
+        "iterations": it,
+        "training_log": log,
+        "wall_seconds": round(time.time() - t0, 1),
+        "hardware": f"{platform.machine()} CPU, {cfg.threads} torch thread(s)",
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+    }
+    return save_model(model, out, card)
