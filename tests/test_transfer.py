@@ -228,3 +228,38 @@ def test_bench_transfer_optimisers_use_train_instances_and_the_scenario_model():
 
     names = {a.study.name for cached in transfer._related_cache.values() for a in cached}
     assert names and all(yahpo.split_of("lcbench", n.rsplit("/", 1)[1]) == "train" for n in names)
+
+
+def test_acquisition_head_scores_candidates_and_needs_a_budget(tiny_model):
+    nap_model = with_task_slots(tiny_model, 8, acquisition_head=True).eval()
+    cache = nap_model.encode_context(torch.rand(1, 4, 2), torch.randn(1, 4))
+    features = nap_model.candidate_features(cache, torch.rand(1, 6, 2))
+    assert nap_model.acquisition_scores(features, 0.5).shape == (1, 6)
+    assert not torch.allclose(nap_model.acquisition_scores(features, 0.0), nap_model.acquisition_scores(features, 1.0))
+    with pytest.raises(ValueError, match="no learned acquisition head"):
+        tiny_model.acquisition_scores(features, 0.5)
+    with pytest.raises(ValueError, match="budget"):
+        metabo.TNPSampler(model=nap_model, acquisition="nap")
+    with pytest.raises(ValueError, match="acquisition head"):
+        metabo.TNPSampler(model=tiny_model, acquisition="nap", budget=10)
+    for p in nap_model.parameters():
+        p.requires_grad_(False)
+    sampler = metabo.TNPSampler(model=nap_model, acquisition="nap", budget=6, related=past_studies(3),
+                                search_space=SPACE, seed=0, n_candidates=64)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: bowl(t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=6)
+    assert len(study.trials) == 6
+
+
+@pytest.mark.skipif(_yahpo_ready() is not None, reason=str(_yahpo_ready()))
+def test_nap_training_runs_ppo_and_writes_a_model(tiny_model, tmp_path):
+    from metabo.train.nap import NAPConfig, train_nap
+
+    base = save_model(tiny_model, tmp_path / "base.safetensors", {"name": "tiny"})
+    cfg = NAPConfig(iterations=2, episodes=3, horizon=4, pool_size=16, configs_per_instance=40, aux_queries=4,
+                    max_related=8, related_studies=2)
+    path = train_nap("lcbench", tmp_path / "nap.safetensors", base, cfg, progress=False, command="test")
+    model = load_model(path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert model.acq_head is not None and model.multi_task
+    assert card["iterations"] == 2 and len(card["training_log"]) == 2 and card["kind"] == "nap"

@@ -3,7 +3,9 @@
 Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
-in context of the multi-task model, no fine-tuning), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``), ``cmaes`` (Optuna's
+in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
+``metabo-nap-ei`` (EI from the same model) and ``metabo-nap:<path>`` (another NAP model, e.g. the ablation
+trained without the auxiliary loss), ``random``, ``tpe`` (multivariate TPE), ``gp`` (Optuna's ``GPSampler``), ``cmaes`` (Optuna's
 ``CmaEsSampler``; needs the ``cmaes`` package from the ``bench`` extra), ``warmstart-tpe`` (transfer baseline:
 the best configurations of related past studies, then TPE; see ``metabo.meta``), and the peers run in their own
 virtualenvs through ``metabo.bench.peers``: ``hebo`` (HEBO 0.3.6), ``smac-hpo`` and ``smac-bb`` (SMAC3 2.4.1's
@@ -47,18 +49,40 @@ def scenario_model_path(scenario: str):
     return path if path.exists() else None
 
 
-def _metabo_transfer(seed: int, problem: object | None = None, finetuned: bool = True) -> BaseSampler:
+def _metabo_transfer(seed: int, problem: object | None = None, finetuned: bool = True, model: str | None = None,
+                     acquisition: str = "ei", budget: int | None = None) -> BaseSampler:
     """metabo with meta-learning: the related studies in context (``related=``), with the scenario's fine-tuned
-    model where one ships (``finetuned``), else the multi-task model. Related studies are the random
-    evaluations of the scenario's *train* instances, as for ``warmstart-tpe``; elsewhere plain ``metabo``."""
+    model where one ships (``finetuned``), else the multi-task model (or ``model``). Related studies are the
+    random evaluations of the scenario's *train* instances, as for ``warmstart-tpe``; elsewhere plain ``metabo``."""
     from metabo.sampler import TNPSampler
 
     scenario = getattr(problem, "scenario", None)
     if scenario is None or problem is None:
         return TNPSampler(seed=seed)
-    model = scenario_model_path(scenario) if finetuned else None
-    return TNPSampler(seed=seed, model=model, related=f"yahpo:{scenario}",
-                      search_space=problem.search_space())  # type: ignore[attr-defined]
+    if model is None and finetuned:
+        model = scenario_model_path(scenario)
+    return TNPSampler(seed=seed, model=model, related=f"yahpo:{scenario}", acquisition=acquisition,  # type: ignore[arg-type]
+                      budget=budget, search_space=problem.search_space())  # type: ignore[attr-defined]
+
+
+def nap_model_path(scenario: str, name: str) -> str | None:
+    """The NAP model of ``metabo-nap*`` names: ``metabo-nap:<path>``, else the scenario's shipped one."""
+    if ":" in name:
+        return name.split(":", 1)[1]
+    from metabo.model.io import default_model_path
+
+    path = default_model_path().with_name(f"yahpo_{scenario}_nap.safetensors")
+    return str(path) if path.exists() else None
+
+
+def _metabo_nap(name: str, seed: int, budget: int | None, problem: object | None) -> BaseSampler:
+    """``metabo-nap`` (learned acquisition), ``metabo-nap-ei`` (EI from the same model), ``metabo-nap:<path>``."""
+    scenario = getattr(problem, "scenario", None)
+    model = nap_model_path(scenario, name) if scenario else None
+    if model is None:
+        raise ValueError(f"{name}: no NAP model for this problem (NAP models exist for YAHPO scenarios)")
+    acquisition = "ei" if name == "metabo-nap-ei" else "nap"
+    return _metabo_transfer(seed, problem, model=model, acquisition=acquisition, budget=budget)
 
 
 def _random(seed: int) -> BaseSampler:
@@ -130,8 +154,8 @@ _REGISTRY.update({name: _peer(name) for name in _PEERS})
 
 
 def available_optimizers() -> list[str]:
-    """Registered optimiser names (``metabo:<path>`` variants are accepted on top of these)."""
-    return list(_REGISTRY)
+    """Registered optimiser names (``metabo:<path>`` and ``metabo-nap:<path>`` variants are accepted too)."""
+    return list(_REGISTRY) + ["metabo-nap", "metabo-nap-ei"]
 
 
 def make_sampler(name: str, seed: int, budget: int | None = None, problem: object | None = None) -> BaseSampler:
@@ -143,6 +167,8 @@ def make_sampler(name: str, seed: int, budget: int | None = None, problem: objec
     """
     if name.startswith("metabo:"):
         return _metabo(seed, model=name.split(":", 1)[1])
+    if name in ("metabo-nap", "metabo-nap-ei") or name.startswith("metabo-nap:"):
+        return _metabo_nap(name, seed, budget, problem)
     if name not in _REGISTRY:
         raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, metabo:<path>")
     if name in _TRANSFER_PEERS:
@@ -163,7 +189,8 @@ def peer_info(sampler: BaseSampler) -> dict[str, object] | None:
 def check_optimizer_names(names: list[str]) -> None:
     """Raise ``KeyError`` for any name ``make_sampler`` would refuse (before a long run starts)."""
     for name in names:
-        if not name.startswith("metabo:") and name not in _REGISTRY:
+        nap = name in ("metabo-nap", "metabo-nap-ei") or name.startswith("metabo-nap:")
+        if not name.startswith("metabo:") and not nap and name not in _REGISTRY:
             raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, "
                            "metabo:<path>")
 
@@ -192,6 +219,8 @@ def model_fingerprint(name: str, problem: object | None = None) -> dict[str, str
     scenario = getattr(problem, "scenario", None)
     if name.startswith("metabo:"):
         path = Path(name.split(":", 1)[1])
+    elif name.startswith("metabo-nap") and scenario is not None:
+        path = Path(nap_model_path(scenario, name) or "missing")
     elif name in ("metabo-transfer", "metabo-related") and scenario is not None:
         finetuned = scenario_model_path(scenario) if name == "metabo-transfer" else None
         path = finetuned or multitask_model_path()
