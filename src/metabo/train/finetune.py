@@ -14,8 +14,6 @@ the command) and ``<name>.curve.png`` (training and validation NLL against steps
 from __future__ import annotations
 
 import json
-import platform
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from metabo.normalise import ObjectiveTransform
 from metabo.related import select_points
 from metabo.space import SearchSpaceEncoder
 from metabo.train.pretrain import TARGET_CLAMP
+from metabo.train import provenance
 
 DEFAULT_TASK_SLOTS = 8
 
@@ -286,9 +285,7 @@ def finetune(corpus: Sequence[PastStudy], out: str | Path, base: str | Path | No
         "validation_nll": {"base": base_val, "best": best_val},
         "validation_curve": curve,
         "wall_seconds": round(wall, 1),
-        "hardware": f"{platform.machine()} CPU, {cfg.threads} torch thread(s)",
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
+        **provenance(cfg.threads),
         "n_parameters": sum(p.numel() for p in model.parameters()),
     }
     save_model(model, out, card)

@@ -15,8 +15,6 @@ no value network is needed.
 
 from __future__ import annotations
 
-import platform
-import sys
 import time
 import zlib
 from dataclasses import asdict, dataclass
@@ -34,6 +32,7 @@ from metabo.normalise import ObjectiveTransform
 from metabo.related import build_context
 from metabo.space import SearchSpaceEncoder
 from metabo.train.pretrain import TARGET_CLAMP
+from metabo.train import provenance
 
 REGRET_FLOOR = 1e-3  # reward is capped at 3 (regret 1e-3 of the pool's range)
 
@@ -246,8 +245,6 @@ def train_nap(scenario: str, out: str | Path, base: str | Path, cfg: NAPConfig |
         "iterations": it,
         "training_log": log,
         "wall_seconds": round(time.time() - t0, 1),
-        "hardware": f"{platform.machine()} CPU, {cfg.threads} torch thread(s)",
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
+        **provenance(cfg.threads),
     }
     return save_model(model, out, card)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from metabo.model.io import save_model
 from metabo.model.transformer import ModelConfig, TNPModel
 from metabo.normalise import context_loc_scale
 from metabo.priors.gp import GPPrior, PriorConfig, TaskBatch
+from metabo.train import provenance
 
 
 TARGET_CLAMP = 30.0
@@ -273,9 +272,7 @@ def _write_final(run_dir: Path, model: TNPModel, cfg: TrainConfig, step: int, wa
         "seed": cfg.seed,
         "steps": step,
         "wall_seconds": round(wall, 1),
-        "hardware": f"{platform.machine()} CPU, {cfg.threads} torch thread(s), {platform.processor() or 'unknown cpu'}",
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
+        **provenance(cfg.threads),
         "prior": {"name": "gp-multitask" if cfg.related_prob > 0 else "gp", **asdict(cfg.prior)},
         "train_config": {k: v for k, v in _config_dict(cfg).items() if k not in ("model", "prior")},
         "heldout_nll": heldout,
