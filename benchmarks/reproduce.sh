@@ -6,6 +6,8 @@
 #      the ablation metabo-refine10.
 #   2. Problem families: every peer on YAHPO, scikit-learn and HiGHS problems (benchmarks/families.sh), and the
 #      transfer baselines (Syne Tune, warm start) on YAHPO instances with related studies (benchmarks/transfer.sh).
+#   2b. Meta-learning on YAHPO validation instances (benchmarks/meta.sh) and the learned acquisition (NAP) against
+#      EI (benchmarks/meta_nap.sh).
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
@@ -17,6 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WORKERS=${WORKERS:-2}
 RUN=${RUN:-runs/tnp-d128-l4-s0}
 QUICK=${QUICK:-0}
+NOAUX=${NOAUX:-runs/nap/lcbench-aux0.safetensors}  # NAP trained without the auxiliary loss (meta_nap.sh makes it)
 
 if [ "$QUICK" = 1 ]; then
     R=bench_results/quick
@@ -25,6 +28,10 @@ if [ "$QUICK" = 1 ]; then
         --optimizers metabo,tpe,random,gp,metabo-refine10 --out $R/bbob --workers "$WORKERS" --no-progress
     STORE=$R/families/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/families.sh --budget 8
     STORE=$R/transfer/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/transfer.sh --seeds 1 --budget 8
+    STORE=$R/meta/results.db SEEDS=1 SEEDS_SLOW=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta.sh
+    NOAUX=$R/nap/noaux.safetensors
+    STORE=$R/meta/results.db SEEDS=1 BUDGET=8 NOAUX=$NOAUX NAP_MINUTES=0.5 WORKERS=$WORKERS bash benchmarks/meta_nap.sh
+    META_BUDGETS=4,8
     python benchmarks/speed.py --threads 2 --n 10,50 --repeats 2 --out $R/speed
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
@@ -36,11 +43,17 @@ else
         --no-progress
     WORKERS=$WORKERS bash benchmarks/families.sh
     WORKERS=$WORKERS bash benchmarks/transfer.sh
+    WORKERS=$WORKERS bash benchmarks/meta.sh
+    NOAUX=$NOAUX WORKERS=$WORKERS bash benchmarks/meta_nap.sh
+    META_BUDGETS=5,10,20,25,50
     python benchmarks/speed.py --threads 2
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--out $CURVE)
 fi
+META_FAST=metabo-transfer,metabo-related,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,botorch,smac-hpo
+META_ALL=$META_FAST,gp,smac-bb,hebo,synetune-quantile,synetune-boundingbox
+META_NAP=metabo-nap,metabo-nap-ei,metabo-nap:$NOAUX,metabo-transfer
 fragments=(--fragment "Suggestion speed=$SPEED")
 if [ -d "$RUN/snapshots" ]; then
     python benchmarks/compute_curve.py --run "$RUN" --workers "$WORKERS" --no-progress "${CURVE_ARGS[@]}"
@@ -52,4 +65,7 @@ metabo report --compose "$OUT" \
     --section "Ablation: 2 (default) against 10 gradient refinement steps=$R/bbob/results.db::metabo,metabo-refine10,gp" \
     --section "Problem families, every peer=$R/families/results.db" \
     --section "Transfer baselines on YAHPO (metabo still zero-shot)=$R/transfer/results.db" \
+    --section "Meta-learning on YAHPO validation instances, every peer (the seeds all of them ran)=$R/meta/results.db::$META_ALL::$META_BUDGETS" \
+    --section "Meta-learning, 10 seeds: metabo, the transfer baselines and the faster peers=$R/meta/results.db::$META_FAST::$META_BUDGETS" \
+    --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS" \
     "${fragments[@]}"

@@ -30,3 +30,12 @@ def test_compose_writes_sections_plots_and_header(tmp_path: Path) -> None:
     assert "Versions:" in text and "optuna" in text
     for link in ("docs/benchmarks/bbob-tiny/regret_vs_evaluations.png", "docs/benchmarks/speed/curve.png"):
         assert link in text and (tmp_path / link).exists()
+
+
+def test_compose_section_selects_optimisers_and_budgets(tmp_path: Path) -> None:
+    store = tmp_path / "r.db"
+    run_benchmark(["random", "tpe"], select_problems(["bbob/f01_i1_d2"]), range(2), 6, store, progress=False)
+    out = compose(tmp_path / "B.md", [("Only TPE", f"{store}::tpe::2,4")], [], command="x")
+    text = out.read_text()
+    assert "| all | 2 | 2 | tpe |" in text and "| all | 4 | 2 | tpe |" in text
+    assert "| random |" not in text and "| all | 6 |" not in text
