@@ -30,6 +30,8 @@ from metabo.bench.store import ResultStore
 Pair = tuple[str, int]  # (problem, seed)
 Group = tuple[str, str | None, int | None]  # (label, family, dim)
 
+REGRET_FLOOR = 1e-6  # plotted floor of the log-scaled regret axis
+
 
 @dataclass
 class Curves:
@@ -293,6 +295,10 @@ def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
         fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), squeeze=False)
         for ax, (label, family, dim) in zip(axes[0], groups):
             ns = [n for n in range(1, max_n + 1) if curves.common_pairs(n, opts, dim, family)]
+            if not ns:  # these optimisers share no run in this group
+                ax.set_title(f"{label} (no problem-seed pair shared by all)")
+                ax.axis("off")
+                continue
             for i, o in enumerate(opts):
                 mean, lo, hi = [], [], []
                 for n in ns:
@@ -302,6 +308,8 @@ def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
                     mean.append(vals.mean())
                     lo.append(ci[0])
                     hi.append(ci[1])
+                if kind == "regret":  # a run can reach the reference optimum (regret 0): keep it on the log axis
+                    mean, lo, hi = (np.maximum(v, REGRET_FLOOR).tolist() for v in (mean, lo, hi))
                 ax.plot(ns, mean, label=o)
                 ax.fill_between(ns, lo, hi, alpha=0.2)
             ax.set_title(f"{label} ({len(curves.common_pairs(1, opts, dim, family))} problem-seed pairs)")
