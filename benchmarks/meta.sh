@@ -14,12 +14,13 @@ STORE=${STORE:-bench_results/meta/results.db}
 WORKERS=${WORKERS:-2}
 SEEDS=${SEEDS:-10}
 SEEDS_SLOW=${SEEDS_SLOW:-5}
+BUDGET=${BUDGET:-50}
 PROBLEMS=${PROBLEMS:-"yahpo/lcbench/167149,yahpo/rbv2_xgboost/1049"}
 METABO="metabo,metabo-related,metabo-transfer"
 PEERS="random,tpe,cmaes,botorch,smac-hpo,warmstart-tpe,synetune-zeroshot"
 SLOW_PEERS="gp,synetune-quantile,synetune-boundingbox,smac-bb,hebo"
 run() {  # optimizers seeds
-    metabo bench --problems "$PROBLEMS" --optimizers "$1" --seeds "$2" --budget 50 --store "$STORE" \
+    metabo bench --problems "$PROBLEMS" --optimizers "$1" --seeds "$2" --budget "$BUDGET" --store "$STORE" \
         --workers "$WORKERS" --threads 1 --no-progress
 }
 metabo bench --reference --problems "$PROBLEMS" --seeds 1 --store "$STORE" --no-progress
