@@ -7,7 +7,8 @@
 #   2. Problem families: every peer on YAHPO, scikit-learn and HiGHS problems (benchmarks/families.sh), and the
 #      transfer baselines (Syne Tune, warm start) on YAHPO instances with related studies (benchmarks/transfer.sh).
 #   2b. Meta-learning on YAHPO validation instances (benchmarks/meta.sh), the learned acquisition (NAP) against
-#      EI (benchmarks/meta_nap.sh), and a breadth check over 11 validation instances (benchmarks/meta_breadth.sh).
+#      EI (benchmarks/meta_nap.sh), a breadth check over 11 validation instances (benchmarks/meta_breadth.sh), and
+#      the rbv2_rpart and iaml_glmnet bars (benchmarks/meta_other.sh).
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
@@ -33,8 +34,10 @@ if [ "$QUICK" = 1 ]; then
     STORE=$R/meta/results.db SEEDS=1 BUDGET=8 NOAUX=$NOAUX NAP_MINUTES=0.5 WORKERS=$WORKERS bash benchmarks/meta_nap.sh
     STORE=$R/meta_breadth/results.db SEEDS=1 BUDGET=5 PROBLEMS=yahpo/lcbench/167152 REPORT_BUDGETS=1,5 \
         WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
+    STORE=$R/meta_other/results.db SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta_other.sh
     META_BUDGETS=4,8
     BREADTH_BUDGETS=1,5
+    OTHER_BUDGETS=4,8
     python benchmarks/speed.py --threads 2 --n 10,50 --repeats 2 --out $R/speed
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
@@ -49,8 +52,10 @@ else
     WORKERS=$WORKERS bash benchmarks/meta.sh
     NOAUX=$NOAUX WORKERS=$WORKERS bash benchmarks/meta_nap.sh
     WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
+    WORKERS=$WORKERS bash benchmarks/meta_other.sh
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
+    OTHER_BUDGETS=5,10,25,50
     python benchmarks/speed.py --threads 2
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
@@ -74,4 +79,6 @@ metabo report --compose "$OUT" \
     --section "Meta-learning, 10 seeds: metabo, the transfer baselines and the faster peers=$R/meta/results.db::$META_FAST::$META_BUDGETS" \
     --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS" \
     --section "Meta-learning breadth: 11 validation instances, 5 seeds=$R/meta_breadth/results.db::::$BREADTH_BUDGETS" \
+    --section "iaml_glmnet (no related data: metabo zero-shot)=$R/meta_other/results.db::metabo,random,tpe,gp,cmaes,botorch,smac-hpo::$OTHER_BUDGETS" \
+    --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,smac-hpo::$OTHER_BUDGETS" \
     "${fragments[@]}"
