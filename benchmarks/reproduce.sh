@@ -80,5 +80,5 @@ metabo report --compose "$OUT" \
     --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS" \
     --section "Meta-learning breadth: 11 validation instances, 5 seeds=$R/meta_breadth/results.db::::$BREADTH_BUDGETS" \
     --section "iaml_glmnet (no related data: metabo zero-shot)=$R/meta_other/results.db::metabo,random,tpe,gp,cmaes,botorch,smac-hpo::$OTHER_BUDGETS" \
-    --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,smac-hpo::$OTHER_BUDGETS" \
+    --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,smac-hpo,gp,botorch::$OTHER_BUDGETS" \
     "${fragments[@]}"
