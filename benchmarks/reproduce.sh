@@ -79,6 +79,6 @@ metabo report --compose "$OUT" \
     --section "Meta-learning, 10 seeds: metabo, the transfer baselines and the faster peers=$R/meta/results.db::$META_FAST::$META_BUDGETS" \
     --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS" \
     --section "Meta-learning breadth: 11 validation instances, 5 seeds=$R/meta_breadth/results.db::::$BREADTH_BUDGETS" \
-    --section "iaml_glmnet, metabo zero-shot (the d2 rows; the all and d4 rows add rbv2_rpart, which these peers also ran)=$R/meta_other/results.db::metabo,random,tpe,gp,cmaes,botorch,smac-hpo::$OTHER_BUDGETS" \
+    --section "iaml_glmnet, metabo zero-shot (the d2 rows; the all and d5 rows add rbv2_rpart, which these peers also ran)=$R/meta_other/results.db::metabo,random,tpe,gp,cmaes,botorch,smac-hpo::$OTHER_BUDGETS" \
     --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,smac-hpo,gp,botorch::$OTHER_BUDGETS" \
     "${fragments[@]}"
