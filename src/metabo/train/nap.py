@@ -139,10 +139,8 @@ class _Episodes:
 
 
 def _normalise(values: np.ndarray) -> np.ndarray:
-    """Own values as serving normalises them (larger is better): fitted transform from 2 points, 0 for one."""
-    if len(values) >= 2:
-        return ObjectiveTransform(maximize=False, power=True).fit(values).transform(values)
-    return np.zeros(len(values))
+    """Own values exactly as serving normalises them (``TNPSampler``: larger is better; one value maps to 0)."""
+    return ObjectiveTransform(maximize=False, power=True).fit(values).transform(values)
 
 
 def _policy(model: TNPModel, episodes: _Episodes, t: int) -> tuple[torch.distributions.Categorical, Any]:
