@@ -3,9 +3,9 @@
 #   metabo without related data (metabo), with related data in context (metabo-related) and with related data plus
 #   the scenario's fine-tuned model (metabo-transfer), the transfer baselines (warm start, Syne Tune's transfer
 #   searchers) and every other peer.
-# Seeds: 10 (SEEDS) for metabo and the peers that take seconds to a minute per run; 5 (SEEDS_SLOW) for the slow
+# Seeds: 10 (SEEDS) for metabo and the peers that take seconds to a minute per run, and 10 (SEEDS_SLOW) for the slow
 # ones (GPSampler, SMAC's BlackBox facade, HEBO and two Syne Tune searchers take 2-6 minutes per 50-evaluation run
-# here), so the whole script fits in about two hours on 2 cores.
+# here; about an hour more with 2 workers).
 # Related data and fine-tuning use YAHPO *train* instances only (metabo.meta); validation instances are never seen.
 # Writes bench_results/meta/results.db and its report. Resumable: rerun to finish an interrupted run.
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STORE=${STORE:-bench_results/meta/results.db}
 WORKERS=${WORKERS:-2}
 SEEDS=${SEEDS:-10}
-SEEDS_SLOW=${SEEDS_SLOW:-5}
+SEEDS_SLOW=${SEEDS_SLOW:-10}
 BUDGET=${BUDGET:-50}
 PROBLEMS=${PROBLEMS:-"yahpo/lcbench/167149,yahpo/rbv2_xgboost/1049"}
 METABO="metabo,metabo-related,metabo-transfer"

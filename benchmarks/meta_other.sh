@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The other two meta-learning bars, 10 seeds x 50 evaluations on YAHPO validation instances:
-#   iaml_glmnet/40981: no train instances, so metabo runs zero-shot (metabo) against the peers;
+#   iaml_glmnet/40981: no train instances, so metabo runs zero-shot (metabo, and the variant metabo-compress with
+#   the worse half of the values log-compressed) against every peer;
 #   rbv2_rpart/41138: metabo with meta-learning (metabo-transfer: its own train split and scenario model) against
-#   the transfer baselines and the peers that take a few minutes at most per run here (HEBO and SMAC's
-#   BlackBox facade are left out of this run for time; they ran on the main meta-learning problems).
+#   the transfer baselines and every peer.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 STORE=${STORE:-bench_results/meta_other/results.db}
@@ -13,9 +13,9 @@ BUDGET=${BUDGET:-50}
 GLMNET=${GLMNET:-yahpo/iaml_glmnet/40981}
 RPART=${RPART:-yahpo/rbv2_rpart/41138}
 metabo bench --reference --problems "$GLMNET,$RPART" --seeds 1 --store "$STORE" --no-progress
-metabo bench --problems "$GLMNET" --optimizers "metabo,random,tpe,gp,cmaes,botorch,smac-hpo" \
+metabo bench --problems "$GLMNET" --optimizers "metabo,metabo-compress,random,tpe,gp,cmaes,botorch,smac-hpo,smac-bb,hebo" \
     --seeds "$SEEDS" --budget "$BUDGET" --store "$STORE" --workers "$WORKERS" --threads 1 --no-progress
 metabo bench --problems "$RPART" \
-    --optimizers "metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,smac-hpo,gp,botorch" \
+    --optimizers "metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,smac-hpo,gp,botorch,smac-bb,hebo" \
     --seeds "$SEEDS" --budget "$BUDGET" --store "$STORE" --workers "$WORKERS" --threads 1 --no-progress
 metabo report --store "$STORE" --budgets "${REPORT_BUDGETS:-5,10,25,50}" --out "$(dirname "$STORE")/report"

@@ -25,12 +25,13 @@ DATASETS = {
 }
 
 
+@pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("power", [True, False])
 @pytest.mark.parametrize("maximize", [True, False])
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_inverse_of_transform_is_identity(name, maximize, power):
+def test_inverse_of_transform_is_identity(name, maximize, power, compress):
     v = DATASETS[name]
-    t = ObjectiveTransform(maximize=maximize, power=power).fit(v)
+    t = ObjectiveTransform(maximize=maximize, power=power, compress_worse=compress).fit(v)
     z = t.transform(v)
     assert np.isfinite(z).all()
     scale = max(np.ptp(v), 1e-15 * np.abs(v).max(), 1e-300)
@@ -41,12 +42,13 @@ def test_inverse_of_transform_is_identity(name, maximize, power):
     np.testing.assert_allclose(t.inverse(t.transform(extra)), extra, rtol=1e-12, atol=1e-7 * spread)
 
 
+@pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("power", [True, False])
 @pytest.mark.parametrize("name", [n for n in DATASETS if np.ptp(DATASETS[n]) > 0])
-def test_direction_best_maps_to_largest(name, power):
+def test_direction_best_maps_to_largest(name, power, compress):
     v = DATASETS[name]
-    z_max = ObjectiveTransform(maximize=True, power=power).fit(v).transform(v)
-    z_min = ObjectiveTransform(maximize=False, power=power).fit(v).transform(v)
+    z_max = ObjectiveTransform(maximize=True, power=power, compress_worse=compress).fit(v).transform(v)
+    z_min = ObjectiveTransform(maximize=False, power=power, compress_worse=compress).fit(v).transform(v)
     assert z_max[np.argmax(v)] == pytest.approx(z_max.max())
     assert z_min[np.argmin(v)] == pytest.approx(z_min.max())
     assert z_min[np.argmax(v)] == pytest.approx(z_min.min())
@@ -63,6 +65,18 @@ def test_transformed_values_are_standardised(name, power):
     z = ObjectiveTransform(maximize=False, power=power).fit(DATASETS[name]).transform(DATASETS[name])
     assert z.mean() == pytest.approx(0.0, abs=1e-9)
     assert z.std(ddof=1) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_compress_worse_keeps_the_better_half_and_shrinks_the_tail():
+    v = np.r_[np.linspace(0.12, 0.14, 20), np.full(20, 0.45)]  # a good basin and a plateau of bad values
+    plain = ObjectiveTransform(maximize=False, power=False).fit(v)
+    compressed = ObjectiveTransform(maximize=False, power=False, compress_worse=True).fit(v)
+    z0, z1 = plain.transform(v), compressed.transform(v)
+    better = z0 >= np.median(z0)
+    np.testing.assert_allclose(z1[better], z0[better])
+    assert np.ptp(z1) < np.ptp(z0)
+    # relative to the spread the model sees, the good values are further apart
+    assert np.ptp(z1[better]) / z1.std() > np.ptp(z0[better]) / z0.std()
 
 
 def test_scalar_input():

@@ -16,7 +16,8 @@ from metabo.acquisition import AcquisitionOptimizer
 from metabo.meta import PastStudy, align_corpus
 from metabo.model.io import load_model, save_model, with_task_slots
 from metabo.priors.gp import GPPrior, standardise_per_study
-from metabo.related import build_context, choose_studies, concat_context, select_points
+from metabo.related import (build_context, choose_studies, concat_context, portfolio_candidates, portfolio_choice,
+                            select_points, study_scores)
 from metabo.train.finetune import FinetuneConfig, finetune
 from metabo.train.pretrain import model_inputs
 
@@ -148,6 +149,42 @@ def test_sampler_with_related_studies_starts_from_the_model(multitask_model, mon
     study.optimize(lambda t: bowl(t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=4)
     assert [s[0] for s in seen] == [0, 1, 2, 3]  # the model chose every trial, the first with no own data
     assert all(s[1] == 30 for s in seen)
+
+
+def test_portfolio_choice_is_greedy_over_studies():
+    # Two studies; candidate 0 is good in both, 1 only in study 0, 2 only in study 1.
+    scores = np.array([[0.8, 1.0, -1.0],
+                       [0.8, -1.0, 1.0]])
+    assert portfolio_choice(scores, np.zeros((2, 0))) == 0  # best on average
+    # Once a point good in study 0 only was evaluated, the one that covers study 1 adds most.
+    assert portfolio_choice(scores, np.array([[1.0], [-1.0]])) == 2
+    # No candidate adds anything: the better one on average, not the first.
+    assert portfolio_choice(scores[:, 1:], np.array([[1.5], [1.5]])) in (0, 1)
+
+
+def test_study_scores_share_a_scale_and_candidates_are_study_bests(multitask_model):
+    aligned, _ = align_corpus(past_studies(4), SPACE)
+    candidates = portfolio_candidates(aligned, per_study=2)
+    assert candidates.shape[1] == 2 and len(candidates) <= 8
+    best_rows = {tuple(a.x[int(np.argmax(a.y))]) for a in aligned}
+    assert best_rows <= {tuple(c) for c in candidates}
+    scores = study_scores(multitask_model, aligned, candidates, np.random.RandomState(0))
+    assert scores.shape == (4, len(candidates))
+    assert np.isfinite(scores).all() and scores.min() >= -2.0 and scores.max() <= 1.5
+
+
+def test_sampler_warm_trials_come_from_the_portfolio(multitask_model):
+    related = past_studies(4)
+    aligned, _ = align_corpus(related, SPACE)
+    candidates = {tuple(np.round(c, 9)) for c in portfolio_candidates(aligned)}
+    sampler = metabo.TNPSampler(model=multitask_model, related=related, search_space=SPACE, seed=0,
+                                n_candidates=64, n_warm_trials=3)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: bowl(t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=4)
+    warm = [tuple(np.round([t.params["a"], t.params["b"]], 9)) for t in study.trials[:3]]
+    assert set(warm) <= candidates and len(set(warm)) == 3  # three distinct portfolio members
+    with pytest.raises(ValueError, match="n_warm_trials"):
+        metabo.TNPSampler(model=multitask_model, related=related, n_warm_trials=-1)
 
 
 def test_sampler_related_without_space_waits_one_trial(multitask_model):

@@ -6,11 +6,9 @@ context encoding; the best few are refined by gradient ascent through the networ
 snapped to admissible values, re-scored, and the best wins. Pending points (trials still running) enter the
 context with their predicted mean as a fantasy value ("kriging believer"), so parallel workers spread out.
 
-With related past studies (``metabo.related``) their points join the context under their own task slots, their
-best points seed the local part of the pool. The first ``n_warm`` points are chosen among
-the related studies' best configurations only: by predicted mean before any own observation (there is no
-incumbent yet, and a mean far from all data is not to be trusted), then by the acquisition. This is a warm
-start whose order and diversity the model decides.
+With related past studies (``metabo.related``) their points join the context under their own task slots, and
+their best points seed the local part of the pool. (The first trials of such a study may instead come from a
+zero-shot portfolio: see ``TNPSampler``'s ``n_warm_trials``.)
 """
 
 from __future__ import annotations
@@ -39,7 +37,6 @@ class AcquisitionConfig:
     refine_steps: int = 2
     refine_lr: float = 0.05
     ucb_beta: float = 2.0
-    n_warm: int = 0  # with seeds: while fewer own observations than this, choose among the seeds only
     budget_fraction: float = 0.0  # t/T, the input of a learned (NAP) acquisition head
 
 
@@ -123,10 +120,6 @@ class AcquisitionOptimizer:
         cfg = self.cfg
         best = float(np.max(y_ctx)) if len(y_ctx) else None
         ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" and best is not None else None
-        if seeds is not None and len(seeds) and len(y_ctx) < cfg.n_warm:
-            warm = self._warm_choice(cache, x_ctx, best, ei_k, seeds)
-            if warm is not None:
-                return warm
         pool = self.snap(self._pool(x_ctx, y_ctx, rng, seeds))
         with torch.no_grad():
             scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best, ei_k)
@@ -140,19 +133,13 @@ class AcquisitionOptimizer:
         return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
     # ------------------------------------------------------------------ internals
-    def _warm_choice(self, cache: ContextCache, x_ctx: np.ndarray, best: float | None, ei_k: Tensor | None,
-                     seeds: np.ndarray) -> Suggestion | None:
-        """The best not yet evaluated seed by the acquisition (the predicted mean before any own observation)."""
-        seeds = self.snap(np.asarray(seeds))
-        if len(x_ctx):
-            gap = np.abs(seeds[:, None, :] - np.asarray(x_ctx)[None, :, :]).max(-1).min(1)
-            seeds = seeds[gap > 1e-9]
-        if not len(seeds):
-            return None
+    def suggestion_at(self, cache: ContextCache, y_ctx: np.ndarray, x: np.ndarray) -> Suggestion:
+        """A point chosen elsewhere (a warm-start portfolio), with its logits and acquisition value."""
+        best = float(np.max(y_ctx)) if len(y_ctx) else None
+        ei_k = self.model.bar.improvement_per_bucket(best) if self.cfg.kind == "ei" and best is not None else None
         with torch.no_grad():
-            scores, logits = self._evaluate(cache, torch.as_tensor(seeds, dtype=torch.float32), best, ei_k)
-        i = int(torch.argmax(scores))
-        return Suggestion(seeds[i], logits[i], float(scores[i]))
+            scores, logits = self._evaluate(cache, torch.as_tensor(x[None], dtype=torch.float32), best, ei_k)
+        return Suggestion(np.asarray(x), logits[0], float(scores[0]))
 
     def _evaluate(self, cache: ContextCache, x: Tensor, best: float | None, ei_k: Tensor | None
                   ) -> tuple[Tensor, Tensor]:

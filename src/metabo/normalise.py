@@ -2,7 +2,10 @@
 
 The model always sees objective values standardised by the statistics of the *context* (never of the query
 points), with larger meaning better. Serving adds an optional Yeo-Johnson power transform before that step so
-heavy-tailed or badly scaled objectives look like the prior's; every step has an exact inverse.
+heavy-tailed or badly scaled objectives look like the prior's, and optionally compresses the worse half of the
+values logarithmically toward the median, so a few very bad values (a plateau of failed configurations, say)
+do not squeeze the differences among the good ones below the bar distribution's resolution. Every step has an
+exact inverse.
 """
 
 from __future__ import annotations
@@ -75,11 +78,14 @@ class ObjectiveTransform:
     Args:
         maximize: whether larger raw values are better.
         power: apply a Yeo-Johnson transform fitted on the observed values first.
+        compress_worse: after standardising, map values ``t`` below the median ``m`` to ``m - log1p(m - t)``.
     """
 
-    def __init__(self, maximize: bool, power: bool = True) -> None:
+    def __init__(self, maximize: bool, power: bool = True, compress_worse: bool = False) -> None:
         self.sign = 1.0 if maximize else -1.0
         self.power = power
+        self.compress_worse = compress_worse
+        self.median = 0.0
         self.lmbda: float | None = None
         self.shift = 0.0
         self.spread = 1.0
@@ -98,6 +104,7 @@ class ObjectiveTransform:
         t = self._forward_power(z)
         loc, scale = context_loc_scale(torch.as_tensor(t)[None])
         self.loc, self.scale = float(loc), float(scale)
+        self.median = float(np.median((t - self.loc) / self.scale)) if t.size else 0.0
         return self
 
     def _forward_power(self, z: np.ndarray) -> np.ndarray:
@@ -126,8 +133,17 @@ class ObjectiveTransform:
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         z = (self.sign * np.asarray(values, dtype=np.float64) - self.shift) / self.spread
-        return (self._forward_power(z) - self.loc) / self.scale
+        t = (self._forward_power(z) - self.loc) / self.scale
+        if self.compress_worse:
+            m = self.median
+            t = np.where(t < m, m - np.log1p(np.maximum(m - t, 0.0)), t)
+        return t
 
     def inverse(self, normalised: np.ndarray) -> np.ndarray:
-        t = np.asarray(normalised, dtype=np.float64) * self.scale + self.loc
+        t = np.asarray(normalised, dtype=np.float64)
+        if self.compress_worse:
+            m = self.median
+            with np.errstate(over="ignore"):
+                t = np.where(t < m, m - np.expm1(np.maximum(m - t, 0.0)), t)
+        t = t * self.scale + self.loc
         return self.sign * (self._inverse_power(t) * self.spread + self.shift)

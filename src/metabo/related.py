@@ -80,6 +80,27 @@ def build_context(studies: Sequence[AlignedStudy], max_points: int, rng: np.rand
 
 
 @torch.no_grad()
+def predict_in_studies(model: TNPModel, studies: Sequence[AlignedStudy], x: np.ndarray, rng: np.random.RandomState,
+                       points_per_study: int = 32, dims: np.ndarray | None = None) -> np.ndarray:
+    """(n_studies, len(x)): the predicted mean of each point ``x`` in each study, with that study alone in the
+    context (``points_per_study`` of its points, ``select_points``); on the study's normalised scale."""
+    n = len(studies)
+    width = max(min(points_per_study, len(s.y)) for s in studies)
+    d = x.shape[1]
+    xc = np.zeros((n, width, d), dtype=np.float32)
+    yc = np.zeros((n, width), dtype=np.float32)
+    mask = np.zeros((n, width), dtype=bool)
+    for i, s in enumerate(studies):
+        keep = select_points(s.y, points_per_study, rng)
+        xc[i, : len(keep)] = s.x[keep] if dims is None else s.x[keep][:, dims]
+        yc[i, : len(keep)] = s.y[keep]
+        mask[i, : len(keep)] = True
+    mt = torch.as_tensor(mask)
+    cache = model.encode_context(torch.as_tensor(xc), torch.as_tensor(yc), mt, ctx_task=mt.long())
+    targets = torch.as_tensor(x, dtype=torch.float32)[None].expand(n, -1, -1)
+    return model.bar.mean(model.predict_logits(cache, targets)).numpy().astype(np.float64)
+
+
 def rank_studies(model: TNPModel, studies: Sequence[AlignedStudy], x_own: np.ndarray, y_own: np.ndarray,
                  rng: np.random.RandomState, points_per_study: int = 32, dims: np.ndarray | None = None) -> np.ndarray:
     """Study indices, most similar first: the rank correlation between each study's model prediction at the
@@ -92,23 +113,43 @@ def rank_studies(model: TNPModel, studies: Sequence[AlignedStudy], x_own: np.nda
         return rng.permutation(n)
     from scipy.stats import spearmanr
 
-    width = max(min(points_per_study, len(s.y)) for s in studies)
-    d = x_own.shape[1]
-    x = np.zeros((n, width, d), dtype=np.float32)
-    y = np.zeros((n, width), dtype=np.float32)
-    mask = np.zeros((n, width), dtype=bool)
-    for i, s in enumerate(studies):
-        keep = select_points(s.y, points_per_study, rng)
-        x[i, : len(keep)] = s.x[keep] if dims is None else s.x[keep][:, dims]
-        y[i, : len(keep)] = s.y[keep]
-        mask[i, : len(keep)] = True
-    xt, yt, mt = torch.as_tensor(x), torch.as_tensor(y), torch.as_tensor(mask)
-    cache = model.encode_context(xt, yt, mt, ctx_task=mt.long())
-    cand = torch.as_tensor(x_own, dtype=torch.float32)[None].expand(n, -1, -1)
-    means = model.bar.mean(model.predict_logits(cache, cand)).numpy()
+    means = predict_in_studies(model, studies, x_own, rng, points_per_study, dims)
     scores = np.array([spearmanr(m, y_own).statistic if np.ptp(m) > 0 else 0.0 for m in means])
     scores = np.nan_to_num(scores, nan=0.0)
     return np.argsort(-scores, kind="stable")
+
+
+def study_scores(model: TNPModel, studies: Sequence[AlignedStudy], x: np.ndarray, rng: np.random.RandomState,
+                 points_per_study: int = 64, dims: np.ndarray | None = None) -> np.ndarray:
+    """(n_studies, len(x)): each point's predicted quality in each study on a scale the studies share: 0 at the
+    study's median observed value, 1 at its best (clipped to [-2, 1.5], so no study's extrapolation dominates)."""
+    means = predict_in_studies(model, studies, x, rng, points_per_study, dims)
+    median = np.array([np.median(s.y) for s in studies])[:, None]
+    best = np.array([np.max(s.y) for s in studies])[:, None]
+    return np.clip((means - median) / np.maximum(best - median, 1e-9), -2.0, 1.5)
+
+
+def portfolio_candidates(studies: Sequence[AlignedStudy], per_study: int = 3) -> np.ndarray:
+    """The best ``per_study`` configurations of every study (encoded, full width), duplicates removed."""
+    rows = np.concatenate([s.x[np.argsort(-s.y, kind="stable")[:per_study]] for s in studies])
+    return np.unique(rows, axis=0)
+
+
+def portfolio_choice(candidate_scores: np.ndarray, own_scores: np.ndarray) -> int:
+    """The greedy step of a zero-shot portfolio (as Syne Tune's zero-shot transfer, with the model's
+    predictions filling in configurations a study never evaluated): the candidate that most raises the mean over
+    studies of the best score among the points evaluated so far.
+
+    Args:
+        candidate_scores: (n_studies, n_candidates) from ``study_scores``.
+        own_scores: (n_studies, n_own) ``study_scores`` of the new study's evaluated points (n_own may be 0).
+    """
+    mean_score = candidate_scores.mean(axis=0)
+    if not own_scores.shape[1]:
+        return int(np.argmax(mean_score))
+    base = own_scores.max(axis=1, keepdims=True)
+    gain = np.maximum(base, candidate_scores).mean(axis=0)
+    return int(np.argmax(gain + 1e-3 * mean_score))  # ties (no gain anywhere) go to the better candidate
 
 
 def choose_studies(model: TNPModel, studies: Sequence[AlignedStudy], x_own: np.ndarray, y_own: np.ndarray,

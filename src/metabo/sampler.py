@@ -41,7 +41,8 @@ from metabo.acquisition import AcquisitionConfig, AcquisitionKind, AcquisitionOp
 from metabo.model.io import load_cached, multitask_model_path
 from metabo.model.transformer import TNPModel
 from metabo.normalise import ObjectiveTransform
-from metabo.related import RelatedContext, build_context, choose_studies
+from metabo.related import (RelatedContext, build_context, choose_studies, portfolio_candidates, portfolio_choice,
+                            study_scores)
 from metabo.space import SearchSpaceEncoder
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
@@ -68,6 +69,9 @@ class TNPSampler(BaseSampler):
             suggestion under 50 ms at 200 trials (``benchmarks/speed.py``); 10 steps (``metabo-refine10`` in
             BENCHMARKS.md) gave a somewhat lower mean BBOB regret at 50 evaluations for more time per suggestion.
         power_transform: Yeo-Johnson transform the objective before standardising it.
+        compress_worse: compress the worse half of the normalised values logarithmically toward their median
+            (``metabo.normalise.ObjectiveTransform``), so a few very bad values do not hide the differences
+            among the good ones.
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
@@ -75,10 +79,11 @@ class TNPSampler(BaseSampler):
             warning. Needs a model with task slots.
         search_space: the study's search space, if known up front; lets the model choose the first trials too.
         max_related_points: related points in the context per suggestion, shared among the chosen studies.
-        n_warm_trials: with related studies, this many first trials are chosen among the best configuration of
-            each related study only (by the model's acquisition, so it decides their order and diversity); 0
-            lets the model search the whole space from the start. ``benchmarks/tune_warm_trials.py`` compares
-            settings on YAHPO validation instances (0 and 1 ranked best there: 0 at 5 evaluations, 1 at 10).
+        n_warm_trials: with related studies, this many first trials form a zero-shot portfolio
+            (``metabo.related.portfolio_choice``): among the best configurations of every related study, the one
+            that most raises the mean over studies of the best predicted quality so far, the model predicting each
+            configuration in each study. 0 lets the acquisition search the whole space from the start.
+            ``benchmarks/tune_warm_trials.py`` compares settings on YAHPO validation instances.
         budget: the study's planned number of trials; the learned acquisition takes the fraction used.
     """
 
@@ -94,6 +99,7 @@ class TNPSampler(BaseSampler):
         n_refine: int = 4,
         refine_steps: int = 2,
         power_transform: bool = True,
+        compress_worse: bool = False,
         warn_independent_sampling: bool = True,
         related: Any = None,
         search_space: dict[str, BaseDistribution] | None = None,
@@ -131,12 +137,17 @@ class TNPSampler(BaseSampler):
         self._max_related_points = max_related_points
         self._budget = budget
         self._n_startup_trials = n_startup_trials
+        if n_warm_trials < 0:
+            raise ValueError(f"n_warm_trials must be at least 0, got {n_warm_trials}")
+        self._n_warm_trials = n_warm_trials if has_related else 0
+        self._portfolio_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._acq_cfg = AcquisitionConfig(kind=acquisition, n_sobol=n_candidates, n_refine=n_refine,
-                                          refine_steps=refine_steps, n_warm=n_warm_trials if has_related else 0)
+                                          refine_steps=refine_steps)
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
         self._power_transform = power_transform
+        self._compress_worse = compress_worse
         self._warn_independent = warn_independent_sampling
         self._warned_params: set[str] = set()
         self._search_space = IntersectionSearchSpace(include_pruned=True)
@@ -182,7 +193,8 @@ class TNPSampler(BaseSampler):
 
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])
-        transform = ObjectiveTransform(maximize=maximize, power=self._power_transform).fit(values)
+        transform = ObjectiveTransform(maximize=maximize, power=self._power_transform,
+                                         compress_worse=self._compress_worse).fit(values)
         y = transform.transform(values)
         pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
                    and search_space.keys() <= t.params.keys()]
@@ -191,7 +203,10 @@ class TNPSampler(BaseSampler):
         x, y = self._limit_context(x, y)
         dims = self._choose_dims(encoder)
         related = self._related_context(search_space, dims, x, y)
-        suggestion = self._optimise(encoder, dims, x, y, x_pending, related)
+        warm = None
+        if related is not None and len(y) < self._n_warm_trials:
+            warm = self._portfolio_point(search_space, dims, np.concatenate([x, x_pending.reshape(-1, x.shape[1])]))
+        suggestion = self._optimise(encoder, dims, x, y, x_pending, related, warm)
         params = encoder.decode(suggestion.x)
         if len(y) >= 2:
             self._record_prediction(study, trial, suggestion.logits, transform)
@@ -250,7 +265,7 @@ class TNPSampler(BaseSampler):
         """The related points for this suggestion (``None`` without related studies)."""
         if self._related_sources is None:
             return None
-        key = repr(sorted((n, repr(d)) for n, d in search_space.items()))
+        key = _space_key(search_space)
         if key not in self._related_cache:
             from metabo.meta import align_corpus, load_corpus
 
@@ -269,6 +284,27 @@ class TNPSampler(BaseSampler):
         context.seeds = np.stack([a.x[int(np.argmax(a.y))] for a in aligned])[:, dims]
         return context
 
+    def _portfolio_point(self, search_space: dict[str, BaseDistribution], dims: np.ndarray, x_taken: np.ndarray
+                         ) -> np.ndarray | None:
+        """The next zero-shot portfolio configuration (encoded, full width), or ``None`` when all are taken."""
+        aligned = self._related_cache[_space_key(search_space)]
+        key = (_space_key(search_space), tuple(dims.tolist()))
+        # A fixed generator, so candidates and taken points are judged against the same context subsets.
+        if key not in self._portfolio_cache:
+            candidates = portfolio_candidates(aligned)
+            scores = study_scores(self.model, aligned, candidates[:, dims], np.random.RandomState(0), dims=dims)
+            self._portfolio_cache[key] = (candidates, scores)
+        candidates, scores = self._portfolio_cache[key]
+        if len(x_taken):
+            free = np.abs(candidates[:, None, :] - x_taken[None, :, :]).max(-1).min(1) > 1e-9
+            candidates, scores = candidates[free], scores[:, free]
+            own = study_scores(self.model, aligned, x_taken[:, dims], np.random.RandomState(0), dims=dims)
+        else:
+            own = np.zeros((len(aligned), 0))
+        if not len(candidates):
+            return None
+        return candidates[portfolio_choice(scores, own)]
+
     def _best_related_point(self, encoder: SearchSpaceEncoder) -> np.ndarray:
         """Before the study's first observation: the best point of any related study (encoded), else the centre."""
         studies = [a for cached in self._related_cache.values() for a in cached if a.encoder.n_dims == encoder.n_dims]
@@ -278,7 +314,7 @@ class TNPSampler(BaseSampler):
         return best.x[int(np.argmax(best.y))]
 
     def _optimise(self, encoder: SearchSpaceEncoder, dims: np.ndarray, x: np.ndarray, y: np.ndarray,
-                  x_pending: np.ndarray, related: RelatedContext | None = None):
+                  x_pending: np.ndarray, related: RelatedContext | None = None, warm: np.ndarray | None = None):
         full_dims = len(dims) == encoder.n_dims
         incumbent = x[int(np.argmax(y))] if len(y) else self._best_related_point(encoder)
 
@@ -300,6 +336,10 @@ class TNPSampler(BaseSampler):
         optimizer = AcquisitionOptimizer(self.model, encoder.continuous_mask()[dims], snap, categorical, cfg)
         with torch.random.fork_rng(enabled=False):
             cache = optimizer.encode(x[:, dims], y, x_pending[:, dims] if len(x_pending) else None, related)
+            if warm is not None:
+                suggestion = optimizer.suggestion_at(cache, y, encoder.snap(warm[None])[0][dims])
+                suggestion.x = encoder.snap(warm[None])[0]
+                return suggestion
             seeds = None if related is None else related.seeds
             suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng, seeds)
         suggestion.x = to_full(suggestion.x[None])[0]
@@ -318,3 +358,7 @@ class TNPSampler(BaseSampler):
         std = float(np.sqrt(max(p @ (raw[finite] - mean) ** 2, 0.0)))
         study._storage.set_trial_user_attr(trial._trial_id, PRED_MEAN_ATTR, mean)
         study._storage.set_trial_user_attr(trial._trial_id, PRED_STD_ATTR, std)
+
+
+def _space_key(search_space: dict[str, BaseDistribution]) -> str:
+    return repr(sorted((n, repr(d)) for n, d in search_space.items()))

@@ -34,6 +34,13 @@ def _metabo(seed: int, model: str | None = None) -> BaseSampler:
     return TNPSampler(seed=seed, model=model)
 
 
+def _metabo_compress(seed: int) -> BaseSampler:
+    """Variant: metabo with the worse half of the values log-compressed (``compress_worse=True``)."""
+    from metabo.sampler import TNPSampler
+
+    return TNPSampler(seed=seed, compress_worse=True)
+
+
 def _metabo_refine10(seed: int) -> BaseSampler:
     """Ablation: metabo with 10 gradient refinement steps per candidate (the default takes 2)."""
     from metabo.sampler import TNPSampler
@@ -138,6 +145,7 @@ def _peer(name: str) -> Callable[..., BaseSampler]:
 _REGISTRY: dict[str, SamplerFactory] = {
     "metabo": _metabo,
     "metabo-refine10": _metabo_refine10,
+    "metabo-compress": _metabo_compress,
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
