@@ -12,7 +12,8 @@
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
-# At full size this takes hours on 2 cores (GP's BBOB runs and HEBO dominate); it has not been timed end to end.
+# At full size this takes hours on 2 cores (GP's BBOB runs, the meta-learning peers and HEBO dominate); it has not
+# been timed end to end. `python benchmarks/stage_times.py` estimates each stage from the run times in its store.
 # QUICK=1 runs every stage at smoke-test size into bench_results/quick/ and writes bench_results/quick/BENCHMARKS.md
 # (minutes; it checks the pipeline, its numbers mean nothing).
 set -euo pipefail
@@ -61,8 +62,9 @@ else
     CURVE=$R/compute_curve
     CURVE_ARGS=(--out $CURVE)
 fi
-META_FAST=metabo-transfer,metabo-related,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,botorch,smac-hpo
-META_ALL=$META_FAST,gp,smac-bb,hebo,synetune-quantile,synetune-boundingbox
+META_ALL=metabo-transfer,metabo-related,metabo,warmstart-tpe,synetune-zeroshot,synetune-quantile,synetune-boundingbox
+META_ALL=$META_ALL,random,tpe,cmaes,botorch,smac-hpo,gp,smac-bb,hebo
+OTHER_PEERS=random,tpe,cmaes,smac-hpo,gp,botorch,smac-bb,hebo
 META_NAP=metabo-nap,metabo-nap-ei,metabo-nap:$NOAUX,metabo-transfer
 fragments=(--fragment "Suggestion speed=$SPEED")
 if [ -d "$RUN/snapshots" ]; then
@@ -75,10 +77,9 @@ metabo report --compose "$OUT" \
     --section "Ablation: 2 (default) against 10 gradient refinement steps=$R/bbob/results.db::metabo,metabo-refine10,gp" \
     --section "Problem families, every peer=$R/families/results.db" \
     --section "Transfer baselines on YAHPO (metabo still zero-shot)=$R/transfer/results.db" \
-    --section "Meta-learning on YAHPO validation instances, every peer (the seeds all of them ran)=$R/meta/results.db::$META_ALL::$META_BUDGETS" \
-    --section "Meta-learning, 10 seeds: metabo, the transfer baselines and the faster peers=$R/meta/results.db::$META_FAST::$META_BUDGETS" \
+    --section "Meta-learning on YAHPO validation instances, every peer=$R/meta/results.db::$META_ALL::$META_BUDGETS" \
     --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS" \
     --section "Meta-learning breadth: 11 validation instances, 5 seeds=$R/meta_breadth/results.db::::$BREADTH_BUDGETS" \
-    --section "iaml_glmnet, metabo zero-shot (the d2 rows; the all and d5 rows add rbv2_rpart, which these peers also ran)=$R/meta_other/results.db::metabo,random,tpe,gp,cmaes,botorch,smac-hpo::$OTHER_BUDGETS" \
-    --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,smac-hpo,gp,botorch::$OTHER_BUDGETS" \
+    --section "iaml_glmnet, metabo zero-shot=$R/meta_other/results.db::metabo,metabo-compress,$OTHER_PEERS::$OTHER_BUDGETS" \
+    --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS" \
     "${fragments[@]}"

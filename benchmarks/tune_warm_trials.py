@@ -5,7 +5,13 @@ instances) for ``--budget`` evaluations with several ``n_warm_trials`` settings,
 prints the average rank of the best value at 5 and 10 evaluations (1 = best), and with ``--store`` (a bench
 store holding the problems' normalisation constants) the mean normalised regret too.
 
-    python benchmarks/tune_warm_trials.py --problems yahpo/lcbench/167152,yahpo/lcbench/189873,yahpo/lcbench/7593,yahpo/lcbench/168868
+The run behind the default (``n_warm_trials=2``), on the validation instances of the breadth check except the
+headline lcbench/167149, in two batches of seeds (0-1 with settings 0,1,2,3,5, then 2-5 with 0,2,3,5):
+
+    python benchmarks/tune_warm_trials.py --problems yahpo/lcbench/167152,yahpo/lcbench/168868,\
+        yahpo/lcbench/189866,yahpo/lcbench/189873,yahpo/lcbench/189906,yahpo/lcbench/7593,yahpo/rbv2_xgboost/1067,\
+        yahpo/rbv2_xgboost/1497,yahpo/rbv2_xgboost/31,yahpo/rbv2_xgboost/40966 --settings 0,1,2,3,5 --seeds 2 \
+        --budget 10 --store bench_results/meta_breadth/results.db
 """
 
 from __future__ import annotations
