@@ -1,6 +1,7 @@
 """Optimiser registry: name -> factory returning an Optuna sampler for a seed.
 
-Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation),
+Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation
+and ``metabo-compress`` its ``compress_worse=True`` variant),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
 in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
