@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every peer on every non-BBOB problem family, side by side: one YAHPO instance of each of three scenarios
-# (validation split), one scikit-learn tuning task and one HiGHS MIP instance; 1 seed, 30 evaluations (more seeds:
-# pass --seeds N; every peer then takes proportionally longer).
+# (validation split), one scikit-learn tuning task and one HiGHS MIP instance; 2 seeds (SEEDS), 30 evaluations
+# (every peer takes proportionally longer per seed).
 # Peers HEBO, SMAC3 and BoTorch run in their own virtualenvs (built on first use; see `metabo bench --setup-peers`).
-# Writes bench_results/families/results.db; about 40 minutes on one core (HEBO and SMAC take seconds per
+# Writes bench_results/families/results.db; about 40 minutes per seed on one core (HEBO and SMAC take seconds per
 # suggestion, and the random medians of the sklearn and HiGHS problems take a few minutes once).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,6 +15,6 @@ OPTIMIZERS="metabo,random,tpe,gp,cmaes,botorch,smac-hpo,smac-bb,hebo,warmstart-t
 # elsewhere the reference optimum is the best value any run has seen.
 metabo bench --reference --problems "yahpo/lcbench/167149,yahpo/rbv2_xgboost/1049,yahpo/iaml_glmnet/1067" \
     --seeds 1 --store "$STORE" --no-progress
-metabo bench --problems "$PROBLEMS" --optimizers "$OPTIMIZERS" --seeds 1 --budget 30 --store "$STORE" \
+metabo bench --problems "$PROBLEMS" --optimizers "$OPTIMIZERS" --seeds "${SEEDS:-2}" --budget 30 --store "$STORE" \
     --workers "$WORKERS" --threads 1 --no-progress "$@"
 metabo report --store "$STORE" --budgets "${REPORT_BUDGETS:-10,30}" --out "$(dirname "$STORE")/report"
