@@ -118,8 +118,7 @@ class AcquisitionOptimizer:
         ``seeds`` are extra points to search around (the best points of related studies).
         """
         cfg = self.cfg
-        best = float(np.max(y_ctx)) if len(y_ctx) else None
-        ei_k = self.model.bar.improvement_per_bucket(best) if cfg.kind == "ei" and best is not None else None
+        best, ei_k = self._incumbent(y_ctx)
         pool = self.snap(self._pool(x_ctx, y_ctx, rng, seeds))
         with torch.no_grad():
             scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best, ei_k)
@@ -135,11 +134,16 @@ class AcquisitionOptimizer:
     # ------------------------------------------------------------------ internals
     def suggestion_at(self, cache: ContextCache, y_ctx: np.ndarray, x: np.ndarray) -> Suggestion:
         """A point chosen elsewhere (a warm-start portfolio), with its logits and acquisition value."""
-        best = float(np.max(y_ctx)) if len(y_ctx) else None
-        ei_k = self.model.bar.improvement_per_bucket(best) if self.cfg.kind == "ei" and best is not None else None
+        best, ei_k = self._incumbent(y_ctx)
         with torch.no_grad():
             scores, logits = self._evaluate(cache, torch.as_tensor(x[None], dtype=torch.float32), best, ei_k)
         return Suggestion(np.asarray(x), logits[0], float(scores[0]))
+
+    def _incumbent(self, y_ctx: np.ndarray) -> tuple[float | None, Tensor | None]:
+        """The best own value (``None`` before any) and, for EI, its cached per-bucket improvement terms."""
+        best = float(np.max(y_ctx)) if len(y_ctx) else None
+        ei_k = self.model.bar.improvement_per_bucket(best) if self.cfg.kind == "ei" and best is not None else None
+        return best, ei_k
 
     def _evaluate(self, cache: ContextCache, x: Tensor, best: float | None, ei_k: Tensor | None
                   ) -> tuple[Tensor, Tensor]:

@@ -288,8 +288,9 @@ class TNPSampler(BaseSampler):
     def _portfolio_point(self, search_space: dict[str, BaseDistribution], dims: np.ndarray, x_taken: np.ndarray
                          ) -> np.ndarray | None:
         """The next zero-shot portfolio configuration (encoded, full width), or ``None`` when all are taken."""
-        aligned = self._related_cache[_space_key(search_space)]
-        key = (_space_key(search_space), tuple(dims.tolist()))
+        space_key = _space_key(search_space)
+        aligned = self._related_cache[space_key]
+        key = (space_key, tuple(dims.tolist()))
         # A fixed generator, so candidates and taken points are judged against the same context subsets.
         if key not in self._portfolio_cache:
             candidates = portfolio_candidates(aligned)
@@ -338,8 +339,9 @@ class TNPSampler(BaseSampler):
         with torch.random.fork_rng(enabled=False):
             cache = optimizer.encode(x[:, dims], y, x_pending[:, dims] if len(x_pending) else None, related)
             if warm is not None:
-                suggestion = optimizer.suggestion_at(cache, y, encoder.snap(warm[None])[0][dims])
-                suggestion.x = encoder.snap(warm[None])[0]
+                warm = encoder.snap(warm[None])[0]
+                suggestion = optimizer.suggestion_at(cache, y, warm[dims])
+                suggestion.x = warm
                 return suggestion
             seeds = None if related is None else related.seeds
             suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng, seeds)
