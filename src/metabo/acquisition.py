@@ -3,7 +3,13 @@
 Candidate pool: a scrambled Sobol set plus Gaussian perturbations of the best observed points (categorical
 coordinates are resampled at random in the perturbed copies). All candidates are scored against one cached
 context encoding; the best few are refined by gradient ascent through the network (continuous coordinates only),
-snapped to admissible values, re-scored, and the best wins. Pending points (trials still running) enter the
+snapped to admissible values, re-scored, and the best wins. Candidates within ``min_distance`` (max-norm in
+the unit cube) of a point already evaluated or pending are skipped: on a deterministic objective such a point
+teaches nothing, yet its predictive spread (the prior's observation noise) keeps its expected improvement above
+that of unexplored regions, so without the rule the search can stall on its incumbent. For the same reason EI and
+PI measure improvement beyond the incumbent's value plus ``improvement_margin`` predictive standard deviations
+at the incumbent (the model's noise estimate there), so a neighbour of the incumbent earns no credit for noise
+alone. Pending points (trials still running) enter the
 context with their predicted mean as a fantasy value ("kriging believer"), so parallel workers spread out.
 
 With related past studies (``metabo.related``) their points join the context under their own task slots, and
@@ -38,6 +44,8 @@ class AcquisitionConfig:
     refine_lr: float = 0.05
     ucb_beta: float = 2.0
     budget_fraction: float = 0.0  # t/T, the input of a learned (NAP) acquisition head
+    min_distance: float = 0.01  # skip candidates this close (max-norm) to evaluated or pending points; 0: never
+    improvement_margin: float = 1.0  # EI/PI count improvement beyond best + this many predictive sds at the best
 
 
 @dataclass
@@ -112,36 +120,56 @@ class AcquisitionOptimizer:
         return cache
 
     def optimize(self, cache: ContextCache, x_ctx: np.ndarray, y_ctx: np.ndarray, rng: np.random.RandomState,
-                 seeds: np.ndarray | None = None) -> Suggestion:
+                 seeds: np.ndarray | None = None, x_seen: np.ndarray | None = None) -> Suggestion:
         """Return the best candidate found for the encoded context.
 
-        ``seeds`` are extra points to search around (the best points of related studies).
+        ``seeds`` are extra points to search around (the best points of related studies). ``x_seen`` are the
+        points evaluated or pending (default ``x_ctx``): candidates within ``cfg.min_distance`` of one are
+        skipped, unless every candidate is.
         """
         cfg = self.cfg
-        best, ei_k = self._incumbent(y_ctx)
+        x_seen = x_ctx if x_seen is None else x_seen
+        best, ei_k = self._incumbent(cache, x_ctx, y_ctx)
         pool = self.snap(self._pool(x_ctx, y_ctx, rng, seeds))
         with torch.no_grad():
             scores = self._score(cache, torch.as_tensor(pool, dtype=torch.float32), best, ei_k)
+        scores = self._skip_seen(scores, pool, x_seen)
         order = torch.argsort(scores, descending=True)
         starts = pool[order[: cfg.n_refine].numpy()]
         refined = self._refine(cache, starts, best, ei_k) if self.continuous.any() and cfg.refine_steps > 0 else starts
         finalists = self.snap(np.concatenate([refined, starts[:1]], axis=0))
         with torch.no_grad():
             final_scores, logits = self._evaluate(cache, torch.as_tensor(finalists, dtype=torch.float32), best, ei_k)
+        final_scores = self._skip_seen(final_scores, finalists, x_seen)
         i = int(torch.argmax(final_scores))
         return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
+    def _skip_seen(self, scores: Tensor, candidates: np.ndarray, x_seen: np.ndarray) -> Tensor:
+        """``scores`` with candidates near a seen point set to -inf (unchanged if that would leave none)."""
+        if self.cfg.min_distance <= 0 or not len(x_seen):
+            return scores
+        nearest = np.abs(candidates[:, None, :] - x_seen[None, :, :]).max(-1).min(1)
+        away = torch.as_tensor(nearest >= self.cfg.min_distance)
+        return torch.where(away, scores, torch.tensor(-float("inf"), dtype=scores.dtype)) if away.any() else scores
+
     # ------------------------------------------------------------------ internals
-    def suggestion_at(self, cache: ContextCache, y_ctx: np.ndarray, x: np.ndarray) -> Suggestion:
+    def suggestion_at(self, cache: ContextCache, x_ctx: np.ndarray, y_ctx: np.ndarray, x: np.ndarray) -> Suggestion:
         """A point chosen elsewhere (a warm-start portfolio), with its logits and acquisition value."""
-        best, ei_k = self._incumbent(y_ctx)
+        best, ei_k = self._incumbent(cache, x_ctx, y_ctx)
         with torch.no_grad():
             scores, logits = self._evaluate(cache, torch.as_tensor(x[None], dtype=torch.float32), best, ei_k)
         return Suggestion(np.asarray(x), logits[0], float(scores[0]))
 
-    def _incumbent(self, y_ctx: np.ndarray) -> tuple[float | None, Tensor | None]:
-        """The best own value (``None`` before any) and, for EI, its cached per-bucket improvement terms."""
+    def _incumbent(self, cache: ContextCache, x_ctx: np.ndarray, y_ctx: np.ndarray
+                   ) -> tuple[float | None, Tensor | None]:
+        """The improvement threshold: the best own value (``None`` before any) plus ``improvement_margin``
+        predictive standard deviations at the best point; for EI also its cached per-bucket improvement terms."""
         best = float(np.max(y_ctx)) if len(y_ctx) else None
+        if best is not None and self.cfg.improvement_margin > 0 and self.cfg.kind in ("ei", "pi"):
+            x_best = torch.as_tensor(x_ctx[int(np.argmax(y_ctx))][None], dtype=torch.float32)
+            with torch.no_grad():
+                logits = self.model.head(self.model.candidate_features(cache, x_best[None]))[0]
+                best += self.cfg.improvement_margin * float(self.model.bar.variance(logits).sqrt()[0])
         ei_k = self.model.bar.improvement_per_bucket(best) if self.cfg.kind == "ei" and best is not None else None
         return best, ei_k
 

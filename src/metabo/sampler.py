@@ -86,6 +86,13 @@ class TNPSampler(BaseSampler):
             ``benchmarks/tune_warm_trials.py`` compared 0, 1, 2, 3 and 5 on ten YAHPO validation instances: 2 had
             the lowest mean regret at 10 evaluations and the second lowest at 5.
         budget: the study's planned number of trials; the learned acquisition takes the fraction used.
+        min_distance: candidates closer than this (max-norm in the encoded unit cube, where every parameter spans
+            [0, 1]) to a completed or running trial are skipped. It stops the search from re-proposing its
+            incumbent, which the model's noise-aware predictions otherwise rate above unexplored regions
+            (``benchmarks/ablation_min_distance.sh``). 0 allows repeats, e.g. for very noisy objectives.
+        improvement_margin: EI and PI count improvement only beyond the best value plus this many predictive
+            standard deviations at the best point (the model's estimate of the noise there), so the incumbent's
+            neighbours earn no credit for noise alone. 0 is plain EI on the noisy predictive.
     """
 
     def __init__(
@@ -107,6 +114,8 @@ class TNPSampler(BaseSampler):
         max_related_points: int = 128,
         n_warm_trials: int = 2,
         budget: int | None = None,
+        min_distance: float = 0.01,
+        improvement_margin: float = 1.0,
     ) -> None:
         has_related = related is not None
         if n_startup_trials is None:
@@ -118,6 +127,10 @@ class TNPSampler(BaseSampler):
             raise ValueError(f"acquisition must be 'ei', 'pi', 'ucb' or 'nap', got {acquisition!r}")
         if acquisition == "nap" and (budget is None or budget < 1):
             raise ValueError("the learned acquisition ('nap') needs the study's budget: TNPSampler(budget=N_TRIALS)")
+        if not 0.0 <= min_distance < 1.0:
+            raise ValueError(f"min_distance must be in [0, 1), got {min_distance}")
+        if not improvement_margin >= 0.0:
+            raise ValueError(f"improvement_margin must be at least 0, got {improvement_margin}")
         if max_related_points < 1:
             raise ValueError(f"max_related_points must be at least 1, got {max_related_points}")
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
@@ -143,7 +156,8 @@ class TNPSampler(BaseSampler):
         self._n_warm_trials = n_warm_trials if has_related else 0
         self._portfolio_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._acq_cfg = AcquisitionConfig(kind=acquisition, n_sobol=n_candidates, n_refine=n_refine,
-                                          refine_steps=refine_steps)
+                                          refine_steps=refine_steps, min_distance=min_distance,
+                                          improvement_margin=improvement_margin)
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
@@ -200,6 +214,7 @@ class TNPSampler(BaseSampler):
         pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
                    and search_space.keys() <= t.params.keys()]
         x_pending = encoder.encode_many([t.params for t in pending])
+        x_seen = np.concatenate([x, x_pending.reshape(-1, x.shape[1])])
 
         x, y = self._limit_context(x, y)
         dims = self._choose_dims(encoder)
@@ -207,7 +222,7 @@ class TNPSampler(BaseSampler):
         warm = None
         if related is not None and len(y) < self._n_warm_trials:
             warm = self._portfolio_point(search_space, dims, np.concatenate([x, x_pending.reshape(-1, x.shape[1])]))
-        suggestion = self._optimise(encoder, dims, x, y, x_pending, related, warm)
+        suggestion = self._optimise(encoder, dims, x, y, x_pending, related, warm, x_seen)
         params = encoder.decode(suggestion.x)
         if len(y) >= 2:
             self._record_prediction(study, trial, suggestion.logits, transform)
@@ -316,7 +331,8 @@ class TNPSampler(BaseSampler):
         return best.x[int(np.argmax(best.y))]
 
     def _optimise(self, encoder: SearchSpaceEncoder, dims: np.ndarray, x: np.ndarray, y: np.ndarray,
-                  x_pending: np.ndarray, related: RelatedContext | None = None, warm: np.ndarray | None = None):
+                  x_pending: np.ndarray, related: RelatedContext | None = None, warm: np.ndarray | None = None,
+                  x_seen: np.ndarray | None = None):
         full_dims = len(dims) == encoder.n_dims
         incumbent = x[int(np.argmax(y))] if len(y) else self._best_related_point(encoder)
 
@@ -340,11 +356,12 @@ class TNPSampler(BaseSampler):
             cache = optimizer.encode(x[:, dims], y, x_pending[:, dims] if len(x_pending) else None, related)
             if warm is not None:
                 warm = encoder.snap(warm[None])[0]
-                suggestion = optimizer.suggestion_at(cache, y, warm[dims])
+                suggestion = optimizer.suggestion_at(cache, x[:, dims], y, warm[dims])
                 suggestion.x = warm
                 return suggestion
             seeds = None if related is None else related.seeds
-            suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng, seeds)
+            seen = None if x_seen is None else _seen_in_subspace(x_seen, incumbent, dims, cfg.min_distance)
+            suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng, seeds, seen)
         suggestion.x = to_full(suggestion.x[None])[0]
         return suggestion
 
@@ -361,6 +378,15 @@ class TNPSampler(BaseSampler):
         std = float(np.sqrt(max(p @ (raw[finite] - mean) ** 2, 0.0)))
         study._storage.set_trial_user_attr(trial._trial_id, PRED_MEAN_ATTR, mean)
         study._storage.set_trial_user_attr(trial._trial_id, PRED_STD_ATTR, std)
+
+
+def _seen_in_subspace(x_seen: np.ndarray, incumbent: np.ndarray, dims: np.ndarray, min_distance: float
+                      ) -> np.ndarray:
+    """Seen points, restricted to ``dims``, that a candidate (the incumbent elsewhere) can come near."""
+    others = np.setdiff1d(np.arange(x_seen.shape[1]), dims)
+    if len(others):
+        x_seen = x_seen[np.abs(x_seen[:, others] - incumbent[others]).max(1) < min_distance]
+    return x_seen[:, dims]
 
 
 def _space_key(search_space: dict[str, BaseDistribution]) -> str:

@@ -1,7 +1,9 @@
 """Optimiser registry: name -> factory returning an Optuna sampler for a seed.
 
 Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation
-and ``metabo-compress`` its ``compress_worse=True`` variant),
+``metabo-compress`` its ``compress_worse=True`` variant and ``metabo-repeats`` its ablation with
+``min_distance=0`` and ``improvement_margin=0``, the acquisition before stop 9, which may re-propose evaluated
+points),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
 in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
@@ -40,6 +42,13 @@ def _metabo_compress(seed: int) -> BaseSampler:
     from metabo.sampler import TNPSampler
 
     return TNPSampler(seed=seed, compress_worse=True)
+
+
+def _metabo_repeats(seed: int) -> BaseSampler:
+    """Ablation: plain EI on the noisy predictive, repeats allowed (``min_distance=0, improvement_margin=0``)."""
+    from metabo.sampler import TNPSampler
+
+    return TNPSampler(seed=seed, min_distance=0.0, improvement_margin=0.0)
 
 
 def _metabo_refine10(seed: int) -> BaseSampler:
@@ -147,6 +156,7 @@ _REGISTRY: dict[str, SamplerFactory] = {
     "metabo": _metabo,
     "metabo-refine10": _metabo_refine10,
     "metabo-compress": _metabo_compress,
+    "metabo-repeats": _metabo_repeats,
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
