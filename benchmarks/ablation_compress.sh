@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
-# Ablation of TNPSampler(compress_worse=True) (bench name metabo-compress) against default metabo: 12 BBOB
-# functions in 2-D and 12 in 5-D (instance 1) plus 5 YAHPO validation instances, 3 seeds x 50 evaluations.
-# Writes bench_results/ablation_compress/results.db and its report (about an hour on one core).
+# Ablation of TNPSampler(compress_worse=True) (bench name metabo-compress) against default metabo on
+# benchmarks/ablation.sh's problems (24 BBOB functions, 5 YAHPO validation instances, 3 seeds x 50 evaluations).
+# Writes bench_results/ablation_compress/ (about an hour on one core).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-STORE=${STORE:-bench_results/ablation_compress/results.db}
-WORKERS=${WORKERS:-2}
-YAHPO="yahpo/lcbench/167152,yahpo/rbv2_xgboost/1497,yahpo/rbv2_rpart/4134,yahpo/iaml_glmnet/41146,yahpo/iaml_glmnet/1489"
-BBOB="bbob/f0[13579]_i1_d2,bbob/f1[13579]_i1_d2,bbob/f2[13]_i1_d2,bbob/f0[2468]_i1_d5,bbob/f1[02468]_i1_d5,bbob/f2[024]_i1_d5"
-metabo bench --reference --problems "$YAHPO" --seeds 1 --store "$STORE" --no-progress
-metabo bench --problems "$BBOB,$YAHPO" --optimizers metabo,metabo-compress --seeds "${SEEDS:-3}" --budget 50 \
-    --store "$STORE" --workers "$WORKERS" --threads 1 --no-progress
-metabo report --store "$STORE" --budgets 10,25,50 --out "$(dirname "$STORE")/report"
+bash benchmarks/ablation.sh metabo-compress "${STORE:-bench_results/ablation_compress/results.db}"

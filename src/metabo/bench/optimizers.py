@@ -2,7 +2,7 @@
 
 Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation
 ``metabo-compress`` its ``compress_worse=True`` variant and ``metabo-repeats`` its ablation with
-``min_distance=0`` and ``improvement_margin=0``, the acquisition before stop 9, which may re-propose evaluated
+``min_distance=0`` and ``improvement_margin=0``, the earlier acquisition, which may re-propose evaluated
 points),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
