@@ -28,7 +28,7 @@ if [ "$QUICK" = 1 ]; then
     OUT=$R/BENCHMARKS.md
     python benchmarks/bbob_zero_shot.py --functions 1,8 --dims 2 --seeds 1 --budget 10 \
         --optimizers metabo,tpe,random,gp,metabo-refine10 --out $R/bbob --workers "$WORKERS" --no-progress
-    STORE=$R/families/results.db SEEDS=1 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/families.sh --budget 8
+    STORE=$R/families/results.db SEEDS=1 REF_EVALS=20 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/families.sh --budget 8
     STORE=$R/transfer/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/transfer.sh --seeds 1 --budget 8
     STORE=$R/meta/results.db SEEDS=1 SEEDS_SLOW=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta.sh
     NOAUX=$R/nap/noaux.safetensors
