@@ -15,49 +15,54 @@
 # At full size this takes hours on 2 cores (GP's BBOB runs, the meta-learning peers and HEBO dominate); it has not
 # been timed end to end. `python benchmarks/stage_times.py` estimates each stage from the run times in its store.
 # QUICK=1 runs every stage at smoke-test size into bench_results/quick/ and writes bench_results/quick/BENCHMARKS.md
-# (minutes; it checks the pipeline, its numbers mean nothing).
+# (minutes; it checks the pipeline, its numbers mean nothing). COMPOSE_ONLY=1 skips every stage and only recomposes
+# BENCHMARKS.md from the stores already there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WORKERS=${WORKERS:-2}
 RUN=${RUN:-runs/tnp-d128-l4-s0}
 QUICK=${QUICK:-0}
 NOAUX=${NOAUX:-runs/nap/lcbench-aux0.safetensors}  # NAP trained without the auxiliary loss (meta_nap.sh makes it)
+COMPOSE_ONLY=${COMPOSE_ONLY:-0}
+stage() {  # run a stage command unless only composing
+    [ "$COMPOSE_ONLY" = 1 ] || env "$@"
+}
 
 if [ "$QUICK" = 1 ]; then
     R=bench_results/quick
     OUT=$R/BENCHMARKS.md
-    python benchmarks/bbob_zero_shot.py --functions 1,8 --dims 2 --seeds 1 --budget 10 \
+    stage python benchmarks/bbob_zero_shot.py --functions 1,8 --dims 2 --seeds 1 --budget 10 \
         --optimizers metabo,tpe,random,gp,metabo-refine10 --out $R/bbob --workers "$WORKERS" --no-progress
-    STORE=$R/families/results.db SEEDS=1 REF_EVALS=20 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/families.sh --budget 8
-    STORE=$R/transfer/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/transfer.sh --seeds 1 --budget 8
-    STORE=$R/meta/results.db SEEDS=1 SEEDS_SLOW=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta.sh
+    stage STORE=$R/families/results.db SEEDS=1 REF_EVALS=20 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/families.sh --budget 8
+    stage STORE=$R/transfer/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/transfer.sh --seeds 1 --budget 8
+    stage STORE=$R/meta/results.db SEEDS=1 SEEDS_SLOW=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta.sh
     NOAUX=$R/nap/noaux.safetensors
-    STORE=$R/meta/results.db SEEDS=1 BUDGET=8 NOAUX=$NOAUX NAP_MINUTES=0.5 WORKERS=$WORKERS bash benchmarks/meta_nap.sh
-    STORE=$R/meta_breadth/results.db SEEDS=1 BUDGET=5 PROBLEMS=yahpo/lcbench/167152 REPORT_BUDGETS=1,5 \
+    stage STORE=$R/meta/results.db SEEDS=1 BUDGET=8 NOAUX=$NOAUX NAP_MINUTES=0.5 WORKERS=$WORKERS bash benchmarks/meta_nap.sh
+    stage STORE=$R/meta_breadth/results.db SEEDS=1 BUDGET=5 PROBLEMS=yahpo/lcbench/167152 REPORT_BUDGETS=1,5 \
         WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
-    STORE=$R/meta_other/results.db SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta_other.sh
+    stage STORE=$R/meta_other/results.db SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta_other.sh
     META_BUDGETS=4,8
     BREADTH_BUDGETS=1,5
     OTHER_BUDGETS=4,8
-    python benchmarks/speed.py --threads 2 --n 10,50 --repeats 2 --out $R/speed
+    stage python benchmarks/speed.py --threads 2 --n 10,50 --repeats 2 --out $R/speed
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--functions 1 --dims 2 --seeds 1 --budget 10 --steps 9000 --peer-store $R/bbob/results.db --out $CURVE)
 else
     R=bench_results
     OUT=BENCHMARKS.md
-    python benchmarks/bbob_zero_shot.py --optimizers metabo,tpe,random,gp,metabo-refine10 --workers "$WORKERS" \
+    stage python benchmarks/bbob_zero_shot.py --optimizers metabo,tpe,random,gp,metabo-refine10 --workers "$WORKERS" \
         --no-progress
-    WORKERS=$WORKERS bash benchmarks/families.sh
-    WORKERS=$WORKERS bash benchmarks/transfer.sh
-    WORKERS=$WORKERS bash benchmarks/meta.sh
-    NOAUX=$NOAUX WORKERS=$WORKERS bash benchmarks/meta_nap.sh
-    WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
-    WORKERS=$WORKERS bash benchmarks/meta_other.sh
+    stage WORKERS=$WORKERS bash benchmarks/families.sh
+    stage WORKERS=$WORKERS bash benchmarks/transfer.sh
+    stage WORKERS=$WORKERS bash benchmarks/meta.sh
+    stage NOAUX=$NOAUX WORKERS=$WORKERS bash benchmarks/meta_nap.sh
+    stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
+    stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
     OTHER_BUDGETS=5,10,25,50
-    python benchmarks/speed.py --threads 2
+    stage python benchmarks/speed.py --threads 2
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--out $CURVE)
@@ -68,7 +73,7 @@ OTHER_PEERS=random,tpe,cmaes,smac-hpo,gp,botorch,smac-bb,hebo
 META_NAP=metabo-nap,metabo-nap-ei,metabo-nap:$NOAUX,metabo-transfer
 fragments=(--fragment "Suggestion speed=$SPEED")
 if [ -d "$RUN/snapshots" ]; then
-    python benchmarks/compute_curve.py --run "$RUN" --workers "$WORKERS" --no-progress "${CURVE_ARGS[@]}"
+    stage python benchmarks/compute_curve.py --run "$RUN" --workers "$WORKERS" --no-progress "${CURVE_ARGS[@]}"
     fragments+=(--fragment "Compute to quality=$CURVE/compute_curve.md")
 fi
 metabo report --compose "$OUT" \
