@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# An ablation of metabo: default metabo and the variant named in $1 on 12 BBOB functions in 2-D and 12 in
-# 5-D (instance 1) plus YAHPO validation instances, 3 seeds x 50 evaluations, into STORE, with a report beside it.
-# Used by ablation_compress.sh and ablation_min_distance.sh. Usage: ablation.sh VARIANT STORE [EXTRA_YAHPO]
+# An ablation of metabo: default metabo and the variants named in $1 (comma list) on 12 BBOB functions in 2-D and
+# 12 in 5-D (instance 1) plus YAHPO validation instances, 3 seeds x 50 evaluations, into STORE, with a report.
+# Used by ablation_compress.sh and ablation_min_distance.sh. Usage: ablation.sh VARIANTS STORE [EXTRA_YAHPO]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VARIANT=$1

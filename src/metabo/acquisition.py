@@ -6,10 +6,10 @@ context encoding; the best few are refined by gradient ascent through the networ
 snapped to admissible values, re-scored, and the best wins. Candidates within ``min_distance`` (max-norm in
 the unit cube) of a point already evaluated or pending are skipped: on a deterministic objective such a point
 teaches nothing, yet its predictive spread (the prior's observation noise) keeps its expected improvement above
-that of unexplored regions, so without the rule the search can stall on its incumbent. For the same reason EI and
-PI measure improvement beyond the incumbent's value plus ``improvement_margin`` predictive standard deviations
-at the incumbent (the model's noise estimate there), so a neighbour of the incumbent earns no credit for noise
-alone. Pending points (trials still running) enter the
+that of unexplored regions, so without the rule the search can stall on its incumbent. Optionally EI and PI
+measure improvement beyond the incumbent's value plus ``improvement_margin`` predictive standard deviations at
+the incumbent (the model's noise estimate there), so a neighbour of the incumbent earns no credit for noise
+alone (off by default: see ``TNPSampler``). Pending points (trials still running) enter the
 context with their predicted mean as a fantasy value ("kriging believer"), so parallel workers spread out.
 
 With related past studies (``metabo.related``) their points join the context under their own task slots, and
@@ -45,7 +45,7 @@ class AcquisitionConfig:
     ucb_beta: float = 2.0
     budget_fraction: float = 0.0  # t/T, the input of a learned (NAP) acquisition head
     min_distance: float = 0.01  # skip candidates this close (max-norm) to evaluated or pending points; 0: never
-    improvement_margin: float = 1.0  # EI/PI count improvement beyond best + this many predictive sds at the best
+    improvement_margin: float = 0.0  # EI/PI count improvement beyond best + this many predictive sds at the best
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Optimiser registry: name -> factory returning an Optuna sampler for a seed.
 
 Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation
-``metabo-compress`` its ``compress_worse=True`` variant and ``metabo-repeats`` its ablation with
-``min_distance=0`` and ``improvement_margin=0``, the earlier acquisition, which may re-propose evaluated
-points),
+``metabo-compress`` its ``compress_worse=True`` variant, ``metabo-repeats`` its ablation with ``min_distance=0``
+(the earlier acquisition, which may re-propose evaluated points) and ``metabo-margin`` its variant with
+``improvement_margin=1``),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
 in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
@@ -45,10 +45,17 @@ def _metabo_compress(seed: int) -> BaseSampler:
 
 
 def _metabo_repeats(seed: int) -> BaseSampler:
-    """Ablation: plain EI on the noisy predictive, repeats allowed (``min_distance=0, improvement_margin=0``)."""
+    """Ablation: evaluated points may be proposed again (``min_distance=0``), as before that rule existed."""
     from metabo.sampler import TNPSampler
 
-    return TNPSampler(seed=seed, min_distance=0.0, improvement_margin=0.0)
+    return TNPSampler(seed=seed, min_distance=0.0)
+
+
+def _metabo_margin(seed: int) -> BaseSampler:
+    """Variant: EI counts improvement beyond the best plus one predictive sd there (``improvement_margin=1``)."""
+    from metabo.sampler import TNPSampler
+
+    return TNPSampler(seed=seed, improvement_margin=1.0)
 
 
 def _metabo_refine10(seed: int) -> BaseSampler:
@@ -157,6 +164,7 @@ _REGISTRY: dict[str, SamplerFactory] = {
     "metabo-refine10": _metabo_refine10,
     "metabo-compress": _metabo_compress,
     "metabo-repeats": _metabo_repeats,
+    "metabo-margin": _metabo_margin,
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
