@@ -9,6 +9,8 @@
 #   2b. Meta-learning on YAHPO validation instances (benchmarks/meta.sh), the learned acquisition (NAP) against
 #      EI (benchmarks/meta_nap.sh), a breadth check over 11 validation instances (benchmarks/meta_breadth.sh), and
 #      the rbv2_rpart and iaml_glmnet bars (benchmarks/meta_other.sh).
+#   2c. The acquisition ablation: min_distance against metabo-repeats and metabo-margin
+#      (benchmarks/ablation_min_distance.sh).
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
@@ -28,6 +30,7 @@ stage() {  # run a stage command unless only composing
     [ "$COMPOSE_ONLY" = 1 ] || env "$@"
 }
 
+ablations=()  # the full profile adds the acquisition ablation (it has no smoke-test size)
 if [ "$QUICK" = 1 ]; then
     R=bench_results/quick
     OUT=$R/BENCHMARKS.md
@@ -59,6 +62,8 @@ else
     stage NOAUX=$NOAUX WORKERS=$WORKERS bash benchmarks/meta_nap.sh
     stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
     stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
+    stage WORKERS=$WORKERS bash benchmarks/ablation_min_distance.sh
+    ablations=(--section "Ablation: min_distance=0.01 (default) against repeats allowed (metabo-repeats) and an improvement margin (metabo-margin)=$R/ablation_min_distance/results.db")
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
     OTHER_BUDGETS=5,10,25,50
@@ -80,6 +85,7 @@ metabo report --compose "$OUT" \
     --intro @benchmarks/intro.md \
     --section "BBOB zero-shot: metabo against TPE, random search and Optuna's GP=$R/bbob/results.db::metabo,tpe,random,gp" \
     --section "Ablation: 2 (default) against 10 gradient refinement steps=$R/bbob/results.db::metabo,metabo-refine10,gp" \
+    "${ablations[@]}" \
     --section "Problem families, every peer=$R/families/results.db" \
     --section "Transfer baselines on YAHPO (metabo still zero-shot)=$R/transfer/results.db" \
     --section "Meta-learning on YAHPO validation instances, every peer=$R/meta/results.db::$META_ALL::$META_BUDGETS" \

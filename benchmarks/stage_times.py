@@ -13,7 +13,7 @@ import argparse
 import sqlite3
 from pathlib import Path
 
-STORES = ("bbob", "families", "transfer", "meta", "meta_breadth", "meta_other", "compute_curve")
+STORES = ("bbob", "families", "transfer", "meta", "meta_breadth", "meta_other", "ablation_min_distance", "compute_curve")
 
 
 def stored_seconds(path: Path) -> tuple[int, float]:
