@@ -63,7 +63,7 @@ else
     stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
     stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
     stage WORKERS=$WORKERS bash benchmarks/ablation_min_distance.sh
-    ablations=(--section "Ablation: min_distance=0.01 (default) against repeats allowed (metabo-repeats) and an improvement margin (metabo-margin)=$R/ablation_min_distance/results.db")
+    ablations=(--section "Ablation: min_distance (default), metabo-repeats and metabo-margin=$R/ablation_min_distance/results.db")
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
     OTHER_BUDGETS=5,10,25,50
