@@ -223,7 +223,7 @@ class TNPSampler(BaseSampler):
         related = self._related_context(search_space, dims, x, y)
         warm = None
         if related is not None and len(y) < self._n_warm_trials:
-            warm = self._portfolio_point(search_space, dims, np.concatenate([x, x_pending.reshape(-1, x.shape[1])]))
+            warm = self._portfolio_point(search_space, dims, x_seen)
         suggestion = self._optimise(encoder, dims, x, y, x_pending, related, warm, x_seen)
         params = encoder.decode(suggestion.x)
         if len(y) >= 2:
