@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
-STORES = ("bbob", "families", "transfer", "meta", "meta_breadth", "meta_other", "ablation_min_distance", "compute_curve")
+STORES = ("bbob", "families", "transfer", "meta", "meta_breadth", "meta_other", "ablation_min_distance",
+          "compute_curve")
 
 
 def stored_seconds(path: Path) -> tuple[int, float]:
     """Number of runs and their summed wall seconds (reference searches included)."""
-    with sqlite3.connect(path) as con:
+    with closing(sqlite3.connect(path)) as con:
         n, runs = con.execute("SELECT COUNT(*), COALESCE(SUM(wall_seconds), 0) FROM runs").fetchone()
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         ref = con.execute("SELECT COALESCE(SUM(seconds), 0) FROM reference_runs").fetchone()[0] \

@@ -24,6 +24,7 @@ from typing import Callable, Literal
 
 import numpy as np
 import torch
+from scipy.spatial.distance import cdist
 from scipy.stats import qmc
 from torch import Tensor
 
@@ -148,7 +149,8 @@ class AcquisitionOptimizer:
         """``scores`` with candidates near a seen point set to -inf (unchanged if that would leave none)."""
         if self.cfg.min_distance <= 0 or not len(x_seen):
             return scores
-        nearest = np.abs(candidates[:, None, :] - x_seen[None, :, :]).max(-1).min(1)
+        # cdist keeps this (Q, n_seen), not (Q, n_seen, d): every trial of the study counts, not just the context
+        nearest = cdist(candidates, x_seen, "chebyshev").min(1)
         away = torch.as_tensor(nearest >= self.cfg.min_distance)
         return torch.where(away, scores, torch.tensor(-float("inf"), dtype=scores.dtype)) if away.any() else scores
 

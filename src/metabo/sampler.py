@@ -224,7 +224,7 @@ class TNPSampler(BaseSampler):
         warm = None
         if related is not None and len(y) < self._n_warm_trials:
             warm = self._portfolio_point(search_space, dims, x_seen)
-        suggestion = self._optimise(encoder, dims, x, y, x_pending, related, warm, x_seen)
+        suggestion = self._optimise(encoder, dims, x, y, x_pending, x_seen, related, warm)
         params = encoder.decode(suggestion.x)
         if len(y) >= 2:
             self._record_prediction(study, trial, suggestion.logits, transform)
@@ -333,8 +333,8 @@ class TNPSampler(BaseSampler):
         return best.x[int(np.argmax(best.y))]
 
     def _optimise(self, encoder: SearchSpaceEncoder, dims: np.ndarray, x: np.ndarray, y: np.ndarray,
-                  x_pending: np.ndarray, related: RelatedContext | None = None, warm: np.ndarray | None = None,
-                  x_seen: np.ndarray | None = None):
+                  x_pending: np.ndarray, x_seen: np.ndarray, related: RelatedContext | None = None,
+                  warm: np.ndarray | None = None):
         full_dims = len(dims) == encoder.n_dims
         incumbent = x[int(np.argmax(y))] if len(y) else self._best_related_point(encoder)
 
@@ -362,7 +362,7 @@ class TNPSampler(BaseSampler):
                 suggestion.x = warm
                 return suggestion
             seeds = None if related is None else related.seeds
-            seen = None if x_seen is None else _seen_in_subspace(x_seen, incumbent, dims, cfg.min_distance)
+            seen = _seen_in_subspace(x_seen, incumbent, dims, cfg.min_distance)
             suggestion = optimizer.optimize(cache, x[:, dims], y, self._rng, seeds, seen)
         suggestion.x = to_full(suggestion.x[None])[0]
         return suggestion
