@@ -18,7 +18,9 @@
 # been timed end to end. `python benchmarks/stage_times.py` estimates each stage from the run times in its store.
 # QUICK=1 runs every stage at smoke-test size into bench_results/quick/ and writes bench_results/quick/BENCHMARKS.md
 # (minutes; it checks the pipeline, its numbers mean nothing). COMPOSE_ONLY=1 skips every stage and only recomposes
-# BENCHMARKS.md from the stores already there.
+# BENCHMARKS.md from the stores already there. PART=field runs and composes only the comparison with the field
+# (stages 1, 2, 3 and 4: issue 3's size) into bench_results/BENCHMARKS.field.md, PART=meta only the meta-learning
+# stages (2b, 2c) and their sections into bench_results/BENCHMARKS.meta.md; the default PART=all does both.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WORKERS=${WORKERS:-2}
@@ -26,48 +28,54 @@ RUN=${RUN:-runs/tnp-d128-l4-s0}
 QUICK=${QUICK:-0}
 NOAUX=${NOAUX:-runs/nap/lcbench-aux0.safetensors}  # NAP trained without the auxiliary loss (meta_nap.sh makes it)
 COMPOSE_ONLY=${COMPOSE_ONLY:-0}
+PART=${PART:-all}
+case "$PART" in all|field|meta) ;; *) echo "PART must be all, field or meta, not '$PART'" >&2; exit 2 ;; esac
+FIELD=$([ "$PART" != meta ] && echo 1 || echo 0)
+META=$([ "$PART" != field ] && echo 1 || echo 0)
 stage() {  # run a stage command unless only composing
     [ "$COMPOSE_ONLY" = 1 ] || env "$@"
 }
+field_stage() { [ "$FIELD" = 0 ] || stage "$@"; }
+meta_stage() { [ "$META" = 0 ] || stage "$@"; }
 
 ablations=()  # the full profile adds the acquisition ablation (it has no smoke-test size)
 if [ "$QUICK" = 1 ]; then
     R=bench_results/quick
     OUT=$R/BENCHMARKS.md
-    stage python benchmarks/bbob_zero_shot.py --functions 1,8 --dims 2 --seeds 1 --budget 10 \
+    field_stage python benchmarks/bbob_zero_shot.py --functions 1,8 --dims 2 --seeds 1 --budget 10 \
         --optimizers metabo,tpe,random,gp,metabo-refine10 --out $R/bbob --workers "$WORKERS" --no-progress
-    stage STORE=$R/families/results.db SEEDS=1 REF_EVALS=20 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/families.sh --budget 8
-    stage STORE=$R/transfer/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/transfer.sh --seeds 1 --budget 8
-    stage STORE=$R/meta/results.db SEEDS=1 SEEDS_SLOW=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta.sh
+    field_stage STORE=$R/families/results.db SEEDS=1 REF_EVALS=20 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/families.sh --budget 8
+    field_stage STORE=$R/transfer/results.db REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/transfer.sh --seeds 1 --budget 8
+    meta_stage STORE=$R/meta/results.db SEEDS=1 SEEDS_SLOW=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta.sh
     NOAUX=$R/nap/noaux.safetensors
-    stage STORE=$R/meta/results.db SEEDS=1 BUDGET=8 NOAUX=$NOAUX NAP_MINUTES=0.5 WORKERS=$WORKERS bash benchmarks/meta_nap.sh
-    stage STORE=$R/meta_breadth/results.db SEEDS=1 BUDGET=5 PROBLEMS=yahpo/lcbench/167152 REPORT_BUDGETS=1,5 \
+    meta_stage STORE=$R/meta/results.db SEEDS=1 BUDGET=8 NOAUX=$NOAUX NAP_MINUTES=0.5 WORKERS=$WORKERS bash benchmarks/meta_nap.sh
+    meta_stage STORE=$R/meta_breadth/results.db SEEDS=1 BUDGET=5 PROBLEMS=yahpo/lcbench/167152 REPORT_BUDGETS=1,5 \
         WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
-    stage STORE=$R/meta_other/results.db SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta_other.sh
+    meta_stage STORE=$R/meta_other/results.db SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta_other.sh
     META_BUDGETS=4,8
     BREADTH_BUDGETS=1,5
     OTHER_BUDGETS=4,8
-    stage python benchmarks/speed.py --threads 2 --n 10,50 --repeats 2 --out $R/speed
+    field_stage python benchmarks/speed.py --threads 2 --n 10,50 --repeats 2 --out $R/speed
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--functions 1 --dims 2 --seeds 1 --budget 10 --steps 9000 --peer-store $R/bbob/results.db --out $CURVE)
 else
     R=bench_results
     OUT=BENCHMARKS.md
-    stage python benchmarks/bbob_zero_shot.py --optimizers metabo,tpe,random,gp,metabo-refine10 --workers "$WORKERS" \
+    field_stage python benchmarks/bbob_zero_shot.py --optimizers metabo,tpe,random,gp,metabo-refine10 --workers "$WORKERS" \
         --no-progress
-    stage WORKERS=$WORKERS bash benchmarks/families.sh
-    stage WORKERS=$WORKERS bash benchmarks/transfer.sh
-    stage WORKERS=$WORKERS bash benchmarks/meta.sh
-    stage NOAUX=$NOAUX WORKERS=$WORKERS bash benchmarks/meta_nap.sh
-    stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
-    stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
-    stage WORKERS=$WORKERS bash benchmarks/ablation_min_distance.sh
+    field_stage WORKERS=$WORKERS bash benchmarks/families.sh
+    field_stage WORKERS=$WORKERS bash benchmarks/transfer.sh
+    meta_stage WORKERS=$WORKERS bash benchmarks/meta.sh
+    meta_stage NOAUX=$NOAUX WORKERS=$WORKERS bash benchmarks/meta_nap.sh
+    meta_stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
+    meta_stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
+    meta_stage WORKERS=$WORKERS bash benchmarks/ablation_min_distance.sh
     ablations=(--section "Ablation: min_distance (default), metabo-repeats and metabo-margin=$R/ablation_min_distance/results.db")
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
     OTHER_BUDGETS=5,10,25,50
-    stage python benchmarks/speed.py --threads 2
+    field_stage python benchmarks/speed.py --threads 2
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--out $CURVE)
@@ -76,21 +84,28 @@ META_ALL=metabo-transfer,metabo-related,metabo,warmstart-tpe,synetune-zeroshot,s
 META_ALL=$META_ALL,random,tpe,cmaes,botorch,smac-hpo,gp,smac-bb,hebo
 OTHER_PEERS=random,tpe,cmaes,smac-hpo,gp,botorch,smac-bb,hebo
 META_NAP=metabo-nap,metabo-nap-ei,metabo-nap:$NOAUX,metabo-transfer
-fragments=(--fragment "Suggestion speed=$SPEED")
-if [ -d "$RUN/snapshots" ]; then
-    stage python benchmarks/compute_curve.py --run "$RUN" --workers "$WORKERS" --no-progress "${CURVE_ARGS[@]}"
-    fragments+=(--fragment "Compute to quality=$CURVE/compute_curve.md")
+sections=()
+fragments=()
+if [ "$FIELD" = 1 ]; then
+    sections+=(
+        --section "BBOB zero-shot: metabo against TPE, random search and Optuna's GP=$R/bbob/results.db::metabo,tpe,random,gp"
+        --section "Ablation: 2 (default) against 10 gradient refinement steps=$R/bbob/results.db::metabo,metabo-refine10,gp"
+        --section "Problem families, every peer=$R/families/results.db"
+        --section "Transfer baselines on YAHPO (metabo still zero-shot)=$R/transfer/results.db")
+    fragments+=(--fragment "Suggestion speed=$SPEED")
+    if [ -d "$RUN/snapshots" ]; then
+        field_stage python benchmarks/compute_curve.py --run "$RUN" --workers "$WORKERS" --no-progress "${CURVE_ARGS[@]}"
+        fragments+=(--fragment "Compute to quality=$CURVE/compute_curve.md")
+    fi
 fi
-metabo report --compose "$OUT" \
-    --intro @benchmarks/intro.md \
-    --section "BBOB zero-shot: metabo against TPE, random search and Optuna's GP=$R/bbob/results.db::metabo,tpe,random,gp" \
-    --section "Ablation: 2 (default) against 10 gradient refinement steps=$R/bbob/results.db::metabo,metabo-refine10,gp" \
-    "${ablations[@]}" \
-    --section "Problem families, every peer=$R/families/results.db" \
-    --section "Transfer baselines on YAHPO (metabo still zero-shot)=$R/transfer/results.db" \
-    --section "Meta-learning on YAHPO validation instances, every peer=$R/meta/results.db::$META_ALL::$META_BUDGETS" \
-    --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS" \
-    --section "Meta-learning breadth: 11 validation instances, 5 seeds=$R/meta_breadth/results.db::::$BREADTH_BUDGETS" \
-    --section "iaml_glmnet, metabo zero-shot=$R/meta_other/results.db::metabo,metabo-compress,$OTHER_PEERS::$OTHER_BUDGETS" \
-    --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS" \
-    "${fragments[@]}"
+if [ "$META" = 1 ]; then
+    sections+=(
+        "${ablations[@]}"
+        --section "Meta-learning on YAHPO validation instances, every peer=$R/meta/results.db::$META_ALL::$META_BUDGETS"
+        --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS"
+        --section "Meta-learning breadth: 11 validation instances, 5 seeds=$R/meta_breadth/results.db::::$BREADTH_BUDGETS"
+        --section "iaml_glmnet, metabo zero-shot=$R/meta_other/results.db::metabo,metabo-compress,$OTHER_PEERS::$OTHER_BUDGETS"
+        --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS")
+fi
+[ "$PART" = all ] || OUT=$R/BENCHMARKS.$PART.md  # a part never overwrites the whole file
+metabo report --compose "$OUT" --intro @benchmarks/intro.md "${sections[@]}" "${fragments[@]}"
