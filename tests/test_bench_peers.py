@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import gc
 import math
+import subprocess
 import sys
 
 import optuna
@@ -15,7 +16,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from metabo.bench.peers import PEERS, envs, worker_script
-from metabo.bench.peers.external import ExternalSampler, PeerWorkerError, decode_params, encode_params, encode_space
+from metabo.bench.peers.external import (ExternalSampler, PeerWorkerError, decode_params, encode_params, encode_space,
+                                         worker_environment)
 
 CHOICES = (None, "adam", 1.5, True)
 SPACE = {
@@ -180,6 +182,14 @@ def test_close_and_garbage_collection_end_the_worker():
 
 
 # ------------------------------------------------------------------------------------------- environments
+
+def test_worker_processes_share_one_string_hash_salt():
+    # A library that iterates over a set of strings (SMAC3 does) must see the same order in every run of a seed.
+    def worker_hash() -> str:
+        return subprocess.run([sys.executable, "-c", "print(hash('metabo'))"], env=worker_environment(1),
+                              capture_output=True, text=True, check=True).stdout
+    assert len({worker_hash() for _ in range(3)}) == 1
+
 
 def test_env_locations_and_names(tmp_path, monkeypatch):
     monkeypatch.setenv(envs.ROOT_ENV_VAR, str(tmp_path))

@@ -116,8 +116,12 @@ def decode_params(search_space: dict[str, BaseDistribution], values: dict[str, A
 # ------------------------------------------------------------------------------------------- worker process
 
 def worker_environment(threads: int) -> dict[str, str]:
-    """The worker's environment: ours, with thread counts pinned and no Python path leaking in."""
+    """The worker's environment: ours, with thread counts pinned, string hashing fixed and no Python path leaking
+    in."""
     env = dict(os.environ)
+    # SMAC3 iterates over hashed sets of configurations, so with Python's per-process hash salt the same seed
+    # gave different runs; a fixed salt makes every peer's run a function of its seed.
+    env["PYTHONHASHSEED"] = "0"
     for var in THREAD_VARS:
         env[var] = str(threads)
     for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
