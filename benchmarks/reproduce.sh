@@ -14,8 +14,11 @@
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
-# At full size this takes hours on 2 cores (GP's BBOB runs, the meta-learning peers and HEBO dominate); it has not
-# been timed end to end. `python benchmarks/stage_times.py` estimates each stage from the run times in its store.
+# Time on this 2-core machine: PART=field from a fresh clone took 62 minutes, pip install and building the peers'
+# environments included (the steps of benchmarks/time_from_scratch.sh, 2026-11-24). The meta-learning stages (every
+# peer at 10 seeds; HEBO, GP and SMAC's BlackBox facade dominate) have not been timed end to end;
+# `python benchmarks/stage_times.py` estimates each stage from the run times in its store (it overstated the timed
+# field stages 1.4 to 2.3 times).
 # QUICK=1 runs every stage at smoke-test size into bench_results/quick/ and writes bench_results/quick/BENCHMARKS.md
 # (minutes; it checks the pipeline, its numbers mean nothing). COMPOSE_ONLY=1 skips every stage and only recomposes
 # BENCHMARKS.md from the stores already there. PART=field runs and composes only the comparison with the field
