@@ -107,6 +107,26 @@ def test_startup_trials_are_random_sampler_draws(tiny_model, spy_encode):
     assert len(spy_encode) == 2  # the model ran exactly for the two trials after start-up
 
 
+def test_sobol_initial_design_fills_the_space_by_trial_number(tiny_model, spy_encode):
+    from scipy.stats import qmc
+
+    from metabo.space import SearchSpaceEncoder
+
+    study = optuna.create_study(sampler=sampler(tiny_model, seed=5, initial_design="sobol"))
+    study.optimize(quadratic, n_trials=N_STARTUP + 1)
+    encoder = SearchSpaceEncoder(study.trials[0].distributions)
+    expected = qmc.Sobol(2, scramble=True, seed=5).random_base2(2)
+    x = encoder.encode_many(params_seq(study)[1:N_STARTUP])  # trial 0 is random: its space is not known yet
+    np.testing.assert_allclose(x, expected[1:N_STARTUP], atol=1e-6)
+    random_start = optuna.create_study(sampler=sampler(tiny_model, seed=5))
+    random_start.optimize(quadratic, n_trials=N_STARTUP)
+    assert params_seq(study)[0] == params_seq(random_start)[0]
+    assert params_seq(study)[1:N_STARTUP] != params_seq(random_start)[1:N_STARTUP]
+    assert len(spy_encode) == 1  # the model took over after the startup trials
+    with pytest.raises(ValueError, match="initial_design"):
+        metabo.TNPSampler(model=tiny_model, initial_design="lhs")
+
+
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_direction_reaches_the_model_as_larger_is_better(tiny_model, spy_encode, direction):
     sign = 1.0 if direction == "minimize" else -1.0

@@ -26,11 +26,12 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import optuna
 import torch
+from scipy.stats import qmc
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
@@ -95,6 +96,10 @@ class TNPSampler(BaseSampler):
             neighbours earn no credit for noise alone. Default 0 (plain EI on the noisy predictive): 1.0
             explored more and was better on BBOB in 2-D but worse on YAHPO's rbv2_rpart, which rewards local
             refinement (``benchmarks/ablation_min_distance.sh``, bench name ``metabo-margin``).
+        initial_design: how startup trials are drawn: ``"random"`` (default; ``independent_sampler``) or
+            ``"sobol"``: point ``trial.number`` of a scrambled Sobol sequence seeded by ``seed``, so the startup
+            trials spread over the joint search space. The first trial of a study without ``search_space`` is
+            still random (its space is not known yet). Bench name ``metabo-sobol``.
     """
 
     def __init__(
@@ -118,6 +123,7 @@ class TNPSampler(BaseSampler):
         budget: int | None = None,
         min_distance: float = 0.01,
         improvement_margin: float = 0.0,
+        initial_design: Literal["random", "sobol"] = "random",
     ) -> None:
         has_related = related is not None
         if n_startup_trials is None:
@@ -125,6 +131,11 @@ class TNPSampler(BaseSampler):
         if n_startup_trials < (0 if has_related else 2):
             raise ValueError("n_startup_trials must be at least 2 without related studies (the objective scale "
                              "needs two values), and at least 0 with them")
+        if initial_design not in ("random", "sobol"):
+            raise ValueError(f"initial_design must be 'random' or 'sobol', got {initial_design!r}")
+        self._initial_design = initial_design
+        # Its own seed, drawn without touching the suggestion RNG, so one study's startup points form one sequence.
+        self._sobol_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**32)
         if acquisition not in ("ei", "pi", "ucb", "nap"):
             raise ValueError(f"acquisition must be 'ei', 'pi', 'ucb' or 'nap', got {acquisition!r}")
         if acquisition == "nap" and (budget is None or budget < 1):
@@ -198,7 +209,7 @@ class TNPSampler(BaseSampler):
         trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=True)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and search_space.keys() <= t.params.keys()]
         if len(complete) < self._n_startup_trials:
-            return {}
+            return self._sobol_point(search_space, trial.number) if self._initial_design == "sobol" else {}
         values = np.array([t.value for t in complete], dtype=np.float64)
         finite = np.isfinite(values)
         if finite.sum() < (1 if self._related_sources is not None else 2) and len(values):
@@ -253,6 +264,12 @@ class TNPSampler(BaseSampler):
         self._independent_sampler.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ internals
+    def _sobol_point(self, search_space: dict[str, BaseDistribution], index: int) -> dict[str, Any]:
+        """Point ``index`` of the scrambled Sobol sequence (seeded by ``seed``) over the encoded space, decoded."""
+        encoder = SearchSpaceEncoder(search_space)
+        sobol = qmc.Sobol(len(encoder.continuous_mask()), scramble=True, seed=self._sobol_seed)
+        return encoder.decode(sobol.random_base2(max(0, int(index).bit_length()))[index])
+
     def _limit_context(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         limit = self.model.cfg.max_context
         if len(y) <= limit:

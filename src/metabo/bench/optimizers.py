@@ -3,7 +3,7 @@
 Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation
 ``metabo-compress`` its ``compress_worse=True`` variant, ``metabo-repeats`` its ablation with ``min_distance=0``
 (the earlier acquisition, which may re-propose evaluated points) and ``metabo-margin`` its variant with
-``improvement_margin=1``),
+``improvement_margin=1``, and ``metabo-sobol`` its variant with a Sobol initial design),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
 in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
@@ -159,12 +159,20 @@ def _peer(name: str) -> Callable[..., BaseSampler]:
     return factory
 
 
+def _metabo_sobol(seed: int) -> BaseSampler:
+    """Variant: startup trials from a scrambled Sobol sequence (``initial_design="sobol"``)."""
+    from metabo.sampler import TNPSampler
+
+    return TNPSampler(seed=seed, initial_design="sobol")
+
+
 _REGISTRY: dict[str, SamplerFactory] = {
     "metabo": _metabo,
     "metabo-refine10": _metabo_refine10,
     "metabo-compress": _metabo_compress,
     "metabo-repeats": _metabo_repeats,
     "metabo-margin": _metabo_margin,
+    "metabo-sobol": _metabo_sobol,
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
