@@ -31,12 +31,12 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import optuna
 import torch
-from scipy.stats import qmc
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+from scipy.stats import qmc
 
 from metabo.acquisition import AcquisitionConfig, AcquisitionKind, AcquisitionOptimizer
 from metabo.model.io import load_cached, multitask_model_path
@@ -268,7 +268,7 @@ class TNPSampler(BaseSampler):
         """Point ``index`` of the scrambled Sobol sequence (seeded by ``seed``) over the encoded space, decoded."""
         encoder = SearchSpaceEncoder(search_space)
         sobol = qmc.Sobol(len(encoder.continuous_mask()), scramble=True, seed=self._sobol_seed)
-        return encoder.decode(sobol.random_base2(max(0, int(index).bit_length()))[index])
+        return encoder.decode(sobol.random_base2(index.bit_length())[index])  # 2**m > index points
 
     def _limit_context(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         limit = self.model.cfg.max_context

@@ -58,6 +58,13 @@ def _metabo_margin(seed: int) -> BaseSampler:
     return TNPSampler(seed=seed, improvement_margin=1.0)
 
 
+def _metabo_sobol(seed: int) -> BaseSampler:
+    """Variant: startup trials from a scrambled Sobol sequence (``initial_design="sobol"``)."""
+    from metabo.sampler import TNPSampler
+
+    return TNPSampler(seed=seed, initial_design="sobol")
+
+
 def _metabo_refine10(seed: int) -> BaseSampler:
     """Ablation: metabo with 10 gradient refinement steps per candidate (the default takes 2)."""
     from metabo.sampler import TNPSampler
@@ -157,13 +164,6 @@ def _peer(name: str) -> Callable[..., BaseSampler]:
         return make_peer_sampler(name, seed, budget=budget, problem=problem)
 
     return factory
-
-
-def _metabo_sobol(seed: int) -> BaseSampler:
-    """Variant: startup trials from a scrambled Sobol sequence (``initial_design="sobol"``)."""
-    from metabo.sampler import TNPSampler
-
-    return TNPSampler(seed=seed, initial_design="sobol")
 
 
 _REGISTRY: dict[str, SamplerFactory] = {
