@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The other two meta-learning bars, 10 seeds x 50 evaluations on YAHPO validation instances:
-#   iaml_glmnet/40981: no train instances, so metabo runs zero-shot (metabo, and the variant metabo-compress with
-#   the worse half of the values log-compressed) against every peer;
+#   iaml_glmnet (all four validation instances: 40981, 41146, 1489, 1067): no train instances, so metabo runs
+#   zero-shot against every peer, with its variants metabo-compress (the worse half of the values log-compressed;
+#   40981 only, as first measured), metabo-bounds (bounds count as values of their own) and metabo-bounds-ranks
+#   (that plus values blended with their normal scores);
 #   rbv2_rpart/41138: metabo with meta-learning (metabo-transfer: its own train split and scenario model) against
 #   the transfer baselines and every peer.
 set -euo pipefail
@@ -10,10 +12,13 @@ STORE=${STORE:-bench_results/meta_other/results.db}
 WORKERS=${WORKERS:-2}
 SEEDS=${SEEDS:-10}
 BUDGET=${BUDGET:-50}
-GLMNET=${GLMNET:-yahpo/iaml_glmnet/40981}
+GLMNET=${GLMNET:-yahpo/iaml_glmnet/40981,yahpo/iaml_glmnet/41146,yahpo/iaml_glmnet/1489,yahpo/iaml_glmnet/1067}
 RPART=${RPART:-yahpo/rbv2_rpart/41138}
 metabo bench --reference --problems "$GLMNET,$RPART" --seeds 1 --store "$STORE" --no-progress
-metabo bench --problems "$GLMNET" --optimizers "metabo,metabo-compress,random,tpe,gp,cmaes,botorch,smac-hpo,smac-bb,hebo" \
+metabo bench --problems "$GLMNET" \
+    --optimizers "metabo,metabo-bounds,metabo-bounds-ranks,random,tpe,gp,cmaes,botorch,smac-hpo,smac-bb,hebo" \
+    --seeds "$SEEDS" --budget "$BUDGET" --store "$STORE" --workers "$WORKERS" --threads 1 --no-progress
+metabo bench --problems "${GLMNET%%,*}" --optimizers metabo-compress \
     --seeds "$SEEDS" --budget "$BUDGET" --store "$STORE" --workers "$WORKERS" --threads 1 --no-progress
 metabo bench --problems "$RPART" \
     --optimizers "metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,random,tpe,cmaes,smac-hpo,gp,botorch,smac-bb,hebo" \

@@ -13,8 +13,10 @@ from metabo.acquisition import AcquisitionConfig, AcquisitionOptimizer
 from metabo.sampler import _seen_in_subspace
 
 
-def _optimizer(model, min_distance: float, improvement_margin: float = 0.0) -> AcquisitionOptimizer:
-    cfg = AcquisitionConfig(n_sobol=64, n_local=64, min_distance=min_distance, improvement_margin=improvement_margin)
+def _optimizer(model, min_distance: float, improvement_margin: float = 0.0,
+               bound_candidates: bool = False) -> AcquisitionOptimizer:
+    cfg = AcquisitionConfig(n_sobol=64, n_local=64, min_distance=min_distance, improvement_margin=improvement_margin,
+                            bound_candidates=bound_candidates)
     return AcquisitionOptimizer(model, np.ones(2, bool), lambda rows: rows, [], cfg)
 
 
@@ -27,6 +29,29 @@ def test_skip_seen_masks_near_candidates_only(tiny_model):
     # when every candidate is near a seen point the scores are left alone (a suggestion is always made)
     assert torch.equal(opt._skip_seen(scores[:2], candidates[:2], np.array([[0.51, 0.5]])), scores[:2])
     assert torch.equal(_optimizer(tiny_model, 0.0)._skip_seen(scores, candidates, candidates), scores)
+
+
+def test_bound_candidates_let_a_bound_through_that_a_point_just_inside_would_bar(tiny_model):
+    seen = np.array([[0.0006, 0.3], [0.5, 0.5]])  # evaluated a hair inside the alpha = 0 bound
+    candidates = np.array([[0.0, 0.3], [0.003, 0.3], [0.0, 0.5]])
+    scores = torch.tensor([3.0, 2.0, 1.0])
+    plain = _optimizer(tiny_model, 0.01)._skip_seen(scores, candidates, seen)
+    aware = _optimizer(tiny_model, 0.01, bound_candidates=True)._skip_seen(scores, candidates, seen)
+    assert torch.isinf(plain[:2]).all() and plain[2] == 1.0
+    assert aware[0] == 3.0 and torch.isinf(aware[1]) and aware[2] == 1.0
+    # symmetric: with the bound seen, a point just inside it counts as new, but the bound itself is a repeat
+    inside = _optimizer(tiny_model, 0.01, bound_candidates=True)._skip_seen(
+        scores, np.array([[0.0006, 0.3], [0.0, 0.305], [0.9, 0.9]]), np.array([[0.0, 0.3]]))
+    assert inside[0] == 3.0 and torch.isinf(inside[1]) and inside[2] == 1.0
+
+
+def test_bound_candidates_project_near_bound_incumbents_into_the_pool(tiny_model):
+    x_ctx = np.array([[0.02, 0.5], [0.6, 0.97], [0.4, 0.4]])
+    y_ctx = np.array([1.0, 0.5, -1.0])
+    pool = _optimizer(tiny_model, 0.01, bound_candidates=True)._pool(x_ctx, y_ctx, np.random.RandomState(0))
+    plain = _optimizer(tiny_model, 0.01)._pool(x_ctx, y_ctx, np.random.RandomState(0))
+    assert len(pool) == len(plain) + len(x_ctx)
+    np.testing.assert_allclose(pool[-3:], [[0.0, 0.5], [0.6, 1.0], [0.4, 0.4]])
 
 
 def test_optimize_never_returns_a_seen_point(tiny_model):

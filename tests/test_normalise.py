@@ -25,13 +25,14 @@ DATASETS = {
 }
 
 
+@pytest.mark.parametrize("quantile", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("power", [True, False])
 @pytest.mark.parametrize("maximize", [True, False])
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_inverse_of_transform_is_identity(name, maximize, power, compress):
+def test_inverse_of_transform_is_identity(name, maximize, power, compress, quantile):
     v = DATASETS[name]
-    t = ObjectiveTransform(maximize=maximize, power=power, compress_worse=compress).fit(v)
+    t = ObjectiveTransform(maximize=maximize, power=power, compress_worse=compress, quantile_weight=quantile).fit(v)
     z = t.transform(v)
     assert np.isfinite(z).all()
     scale = max(np.ptp(v), 1e-15 * np.abs(v).max(), 1e-300)
@@ -42,13 +43,15 @@ def test_inverse_of_transform_is_identity(name, maximize, power, compress):
     np.testing.assert_allclose(t.inverse(t.transform(extra)), extra, rtol=1e-12, atol=1e-7 * spread)
 
 
+@pytest.mark.parametrize("quantile", [0.0, 1.0])
 @pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("power", [True, False])
 @pytest.mark.parametrize("name", [n for n in DATASETS if np.ptp(DATASETS[n]) > 0])
-def test_direction_best_maps_to_largest(name, power, compress):
+def test_direction_best_maps_to_largest(name, power, compress, quantile):
     v = DATASETS[name]
-    z_max = ObjectiveTransform(maximize=True, power=power, compress_worse=compress).fit(v).transform(v)
-    z_min = ObjectiveTransform(maximize=False, power=power, compress_worse=compress).fit(v).transform(v)
+    options = dict(power=power, compress_worse=compress, quantile_weight=quantile)
+    z_max = ObjectiveTransform(maximize=True, **options).fit(v).transform(v)
+    z_min = ObjectiveTransform(maximize=False, **options).fit(v).transform(v)
     assert z_max[np.argmax(v)] == pytest.approx(z_max.max())
     assert z_min[np.argmin(v)] == pytest.approx(z_min.max())
     assert z_min[np.argmax(v)] == pytest.approx(z_min.min())
@@ -77,6 +80,19 @@ def test_compress_worse_keeps_the_better_half_and_shrinks_the_tail():
     assert np.ptp(z1) < np.ptp(z0)
     # relative to the spread the model sees, the good values are further apart
     assert np.ptp(z1[better]) / z1.std() > np.ptp(z0[better]) / z0.std()
+
+
+def test_quantile_weight_spreads_the_good_values_a_plateau_squashed():
+    # two failed configurations 300 times worse than the spread of the good ones (iaml_glmnet's plateau)
+    v = np.r_[np.linspace(0.083, 0.085, 18), 11.5, 11.6]
+    power = ObjectiveTransform(maximize=False).fit(v).transform(v)
+    ranks = ObjectiveTransform(maximize=False, quantile_weight=1.0).fit(v).transform(v)
+    good = slice(0, 18)
+    assert np.ptp(power[good]) / np.ptp(power) < 0.05  # Yeo-Johnson alone leaves the good values bunched
+    assert np.ptp(ranks[good]) / np.ptp(ranks) > 0.7  # their normal scores spread them like the rest
+    assert np.argmax(ranks) == 0 and np.argmin(ranks) == 19
+    with pytest.raises(ValueError, match="quantile_weight"):
+        ObjectiveTransform(maximize=False, quantile_weight=1.5)
 
 
 def test_scalar_input():

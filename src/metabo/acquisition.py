@@ -15,6 +15,12 @@ context with their predicted mean as a fantasy value ("kriging believer"), so pa
 With related past studies (``metabo.related``) their points join the context under their own task slots, and
 their best points seed the local part of the pool. (The first trials of such a study may instead come from a
 zero-shot portfolio: see ``TNPSampler``'s ``n_warm_trials``.)
+
+With ``bound_candidates`` a parameter's bounds count as values of their own: the best points' continuous
+coordinates within ``bound_snap`` of a bound are projected onto it as extra candidates, and a candidate on a bound
+is never "near" a seen point off that bound (or the reverse). Bounds are often qualitatively different settings
+(glmnet's alpha 0 is ridge, 1 is lasso), and the min-distance rule would otherwise bar the search from a corner
+optimum once it has evaluated a point a hair inside it.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ class AcquisitionConfig:
     budget_fraction: float = 0.0  # t/T, the input of a learned (NAP) acquisition head
     min_distance: float = 0.01  # skip candidates this close (max-norm) to evaluated or pending points; 0: never
     improvement_margin: float = 0.0  # EI/PI count improvement beyond best + this many predictive sds at the best
+    bound_candidates: bool = False  # bounds are distinct values: project near-bound incumbents onto them
+    bound_snap: float = 0.05  # with bound_candidates: incumbent coordinates this close to a bound are projected
 
 
 @dataclass
@@ -149,10 +157,17 @@ class AcquisitionOptimizer:
         """``scores`` with candidates near a seen point set to -inf (unchanged if that would leave none)."""
         if self.cfg.min_distance <= 0 or not len(x_seen):
             return scores
+        if self.cfg.bound_candidates:  # a bound flag per coordinate: on/off-bound pairs are then 1 apart
+            candidates, x_seen = self._with_bound_flags(candidates), self._with_bound_flags(x_seen)
         # cdist keeps this (Q, n_seen), not (Q, n_seen, d): every trial of the study counts, not just the context
         nearest = cdist(candidates, x_seen, "chebyshev").min(1)
         away = torch.as_tensor(nearest >= self.cfg.min_distance)
         return torch.where(away, scores, torch.tensor(-float("inf"), dtype=scores.dtype)) if away.any() else scores
+
+    def _with_bound_flags(self, x: np.ndarray) -> np.ndarray:
+        """``x`` (n, d) with a column per continuous coordinate: 1 where it lies on a bound, else 0."""
+        cont = x[:, self.continuous]
+        return np.concatenate([x, ((cont == 0.0) | (cont == 1.0)).astype(np.float64)], axis=1)
 
     # ------------------------------------------------------------------ internals
     def suggestion_at(self, cache: ContextCache, x_ctx: np.ndarray, y_ctx: np.ndarray, x: np.ndarray) -> Suggestion:
@@ -204,6 +219,9 @@ class AcquisitionOptimizer:
                 flip = rng.rand(cfg.n_local) < 0.2
                 local[flip, sl] = rng.rand(int(flip.sum()), sl.stop - sl.start)
             parts.append(np.clip(local, 0.0, 1.0))
+        if cfg.bound_candidates and len(centres):
+            near = self.continuous & ((centres < cfg.bound_snap) | (centres > 1.0 - cfg.bound_snap))
+            parts.append(np.where(near, np.round(centres), centres))
         return np.concatenate(parts, axis=0)
 
     def _refine(self, cache: ContextCache, starts: np.ndarray, best: float | None, ei_k: Tensor | None) -> np.ndarray:

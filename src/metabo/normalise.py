@@ -4,14 +4,15 @@ The model always sees objective values standardised by the statistics of the *co
 points), with larger meaning better. Serving adds an optional Yeo-Johnson power transform before that step so
 heavy-tailed or badly scaled objectives look like the prior's, and optionally compresses the worse half of the
 values logarithmically toward the median, so a few very bad values (a plateau of failed configurations, say)
-do not squeeze the differences among the good ones below the bar distribution's resolution. Every step has an
-exact inverse.
+do not squeeze the differences among the good ones below the bar distribution's resolution, or blends them with
+their rank-based normal scores for the same reason. Every step has an exact inverse.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.stats import norm, rankdata
 from torch import Tensor
 
 LAMBDA_BOUND = 3.0
@@ -79,12 +80,22 @@ class ObjectiveTransform:
         maximize: whether larger raw values are better.
         power: apply a Yeo-Johnson transform fitted on the observed values first.
         compress_worse: after standardising, map values ``t`` below the median ``m`` to ``m - log1p(m - t)``.
+        quantile_weight: after standardising, replace ``t`` by ``w * q(t) + (1 - w) * t``, where ``q`` maps the
+            fitted values to their normal scores (mid-ranks) and interpolates linearly between them (and beyond
+            the ends, so the map stays increasing and invertible). Ranks ignore magnitudes, so a few very bad
+            values cannot squash the good ones together.
     """
 
-    def __init__(self, maximize: bool, power: bool = True, compress_worse: bool = False) -> None:
+    def __init__(self, maximize: bool, power: bool = True, compress_worse: bool = False,
+                 quantile_weight: float = 0.0) -> None:
+        if not 0.0 <= quantile_weight <= 1.0:
+            raise ValueError(f"quantile_weight must lie in [0, 1], got {quantile_weight}")
         self.sign = 1.0 if maximize else -1.0
         self.power = power
         self.compress_worse = compress_worse
+        self.quantile_weight = quantile_weight
+        self.knots_t = np.zeros(0)
+        self.knots_q = np.zeros(0)
         self.median = 0.0
         self.lmbda: float | None = None
         self.shift = 0.0
@@ -104,7 +115,10 @@ class ObjectiveTransform:
         t = self._forward_power(z)
         loc, scale = context_loc_scale(torch.as_tensor(t)[None])
         self.loc, self.scale = float(loc), float(scale)
-        self.median = float(np.median((t - self.loc) / self.scale)) if t.size else 0.0
+        t = (t - self.loc) / self.scale
+        self.median = float(np.median(t)) if t.size else 0.0
+        if self.quantile_weight > 0 and t.size and np.ptp(t) > 0:
+            self.knots_t, self.knots_q = _normal_score_knots(t)
         return self
 
     def _forward_power(self, z: np.ndarray) -> np.ndarray:
@@ -134,6 +148,9 @@ class ObjectiveTransform:
     def transform(self, values: np.ndarray) -> np.ndarray:
         z = (self.sign * np.asarray(values, dtype=np.float64) - self.shift) / self.spread
         t = (self._forward_power(z) - self.loc) / self.scale
+        if len(self.knots_t):
+            w = self.quantile_weight
+            t = w * _interp_linear_ends(t, self.knots_t, self.knots_q) + (1 - w) * t
         if self.compress_worse:
             m = self.median
             t = np.where(t < m, m - np.log1p(np.maximum(m - t, 0.0)), t)
@@ -145,5 +162,28 @@ class ObjectiveTransform:
             m = self.median
             with np.errstate(over="ignore"):
                 t = np.where(t < m, m - np.expm1(np.maximum(m - t, 0.0)), t)
+        if len(self.knots_t):
+            # the blend w*q(t) + (1-w)*t is increasing and piecewise linear: invert it on its own knots
+            w = self.quantile_weight
+            t = _interp_linear_ends(t, w * self.knots_q + (1 - w) * self.knots_t, self.knots_t)
         t = t * self.scale + self.loc
         return self.sign * (self._inverse_power(t) * self.spread + self.shift)
+
+
+def _normal_score_knots(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct sorted values of ``t`` and their normal scores Phi^-1((mid-rank - 0.5) / n)."""
+    ranks = rankdata(t)  # ties share their mean rank
+    knots_t, first = np.unique(t, return_index=True)
+    return knots_t, norm.ppf((ranks[first] - 0.5) / len(t))
+
+
+def _interp_linear_ends(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp`` that extends the outer segments linearly instead of clamping."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.interp(x, xp, fp)
+    if len(xp) < 2:
+        return x - xp[0] + fp[0] if len(xp) else x
+    lo_slope = (fp[1] - fp[0]) / (xp[1] - xp[0])
+    hi_slope = (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
+    out = np.where(x < xp[0], fp[0] + (x - xp[0]) * lo_slope, out)
+    return np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * hi_slope, out)

@@ -73,6 +73,13 @@ class TNPSampler(BaseSampler):
         compress_worse: compress the worse half of the normalised values logarithmically toward their median
             (``metabo.normalise.ObjectiveTransform``), so a few very bad values do not hide the differences
             among the good ones.
+        quantile_weight: in [0, 1]: blend the normalised values with their normal scores (rank-based,
+            ``metabo.normalise.ObjectiveTransform``) by this weight, so a few very bad values (a plateau of failed
+            configurations) cannot squash the differences among the good ones. 0 (default) is off. Bench name
+            ``metabo-bounds`` (with ``bound_candidates``).
+        bound_candidates: treat each continuous parameter's bounds as values of their own: the best points'
+            coordinates near a bound are projected onto it as extra candidates, and the min-distance rule never
+            bars a point on a bound because of one just inside it (``metabo.acquisition``). Off by default.
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
@@ -115,6 +122,8 @@ class TNPSampler(BaseSampler):
         refine_steps: int = 2,
         power_transform: bool = True,
         compress_worse: bool = False,
+        quantile_weight: float = 0.0,
+        bound_candidates: bool = False,
         warn_independent_sampling: bool = True,
         related: Any = None,
         search_space: dict[str, BaseDistribution] | None = None,
@@ -170,12 +179,13 @@ class TNPSampler(BaseSampler):
         self._portfolio_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self._acq_cfg = AcquisitionConfig(kind=acquisition, n_sobol=n_candidates, n_refine=n_refine,
                                           refine_steps=refine_steps, min_distance=min_distance,
-                                          improvement_margin=improvement_margin)
+                                          improvement_margin=improvement_margin, bound_candidates=bound_candidates)
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
         self._power_transform = power_transform
         self._compress_worse = compress_worse
+        self._quantile_weight = quantile_weight
         self._warn_independent = warn_independent_sampling
         self._warned_params: set[str] = set()
         self._search_space = IntersectionSearchSpace(include_pruned=True)
@@ -222,7 +232,8 @@ class TNPSampler(BaseSampler):
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])
         transform = ObjectiveTransform(maximize=maximize, power=self._power_transform,
-                                         compress_worse=self._compress_worse).fit(values)
+                                         compress_worse=self._compress_worse,
+                                         quantile_weight=self._quantile_weight).fit(values)
         y = transform.transform(values)
         pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
                    and search_space.keys() <= t.params.keys()]

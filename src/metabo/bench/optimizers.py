@@ -3,7 +3,8 @@
 Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation
 ``metabo-compress`` its ``compress_worse=True`` variant, ``metabo-repeats`` its ablation with ``min_distance=0``
 (the earlier acquisition, which may re-propose evaluated points) and ``metabo-margin`` its variant with
-``improvement_margin=1``, and ``metabo-sobol`` its variant with a Sobol initial design),
+``improvement_margin=1``, ``metabo-sobol`` its variant with a Sobol initial design, ``metabo-bounds`` its variant
+with ``bound_candidates=True`` and ``metabo-bounds-ranks`` that plus ``quantile_weight=0.5``),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
 in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
@@ -42,6 +43,14 @@ def _metabo_compress(seed: int) -> BaseSampler:
     from metabo.sampler import TNPSampler
 
     return TNPSampler(seed=seed, compress_worse=True)
+
+
+def _metabo_bounds(seed: int, quantile_weight: float = 0.0) -> BaseSampler:
+    """Variant: bounds count as values of their own (``bound_candidates=True``), optionally with the normalised
+    values blended with their rank-based normal scores (``quantile_weight``)."""
+    from metabo.sampler import TNPSampler
+
+    return TNPSampler(seed=seed, bound_candidates=True, quantile_weight=quantile_weight)
 
 
 def _metabo_repeats(seed: int) -> BaseSampler:
@@ -173,6 +182,8 @@ _REGISTRY: dict[str, SamplerFactory] = {
     "metabo-repeats": _metabo_repeats,
     "metabo-margin": _metabo_margin,
     "metabo-sobol": _metabo_sobol,
+    "metabo-bounds": _metabo_bounds,
+    "metabo-bounds-ranks": lambda seed: _metabo_bounds(seed, quantile_weight=0.5),
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
