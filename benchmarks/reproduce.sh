@@ -107,7 +107,7 @@ if [ "$META" = 1 ]; then
         --section "Meta-learning on YAHPO validation instances, every peer=$R/meta/results.db::$META_ALL::$META_BUDGETS"
         --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS"
         --section "Meta-learning breadth: 11 validation instances, 5 seeds=$R/meta_breadth/results.db::::$BREADTH_BUDGETS"
-        --section "iaml_glmnet, metabo zero-shot=$R/meta_other/results.db::metabo,metabo-compress,$OTHER_PEERS::$OTHER_BUDGETS"
+        --section "iaml_glmnet (4 validation instances), metabo zero-shot=$R/meta_other/results.db::metabo,metabo-bounds,metabo-bounds-ranks,$OTHER_PEERS::$OTHER_BUDGETS"
         --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS")
 fi
 [ "$PART" = all ] || OUT=$R/BENCHMARKS.$PART.md  # a part never overwrites the whole file
