@@ -178,11 +178,9 @@ def _normal_score_knots(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _interp_linear_ends(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """``np.interp`` that extends the outer segments linearly instead of clamping."""
+    """``np.interp`` that extends the outer segments linearly instead of clamping (``xp`` has 2+ knots)."""
     x = np.asarray(x, dtype=np.float64)
     out = np.interp(x, xp, fp)
-    if len(xp) < 2:
-        return x - xp[0] + fp[0] if len(xp) else x
     lo_slope = (fp[1] - fp[0]) / (xp[1] - xp[0])
     hi_slope = (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
     out = np.where(x < xp[0], fp[0] + (x - xp[0]) * lo_slope, out)
