@@ -25,14 +25,16 @@ DATASETS = {
 }
 
 
+@pytest.mark.parametrize("clip", [0.0, 3.0])
 @pytest.mark.parametrize("quantile", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("power", [True, False])
 @pytest.mark.parametrize("maximize", [True, False])
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_inverse_of_transform_is_identity(name, maximize, power, compress, quantile):
+def test_inverse_of_transform_is_identity(name, maximize, power, compress, quantile, clip):
     v = DATASETS[name]
-    t = ObjectiveTransform(maximize=maximize, power=power, compress_worse=compress, quantile_weight=quantile).fit(v)
+    t = ObjectiveTransform(maximize=maximize, power=power, compress_worse=compress, quantile_weight=quantile,
+                           clip_worse=clip).fit(v)
     z = t.transform(v)
     assert np.isfinite(z).all()
     scale = max(np.ptp(v), 1e-15 * np.abs(v).max(), 1e-300)
@@ -43,13 +45,14 @@ def test_inverse_of_transform_is_identity(name, maximize, power, compress, quant
     np.testing.assert_allclose(t.inverse(t.transform(extra)), extra, rtol=1e-12, atol=1e-7 * spread)
 
 
+@pytest.mark.parametrize("clip", [0.0, 3.0])
 @pytest.mark.parametrize("quantile", [0.0, 1.0])
 @pytest.mark.parametrize("compress", [False, True])
 @pytest.mark.parametrize("power", [True, False])
 @pytest.mark.parametrize("name", [n for n in DATASETS if np.ptp(DATASETS[n]) > 0])
-def test_direction_best_maps_to_largest(name, power, compress, quantile):
+def test_direction_best_maps_to_largest(name, power, compress, quantile, clip):
     v = DATASETS[name]
-    options = dict(power=power, compress_worse=compress, quantile_weight=quantile)
+    options = dict(power=power, compress_worse=compress, quantile_weight=quantile, clip_worse=clip)
     z_max = ObjectiveTransform(maximize=True, **options).fit(v).transform(v)
     z_min = ObjectiveTransform(maximize=False, **options).fit(v).transform(v)
     assert z_max[np.argmax(v)] == pytest.approx(z_max.max())
@@ -93,6 +96,24 @@ def test_quantile_weight_spreads_the_good_values_a_plateau_squashed():
     assert np.argmax(ranks) == 0 and np.argmin(ranks) == 19
     with pytest.raises(ValueError, match="quantile_weight"):
         ObjectiveTransform(maximize=False, quantile_weight=1.5)
+
+
+def test_clip_worse_spreads_the_good_values_and_keeps_the_order():
+    # five failed configurations far worse than the spread of the good ones (iaml_glmnet/41146's plateau)
+    good = np.linspace(0.083, 0.084, 45)
+    v = np.r_[good, 0.12, 0.3, 0.44, 0.5, 0.52]
+    plain = ObjectiveTransform(maximize=False).fit(v).transform(v)
+    clipped_transform = ObjectiveTransform(maximize=False, clip_worse=3.0).fit(v)
+    clipped = clipped_transform.transform(v)
+    assert np.ptp(plain[:45]) < 0.1  # Yeo-Johnson and standardising leave the good values bunched
+    assert np.ptp(clipped[:45]) > 2.0  # measured against a robust spread they keep their differences
+    assert (np.diff(clipped) < 0).all()  # still ordered, failures still worst
+    assert clipped_transform.clip_at > -0.12 + 1e-3  # only the failures lie beyond the threshold
+    # no failures: the threshold lies outside the values and nothing changes
+    np.testing.assert_allclose(ObjectiveTransform(maximize=False, clip_worse=3.0).fit(good).transform(good),
+                               ObjectiveTransform(maximize=False).fit(good).transform(good))
+    with pytest.raises(ValueError, match="clip_worse"):
+        ObjectiveTransform(maximize=False, clip_worse=-1.0)
 
 
 def test_scalar_input():

@@ -60,6 +60,10 @@ def test_constructor_validation(tiny_model):
         metabo.TNPSampler(model=tiny_model, n_startup_trials=1)
     with pytest.raises(ValueError):
         metabo.TNPSampler(model=tiny_model, acquisition="nope")
+    with pytest.raises(ValueError, match="quantile_weight"):
+        metabo.TNPSampler(model=tiny_model, quantile_weight=2.0)
+    with pytest.raises(ValueError, match="clip_worse"):
+        metabo.TNPSampler(model=tiny_model, clip_worse=-1.0)
 
 
 def test_model_from_path(tiny_model, tmp_path):

@@ -84,12 +84,21 @@ class ObjectiveTransform:
             fitted values to their normal scores (mid-ranks) and interpolates linearly between them (and beyond
             the ends, so the map stays increasing and invertible). Ranks ignore magnitudes, so a few very bad
             values cannot squash the good ones together.
+        clip_worse: if positive, first soft-clip the raw values more than this many robust standard deviations
+            (interquartile range / 1.349) worse than their median: beyond that threshold ``c`` a value ``v`` maps
+            to ``c - r * log1p((c - v) / r)``. A plateau of failures then neither drives the Yeo-Johnson fit nor
+            inflates the standard deviation that the good values are measured in.
     """
 
     def __init__(self, maximize: bool, power: bool = True, compress_worse: bool = False,
-                 quantile_weight: float = 0.0) -> None:
+                 quantile_weight: float = 0.0, clip_worse: float = 0.0) -> None:
         if not 0.0 <= quantile_weight <= 1.0:
             raise ValueError(f"quantile_weight must lie in [0, 1], got {quantile_weight}")
+        if not clip_worse >= 0.0:
+            raise ValueError(f"clip_worse must be >= 0 (0 is off), got {clip_worse}")
+        self.clip_worse = clip_worse
+        self.clip_at = -np.inf
+        self.clip_scale = 1.0
         self.sign = 1.0 if maximize else -1.0
         self.power = power
         self.compress_worse = compress_worse
@@ -105,6 +114,13 @@ class ObjectiveTransform:
 
     def fit(self, values: np.ndarray) -> "ObjectiveTransform":
         v = self.sign * np.asarray(values, dtype=np.float64)
+        self.clip_at, self.clip_scale = -np.inf, 1.0
+        if self.clip_worse > 0 and v.size >= 4:
+            q25, q50, q75 = np.percentile(v, [25, 50, 75])
+            robust_sd = (q75 - q25) / 1.349
+            if robust_sd > 1e-300:
+                self.clip_at, self.clip_scale = float(q50 - self.clip_worse * robust_sd), float(robust_sd)
+        v = self._soft_clip(v)
         # Pre-standardise so Yeo-Johnson's lambda search is well conditioned whatever the raw scale.
         self.shift = float(np.median(v)) if v.size else 0.0
         spread = float(np.std(v)) if v.size > 1 else 1.0
@@ -120,6 +136,15 @@ class ObjectiveTransform:
         if self.quantile_weight > 0 and t.size and np.ptp(t) > 0:
             self.knots_t, self.knots_q = _normal_score_knots(t)
         return self
+
+    def _soft_clip(self, v: np.ndarray) -> np.ndarray:
+        c, r = self.clip_at, self.clip_scale
+        return np.where(v < c, c - r * np.log1p(np.maximum(c - v, 0.0) / r), v)
+
+    def _unclip(self, v: np.ndarray) -> np.ndarray:
+        c, r = self.clip_at, self.clip_scale
+        with np.errstate(over="ignore"):
+            return np.where(v < c, c - r * np.expm1(np.maximum(c - v, 0.0) / r), v)
 
     def _forward_power(self, z: np.ndarray) -> np.ndarray:
         if self.lmbda is None:
@@ -146,7 +171,7 @@ class ObjectiveTransform:
         return out
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        z = (self.sign * np.asarray(values, dtype=np.float64) - self.shift) / self.spread
+        z = (self._soft_clip(self.sign * np.asarray(values, dtype=np.float64)) - self.shift) / self.spread
         t = (self._forward_power(z) - self.loc) / self.scale
         if len(self.knots_t):
             w = self.quantile_weight
@@ -167,7 +192,7 @@ class ObjectiveTransform:
             w = self.quantile_weight
             t = _interp_linear_ends(t, w * self.knots_q + (1 - w) * self.knots_t, self.knots_t)
         t = t * self.scale + self.loc
-        return self.sign * (self._inverse_power(t) * self.spread + self.shift)
+        return self.sign * self._unclip(self._inverse_power(t) * self.spread + self.shift)
 
 
 def _normal_score_knots(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -76,7 +76,10 @@ class TNPSampler(BaseSampler):
         quantile_weight: in [0, 1]: blend the normalised values with their normal scores (rank-based,
             ``metabo.normalise.ObjectiveTransform``) by this weight, so a few very bad values (a plateau of failed
             configurations) cannot squash the differences among the good ones. 0 (default) is off. Bench name
-            ``metabo-bounds`` (with ``bound_candidates``).
+            ``metabo-bounds-ranks`` (with ``bound_candidates``).
+        clip_worse: if positive, soft-clip (log-compress) raw values more than this many robust standard
+            deviations worse than their median before anything else (``metabo.normalise.ObjectiveTransform``).
+            0 (default) is off.
         bound_candidates: treat each continuous parameter's bounds as values of their own: the best points'
             coordinates near a bound are projected onto it as extra candidates, and the min-distance rule never
             bars a point on a bound because of one just inside it (``metabo.acquisition``). Off by default.
@@ -123,6 +126,7 @@ class TNPSampler(BaseSampler):
         power_transform: bool = True,
         compress_worse: bool = False,
         quantile_weight: float = 0.0,
+        clip_worse: float = 0.0,
         bound_candidates: bool = False,
         warn_independent_sampling: bool = True,
         related: Any = None,
@@ -186,6 +190,9 @@ class TNPSampler(BaseSampler):
         self._power_transform = power_transform
         self._compress_worse = compress_worse
         self._quantile_weight = quantile_weight
+        self._clip_worse = clip_worse
+        # checks the transform options now rather than at the first model-driven trial
+        ObjectiveTransform(maximize=True, quantile_weight=quantile_weight, clip_worse=clip_worse)
         self._warn_independent = warn_independent_sampling
         self._warned_params: set[str] = set()
         self._search_space = IntersectionSearchSpace(include_pruned=True)
@@ -233,7 +240,8 @@ class TNPSampler(BaseSampler):
         x = encoder.encode_many([t.params for t in complete])
         transform = ObjectiveTransform(maximize=maximize, power=self._power_transform,
                                          compress_worse=self._compress_worse,
-                                         quantile_weight=self._quantile_weight).fit(values)
+                                         quantile_weight=self._quantile_weight,
+                                         clip_worse=self._clip_worse).fit(values)
         y = transform.transform(values)
         pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
                    and search_space.keys() <= t.params.keys()]

@@ -4,7 +4,8 @@ Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is
 ``metabo-compress`` its ``compress_worse=True`` variant, ``metabo-repeats`` its ablation with ``min_distance=0``
 (the earlier acquisition, which may re-propose evaluated points) and ``metabo-margin`` its variant with
 ``improvement_margin=1``, ``metabo-sobol`` its variant with a Sobol initial design, ``metabo-bounds`` its variant
-with ``bound_candidates=True`` and ``metabo-bounds-ranks`` that plus ``quantile_weight=0.5``),
+with ``bound_candidates=True``, ``metabo-bounds-ranks`` that plus ``quantile_weight=0.5`` and
+``metabo-bounds-compress`` that plus ``compress_worse=True``),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
 in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
@@ -45,12 +46,15 @@ def _metabo_compress(seed: int) -> BaseSampler:
     return TNPSampler(seed=seed, compress_worse=True)
 
 
-def _metabo_bounds(seed: int, quantile_weight: float = 0.0) -> BaseSampler:
+def _metabo_bounds(seed: int, quantile_weight: float = 0.0, compress_worse: bool = False,
+                   clip_worse: float = 0.0) -> BaseSampler:
     """Variant: bounds count as values of their own (``bound_candidates=True``), optionally with the normalised
-    values blended with their rank-based normal scores (``quantile_weight``)."""
+    values blended with their rank-based normal scores (``quantile_weight``) or their worse half log-compressed
+    (``compress_worse``), or the raw values' far worse tail soft-clipped (``clip_worse``)."""
     from metabo.sampler import TNPSampler
 
-    return TNPSampler(seed=seed, bound_candidates=True, quantile_weight=quantile_weight)
+    return TNPSampler(seed=seed, bound_candidates=True, quantile_weight=quantile_weight,
+                      compress_worse=compress_worse, clip_worse=clip_worse)
 
 
 def _metabo_repeats(seed: int) -> BaseSampler:
@@ -184,6 +188,8 @@ _REGISTRY: dict[str, SamplerFactory] = {
     "metabo-sobol": _metabo_sobol,
     "metabo-bounds": _metabo_bounds,
     "metabo-bounds-ranks": lambda seed: _metabo_bounds(seed, quantile_weight=0.5),
+    "metabo-bounds-compress": lambda seed: _metabo_bounds(seed, compress_worse=True),
+    "metabo-bounds-clip": lambda seed: _metabo_bounds(seed, clip_worse=3.0),
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
