@@ -39,3 +39,22 @@ def test_compose_section_selects_optimisers_and_budgets(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| all | 2 | 2 | tpe |" in text and "| all | 4 | 2 | tpe |" in text
     assert "| random |" not in text and "| all | 6 |" not in text
+
+
+def test_report_baseline_adds_paired_differences(tmp_path: Path) -> None:
+    from metabo.bench.report import build_report
+
+    store = tmp_path / "r.db"
+    run_benchmark(["random", "tpe"], select_problems(["bbob/f01_i1_d2", "bbob/f08_i1_d2"]), range(2), 12, store,
+                  progress=False)
+    report = build_report(store, [12], tmp_path / "rep", n_boot=100, baseline="random")
+    (row,) = [r for r in report.paired if r.group == "all"]
+    by_name = {(r.optimizer, r.group): r for r in report.rows}
+    assert row.optimizer == "tpe" and row.n_pairs == 4
+    # the mean paired difference is the difference of the means over the same pairs
+    assert row.difference == pytest.approx(by_name[("tpe", "all")].regret - by_name[("random", "all")].regret)
+    assert row.difference_ci[0] <= row.difference <= row.difference_ci[1]
+    assert row.wins + row.losses <= 4
+    assert "## Paired differences from random" in report.markdown_path.read_text()
+    with pytest.raises(ValueError, match="baseline"):
+        build_report(store, [12], tmp_path / "rep2", baseline="nope")

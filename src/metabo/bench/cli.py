@@ -125,8 +125,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
 
-    report = build_report(args.store, args.budgets, args.out)
+    try:
+        report = build_report(args.store, args.budgets, args.out, baseline=args.baseline)
+    except ValueError as exc:
+        raise SystemExit(f"metabo report: {exc}") from exc
     print(format_rows(report.rows))
+    for r in report.paired:
+        if r.group == "all":
+            print(f"{r.budget:>5}  {r.optimizer} - {r.baseline}: {r.difference:+.4f} "
+                  f"[{r.difference_ci[0]:+.4f}, {r.difference_ci[1]:+.4f}] over {r.n_pairs} pairs, "
+                  f"{r.wins} wins / {r.losses} losses")
     for h in report.health:
         if h["errors"] or h["fallbacks"]:
             print(f"{h['optimizer']}: {h['errors']} errors, {h['fallbacks']} random fallbacks (see the report)")
@@ -185,6 +193,8 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     report.add_argument("--budgets", type=_int_list, default=None,
                         help="comma list of evaluation counts (default: half and all of the common budget)")
     report.add_argument("--out", default="bench_results/report", help="output folder (default bench_results/report)")
+    report.add_argument("--baseline", default=None, metavar="OPTIMIZER",
+                        help="also report every other optimiser's paired difference in regret from this one")
     report.add_argument("--compose", metavar="FILE", default=None,
                         help="instead, write one document (e.g. BENCHMARKS.md) from the --section stores and "
                              "--fragment Markdown files, with command, date, machine and versions")

@@ -142,6 +142,59 @@ def summarise(curves: Curves, budgets: Sequence[int], n_boot: int = 2000, seed: 
     return rows
 
 
+@dataclass
+class PairedRow:
+    """Mean paired difference in normalised regret, ``optimizer`` minus ``baseline``, over the pairs both ran."""
+
+    group: str
+    optimizer: str
+    baseline: str
+    budget: int
+    n_pairs: int
+    difference: float
+    difference_ci: tuple[float, float]
+    wins: int  # pairs where ``optimizer`` has the lower regret
+    losses: int  # pairs where ``baseline`` has the lower regret
+
+
+def paired_differences(curves: Curves, baseline: str, budgets: Sequence[int], n_boot: int = 2000, seed: int = 0,
+                       by_dim: bool = True) -> list[PairedRow]:
+    """Each optimiser against ``baseline`` on the same problem-seed pairs: the per-pair differences share the
+    problem's and the seed's difficulty, so their bootstrap CI is much tighter than comparing two unpaired means.
+    A CI entirely below 0 means the optimiser's regret is lower than the baseline's."""
+    if baseline not in curves.best:
+        raise ValueError(f"baseline {baseline!r} has no runs; the store has {curves.optimizers}")
+    rows: list[PairedRow] = []
+    for label, family, dim in curves.groups(by_dim):
+        for b in budgets:
+            for o in curves.optimizers:
+                if o == baseline:
+                    continue
+                pairs = curves.common_pairs(b, [baseline, o], dim, family)
+                d = curves.regret(o, pairs, b) - curves.regret(baseline, pairs, b)
+                rows.append(PairedRow(label, o, baseline, b, len(pairs),
+                                      float(d.mean()) if len(pairs) else float("nan"),
+                                      _bootstrap_ci(d, n_boot, np.random.default_rng(seed)),
+                                      int((d < 0).sum()), int((d > 0).sum())))
+    return rows
+
+
+def paired_lines(rows: Sequence[PairedRow]) -> list[str]:
+    """Markdown section of ``paired_differences`` rows (none: no lines)."""
+    if not rows:
+        return []
+    lines = ["", f"## Paired differences from {rows[0].baseline}", "",
+             f"Per problem-seed pair, the optimiser's normalised regret minus `{rows[0].baseline}`'s, averaged over the "
+             "pairs both ran, with a bootstrap 95% CI; negative is better than the baseline. Wins / losses: pairs "
+             "with a lower / higher regret than the baseline (the rest tie).", "",
+             "| group | evaluations | pairs | optimiser | mean difference [95% CI] | wins / losses |",
+             "|---|---:|---:|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.group} | {r.budget} | {r.n_pairs} | {r.optimizer} | "
+                     f"{_fmt_ci(r.difference, r.difference_ci, 4)} | {r.wins} / {r.losses} |")
+    return lines
+
+
 def health(store: str | Path) -> list[dict[str, object]]:
     """Per optimiser: runs, trials, errors, fallbacks, warnings, startup size, suggestion times, models used."""
     db = ResultStore(store)
@@ -203,7 +256,7 @@ def _fmt_ci(value: float, ci: tuple[float, float], digits: int) -> str:
 
 
 def markdown(rows: Sequence[SummaryRow], health_rows: Sequence[dict[str, object]], store: str | Path,
-             curves: Curves) -> str:
+             curves: Curves, paired: Sequence[PairedRow] = ()) -> str:
     """The report as Markdown text."""
     n_probs = len({p for c in curves.best.values() for p, _ in c})
     n_seeds = len({s for c in curves.best.values() for _, s in c})
@@ -228,6 +281,7 @@ def markdown(rows: Sequence[SummaryRow], health_rows: Sequence[dict[str, object]
     for r in rows:
         lines.append(f"| {r.group} | {r.budget} | {r.n_pairs} | {r.optimizer} | {_fmt_ci(r.regret, r.regret_ci, 4)} "
                      f"| {_fmt_ci(r.rank, r.rank_ci, 2)} |")
+    lines += paired_lines(paired)
     lines += ["", "## Optimiser health", "",
               "Suggestion times are wall times of `study.ask()` inside the benchmark (all workers sharing the "
               "machine), indicative only; see `benchmarks/speed.py` for controlled timings.", "",
@@ -337,13 +391,16 @@ class Report:
     plots: list[Path]
     rows: list[SummaryRow]
     health: list[dict[str, object]]
+    paired: list[PairedRow] = field(default_factory=list)
 
 
 def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str | Path,
-                 n_boot: int = 2000, optimizers: Sequence[str] | None = None) -> Report:
+                 n_boot: int = 2000, optimizers: Sequence[str] | None = None,
+                 baseline: str | None = None) -> Report:
     """Compute the summary of ``store`` at ``budgets`` (default: half and all of the largest common budget)
     and write ``report.md``, ``summary.json`` and the PNG plots into ``out_dir``; ``optimizers`` restricts the
-    report (ranks included) to those optimisers."""
+    report (ranks included) to those optimisers; ``baseline`` adds every other optimiser's paired difference
+    from it (``paired_differences``)."""
     curves = load_curves(store)
     if optimizers is not None:
         unknown = set(optimizers) - set(curves.best)
@@ -361,12 +418,14 @@ def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = summarise(curves, budgets, n_boot=n_boot)
+    paired = paired_differences(curves, baseline, budgets, n_boot=n_boot) if baseline else []
     health_rows = [h for h in health(store) if optimizers is None or h["optimizer"] in optimizers]
     md_path = out / "report.md"
-    md_path.write_text(markdown(rows, health_rows, store, curves))
+    md_path.write_text(markdown(rows, health_rows, store, curves, paired))
     (out / "summary.json").write_text(json.dumps(
-        {"rows": [r.__dict__ for r in rows], "health": health_rows}, indent=2, default=str) + "\n")
-    return Report(md_path, plot(curves, out), rows, health_rows)
+        {"rows": [r.__dict__ for r in rows], "paired": [r.__dict__ for r in paired], "health": health_rows},
+        indent=2, default=str) + "\n")
+    return Report(md_path, plot(curves, out), rows, health_rows, paired)
 
 
 def format_rows(rows: Sequence[SummaryRow], group: str = "all") -> str:
