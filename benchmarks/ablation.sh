@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # An ablation of metabo: default metabo and the variants named in $1 (comma list) on 12 BBOB functions in 2-D and
 # 12 in 5-D (instance 1) plus YAHPO validation instances, 3 seeds x 50 evaluations, into STORE, with a report.
-# Used by ablation_compress.sh and ablation_min_distance.sh. Usage: ablation.sh VARIANTS STORE [EXTRA_YAHPO]
+# Used by ablation_min_distance.sh; the report adds each variant's paired difference from metabo.
+# Usage: ablation.sh VARIANTS STORE [EXTRA_YAHPO]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 VARIANTS=$1
@@ -13,4 +14,4 @@ BBOB="bbob/f0[13579]_i1_d2,bbob/f1[13579]_i1_d2,bbob/f2[13]_i1_d2,bbob/f0[2468]_
 metabo bench --reference --problems "$YAHPO" --seeds 1 --store "$STORE" --no-progress
 metabo bench --problems "$BBOB,$YAHPO" --optimizers "metabo,$VARIANTS" --seeds "${SEEDS:-3}" --budget 50 \
     --store "$STORE" --workers "$WORKERS" --threads 1 --no-progress
-metabo report --store "$STORE" --budgets 10,25,50 --out "$(dirname "$STORE")/report"
+metabo report --store "$STORE" --budgets 10,25,50 --out "$(dirname "$STORE")/report" --baseline metabo

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Ablation of TNPSampler's rules against re-proposing the incumbent. Default metabo (min_distance=0.01: never
-# propose a point within 0.01, max-norm in the unit cube, of an evaluated or pending one) against metabo-repeats
-# (min_distance=0, the earlier acquisition) and metabo-margin (also improvement_margin=1: EI counts improvement
-# beyond the best value plus one predictive sd there), on benchmarks/ablation.sh's problems plus
-# iaml_glmnet/40981, where plain metabo stalled on its incumbent. Writes bench_results/ablation_min_distance/
-# (about 25 minutes, 2 workers).
+# Ablation of TNPSampler's defaults against re-proposing the incumbent and for the value scale. Default metabo
+# (min_distance=0.01: never propose a point within 0.01, max-norm in the unit cube, of an evaluated or pending one;
+# compress_worse=True: the worse half of the normalised values log-compressed toward their median) against
+# metabo-repeats (min_distance=0, the earlier acquisition), metabo-margin (also improvement_margin=1: EI counts
+# improvement beyond the best value plus one predictive sd there) and metabo-nocompress (compress_worse=False),
+# on benchmarks/ablation.sh's problems plus iaml_glmnet/40981, where plain metabo stalled on its incumbent.
+# Writes bench_results/ablation_min_distance/ with a report of paired differences from metabo (about 35 minutes,
+# 2 workers).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash benchmarks/ablation.sh metabo-repeats,metabo-margin "${STORE:-bench_results/ablation_min_distance/results.db}" \
+bash benchmarks/ablation.sh metabo-repeats,metabo-margin,metabo-nocompress "${STORE:-bench_results/ablation_min_distance/results.db}" \
     yahpo/iaml_glmnet/40981

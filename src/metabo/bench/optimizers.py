@@ -1,11 +1,11 @@
 """Optimiser registry: name -> factory returning an Optuna sampler for a seed.
 
-Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation
-``metabo-compress`` its ``compress_worse=True`` variant, ``metabo-repeats`` its ablation with ``min_distance=0``
-(the earlier acquisition, which may re-propose evaluated points) and ``metabo-margin`` its variant with
-``improvement_margin=1``, ``metabo-sobol`` its variant with a Sobol initial design, ``metabo-bounds`` its variant
-with ``bound_candidates=True``, ``metabo-bounds-ranks`` that plus ``quantile_weight=0.5`` and
-``metabo-bounds-compress`` that plus ``compress_worse=True``),
+Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation,
+``metabo-nocompress`` its ablation with ``compress_worse=False``, ``metabo-repeats`` its ablation with
+``min_distance=0`` (the earlier acquisition, which may re-propose evaluated points) and ``metabo-margin`` its
+variant with ``improvement_margin=1``, ``metabo-sobol`` its variant with a Sobol initial design, ``metabo-bounds``
+its variant with ``bound_candidates=True``, and, without ``compress_worse``, ``metabo-bounds-ranks`` (bounds plus
+``quantile_weight=0.5``) and ``metabo-bounds-clip`` (bounds plus ``clip_worse=3``)),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
 in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
@@ -39,18 +39,18 @@ def _metabo(seed: int, model: str | None = None) -> BaseSampler:
     return TNPSampler(seed=seed, model=model)
 
 
-def _metabo_compress(seed: int) -> BaseSampler:
-    """Variant: metabo with the worse half of the values log-compressed (``compress_worse=True``)."""
+def _metabo_nocompress(seed: int) -> BaseSampler:
+    """Ablation: metabo without the log-compression of the worse half of the values (``compress_worse=False``)."""
     from metabo.sampler import TNPSampler
 
-    return TNPSampler(seed=seed, compress_worse=True)
+    return TNPSampler(seed=seed, compress_worse=False)
 
 
-def _metabo_bounds(seed: int, quantile_weight: float = 0.0, compress_worse: bool = False,
+def _metabo_bounds(seed: int, quantile_weight: float = 0.0, compress_worse: bool = True,
                    clip_worse: float = 0.0) -> BaseSampler:
     """Variant: bounds count as values of their own (``bound_candidates=True``), optionally with the normalised
-    values blended with their rank-based normal scores (``quantile_weight``) or their worse half log-compressed
-    (``compress_worse``), or the raw values' far worse tail soft-clipped (``clip_worse``)."""
+    values blended with their rank-based normal scores (``quantile_weight``) or the raw values' far worse tail
+    soft-clipped (``clip_worse``) instead of the worse half log-compressed (``compress_worse``)."""
     from metabo.sampler import TNPSampler
 
     return TNPSampler(seed=seed, bound_candidates=True, quantile_weight=quantile_weight,
@@ -182,14 +182,13 @@ def _peer(name: str) -> Callable[..., BaseSampler]:
 _REGISTRY: dict[str, SamplerFactory] = {
     "metabo": _metabo,
     "metabo-refine10": _metabo_refine10,
-    "metabo-compress": _metabo_compress,
+    "metabo-nocompress": _metabo_nocompress,
     "metabo-repeats": _metabo_repeats,
     "metabo-margin": _metabo_margin,
     "metabo-sobol": _metabo_sobol,
     "metabo-bounds": _metabo_bounds,
-    "metabo-bounds-ranks": lambda seed: _metabo_bounds(seed, quantile_weight=0.5),
-    "metabo-bounds-compress": lambda seed: _metabo_bounds(seed, compress_worse=True),
-    "metabo-bounds-clip": lambda seed: _metabo_bounds(seed, clip_worse=3.0),
+    "metabo-bounds-ranks": lambda seed: _metabo_bounds(seed, quantile_weight=0.5, compress_worse=False),
+    "metabo-bounds-clip": lambda seed: _metabo_bounds(seed, clip_worse=3.0, compress_worse=False),
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
