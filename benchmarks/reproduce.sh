@@ -74,7 +74,7 @@ else
     meta_stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
     meta_stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
     meta_stage WORKERS=$WORKERS bash benchmarks/ablation_min_distance.sh
-    ablations=(--section "Ablation: metabo's defaults against metabo-repeats, metabo-margin and metabo-nocompress=$R/ablation_min_distance/results.db")
+    ablations=(--section "Ablation: metabo's defaults against metabo-repeats, metabo-margin and metabo-nocompress=$R/ablation_min_distance/results.db::::10,25,50::metabo")
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
     OTHER_BUDGETS=5,10,25,50

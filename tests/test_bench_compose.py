@@ -39,6 +39,9 @@ def test_compose_section_selects_optimisers_and_budgets(tmp_path: Path) -> None:
     text = out.read_text()
     assert "| all | 2 | 2 | tpe |" in text and "| all | 4 | 2 | tpe |" in text
     assert "| random |" not in text and "| all | 6 |" not in text
+    assert "Paired differences" not in text
+    text = compose(tmp_path / "C.md", [("Paired", f"{store}::::4::random")], [], command="x").read_text()
+    assert "### Paired differences from random" in text and "| all | 4 | 2 | tpe |" in text
 
 
 def test_report_baseline_adds_paired_differences(tmp_path: Path) -> None:

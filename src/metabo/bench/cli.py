@@ -200,7 +200,8 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
                              "--fragment Markdown files, with command, date, machine and versions")
     report.add_argument("--section", action="append", default=[], metavar="TITLE=STORE",
                         help="with --compose: a store rendered as a section (repeatable, in order); end STORE with "
-                             "'::opt1,opt2' to report only those optimisers")
+                             "'::opt1,opt2' to report only those optimisers, then '::5,10,50' for its budgets and "
+                             "'::OPT' for paired differences from OPT (fields may be empty)")
     report.add_argument("--fragment", action="append", default=[], metavar="TITLE=FILE",
                         help="with --compose: a Markdown file included as a section after the stores (repeatable)")
     report.add_argument("--intro", default="", help="with --compose: a paragraph under the title (@FILE: read it "

@@ -66,7 +66,8 @@ def compose(out: str | Path, stores: Sequence[tuple[str, str | Path]], fragments
     Args:
         out: the Markdown file to write (e.g. ``BENCHMARKS.md``).
         stores: (section title, results store) pairs, each rendered with ``build_report``; a store path ending in
-            ``::a,b,c`` reports only optimisers a, b and c, and a further ``::5,10,50`` sets that section's budgets.
+            ``::a,b,c`` reports only optimisers a, b and c, a further ``::5,10,50`` sets that section's budgets,
+            and a further ``::name`` adds paired differences from optimiser ``name`` (``build_report``'s baseline).
         fragments: (section title, Markdown file) pairs included verbatim; images they reference by a relative
             name are copied next to the document's assets.
         command: the command line that produced the document, stated in its header.
@@ -82,11 +83,13 @@ def compose(out: str | Path, stores: Sequence[tuple[str, str | Path]], fragments
         lines += [intro, ""]
     for title, store_spec in stores:
         path, _, rest = str(store_spec).partition("::")
-        only, _, own_budgets = rest.partition("::")
+        only, _, rest = rest.partition("::")
+        own_budgets, _, baseline = rest.partition("::")
         store = Path(path)
         section = assets / _slug(title)
         section_budgets = [int(b) for b in own_budgets.split(",") if b.strip()] or budgets
-        report = build_report(store, section_budgets, section, optimizers=[o for o in only.split(",") if o] or None)
+        report = build_report(store, section_budgets, section, optimizers=[o for o in only.split(",") if o] or None,
+                              baseline=baseline or None)
         body = report.markdown_path.read_text().split("\n", 1)[1]  # drop the report's own title
         for plot in report.plots:
             body += f"\n![{plot.stem.replace('_', ' ')}]({plot.relative_to(out.parent).as_posix()})\n"
