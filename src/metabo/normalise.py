@@ -139,11 +139,16 @@ class ObjectiveTransform:
 
     def _soft_clip(self, v: np.ndarray) -> np.ndarray:
         c, r = self.clip_at, self.clip_scale
-        return np.where(v < c, c - r * np.log1p(np.maximum(c - v, 0.0) / r), v)
+        if not np.isfinite(c):
+            return v
+        with np.errstate(invalid="ignore"):
+            return np.where(v < c, c - r * np.log1p(np.maximum(c - v, 0.0) / r), v)
 
     def _unclip(self, v: np.ndarray) -> np.ndarray:
         c, r = self.clip_at, self.clip_scale
-        with np.errstate(over="ignore"):
+        if not np.isfinite(c):  # clipping off: values the power inverse sent to +-inf pass through untouched
+            return v
+        with np.errstate(over="ignore", invalid="ignore"):
             return np.where(v < c, c - r * np.expm1(np.maximum(c - v, 0.0) / r), v)
 
     def _forward_power(self, z: np.ndarray) -> np.ndarray:
