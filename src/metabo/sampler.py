@@ -67,8 +67,8 @@ class TNPSampler(BaseSampler):
         n_candidates: size of the Sobol part of the candidate pool.
         n_refine: candidates refined by gradient ascent through the network.
         refine_steps: gradient steps per refined candidate; suggestion time grows with it. The default 2 keeps a
-            suggestion near 60 ms at 200 trials on a 2-core machine (``benchmarks/speed.py``); 10 steps (``metabo-refine10`` in
-            BENCHMARKS.md) took more time per suggestion for no lower mean BBOB regret.
+            suggestion near 60 ms at 200 trials on a 2-core machine (``benchmarks/speed.py``); 10 steps
+            (``metabo-refine10`` in BENCHMARKS.md) took more time per suggestion for no lower mean BBOB regret.
         power_transform: Yeo-Johnson transform the objective before standardising it.
         compress_worse: compress the worse half of the normalised values logarithmically toward their median
             (``metabo.normalise.ObjectiveTransform``), so a few very bad values do not hide the differences
@@ -189,12 +189,10 @@ class TNPSampler(BaseSampler):
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
-        self._power_transform = power_transform
-        self._compress_worse = compress_worse
-        self._quantile_weight = quantile_weight
-        self._clip_worse = clip_worse
-        # checks the transform options now rather than at the first model-driven trial
-        ObjectiveTransform(maximize=True, quantile_weight=quantile_weight, clip_worse=clip_worse)
+        self._transform_options = dict(power=power_transform, compress_worse=compress_worse,
+                                       quantile_weight=quantile_weight, clip_worse=clip_worse)
+        # bad options raise here rather than at the first model-driven trial
+        ObjectiveTransform(maximize=True, **self._transform_options)
         self._warn_independent = warn_independent_sampling
         self._warned_params: set[str] = set()
         self._search_space = IntersectionSearchSpace(include_pruned=True)
@@ -240,10 +238,7 @@ class TNPSampler(BaseSampler):
 
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])
-        transform = ObjectiveTransform(maximize=maximize, power=self._power_transform,
-                                         compress_worse=self._compress_worse,
-                                         quantile_weight=self._quantile_weight,
-                                         clip_worse=self._clip_worse).fit(values)
+        transform = ObjectiveTransform(maximize=maximize, **self._transform_options).fit(values)
         y = transform.transform(values)
         pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
                    and search_space.keys() <= t.params.keys()]

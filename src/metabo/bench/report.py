@@ -184,8 +184,8 @@ def paired_lines(rows: Sequence[PairedRow]) -> list[str]:
     if not rows:
         return []
     lines = ["", f"## Paired differences from {rows[0].baseline}", "",
-             f"Per problem-seed pair, the optimiser's normalised regret minus `{rows[0].baseline}`'s, averaged over the "
-             "pairs both ran, with a bootstrap 95% CI; negative is better than the baseline. Wins / losses: pairs "
+             f"Per problem-seed pair, the optimiser's normalised regret minus `{rows[0].baseline}`'s, averaged over "
+             "the pairs both ran, with a bootstrap 95% CI; negative is better than the baseline. Wins / losses: pairs "
              "with a lower / higher regret than the baseline (the rest tie).", "",
              "| group | evaluations | pairs | optimiser | mean difference [95% CI] | wins / losses |",
              "|---|---:|---:|---|---|---|"]
