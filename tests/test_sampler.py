@@ -134,8 +134,9 @@ def test_sobol_initial_design_fills_the_space_by_trial_number(tiny_model, spy_en
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_direction_reaches_the_model_as_larger_is_better(tiny_model, spy_encode, direction):
     sign = 1.0 if direction == "minimize" else -1.0
-    # without the default compression of the worse half, the context is exactly standardised as in pretraining
-    study = optuna.create_study(direction=direction, sampler=sampler(tiny_model, seed=1, compress_worse=False))
+    # without the default clipping and compression, the context is exactly standardised as in pretraining
+    study = optuna.create_study(direction=direction,
+                                sampler=sampler(tiny_model, seed=1, compress_worse=False, clip_worse=0.0))
     study.optimize(lambda t: sign * quadratic(t), n_trials=N_STARTUP + 3)
     assert len(spy_encode) == 3
     x_ctx, y_ctx, _ = spy_encode[-1]
@@ -146,6 +147,26 @@ def test_direction_reaches_the_model_as_larger_is_better(tiny_model, spy_encode,
     assert y_ctx.mean() == pytest.approx(0.0, abs=1e-6) and y_ctx.std(ddof=1) == pytest.approx(1.0, rel=1e-6)
     assert x_ctx.shape == (len(done), 2) and ((x_ctx >= 0) & (x_ctx <= 1)).all()
     assert study.best_trial is not None
+
+
+@pytest.mark.parametrize("clip_worse", [3.0, 0.0])
+def test_default_clipping_keeps_the_good_values_apart_beside_a_failure_plateau(tiny_model, spy_encode, clip_worse):
+    def objective(trial: optuna.Trial) -> float:  # a plateau of failures far worse than the good values' spread
+        x = trial.suggest_float("x", 0.0, 1.0)
+        return 0.5 if x > 0.7 else 0.083 + 0.001 * x
+
+    options = {} if clip_worse else {"clip_worse": 0.0}  # the default is 3
+    study = optuna.create_study(sampler=sampler(tiny_model, seed=3, **options))
+    for x in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.8, 0.9]:  # fewer than a quarter fail
+        study.enqueue_trial({"x": x})
+    study.optimize(objective, n_trials=11)
+    _, y_ctx, _ = spy_encode[-1]
+    good = y_ctx[:8]  # the enqueued points below the plateau, best to worst by construction
+    assert (np.diff(good) < 0).all()
+    if clip_worse:
+        assert np.ptp(good) > 0.5 * np.ptp(y_ctx)  # the good values keep most of the model's scale
+    else:
+        assert np.ptp(good) < 0.2 * np.ptp(y_ctx)  # without clipping the plateau squeezes them together
 
 
 def test_predicted_mean_and_std_recorded_on_the_objective_scale(tiny_model):
@@ -404,3 +425,15 @@ def test_more_trials_than_the_context_holds(tiny_model, spy_encode):
     kept = {(round(p["x"], 12), p["n"]) for p in (enc.decode(r) for r in x_ctx)}
     assert best_rows <= kept
     assert PRED_MEAN_ATTR in study.trials[-1].user_attrs
+
+
+def test_bench_variants_change_only_the_options_they_name():
+    from metabo.bench.optimizers import make_sampler
+
+    default = make_sampler("metabo", 0)._transform_options
+    assert default == dict(power=True, compress_worse=True, quantile_weight=0.0, clip_worse=3.0)
+    assert make_sampler("metabo-noclip", 0)._transform_options == {**default, "clip_worse": 0.0}
+    assert make_sampler("metabo-nocompress", 0)._transform_options == {**default, "compress_worse": False}
+    ranks = make_sampler("metabo-bounds-ranks", 0)  # pinned to the settings it was measured with
+    assert ranks._transform_options == {**default, "compress_worse": False, "clip_worse": 0.0, "quantile_weight": 0.5}
+    assert ranks._acq_cfg.bound_candidates and not make_sampler("metabo", 0)._acq_cfg.bound_candidates

@@ -79,9 +79,11 @@ class TNPSampler(BaseSampler):
             configurations) cannot squash the differences among the good ones. 0 (default) is off. Bench name
             ``metabo-bounds-ranks`` (with ``bound_candidates``, without ``compress_worse``).
         clip_worse: if positive, soft-clip (log-compress) raw values more than this many robust standard
-            deviations worse than their median before anything else (``metabo.normalise.ObjectiveTransform``).
-            0 (default) is off. Bench name ``metabo-bounds-clip`` (with ``bound_candidates``, without
-            ``compress_worse``).
+            deviations (interquartile range / 1.349) worse than their median before anything else
+            (``metabo.normalise.ObjectiveTransform``), so a cluster of failures far below the rest cannot squeeze
+            the good values into the model's noise level. Default 3: it met the iaml_glmnet bar and was within
+            noise of ``clip_worse=0`` in the ablation (BENCHMARKS.md); 0 turns it off (bench name
+            ``metabo-noclip``).
         bound_candidates: treat each continuous parameter's bounds as values of their own: the best points'
             coordinates near a bound are projected onto it as extra candidates, and the min-distance rule never
             bars a point on a bound because of one just inside it (``metabo.acquisition``). Off by default.
@@ -128,7 +130,7 @@ class TNPSampler(BaseSampler):
         power_transform: bool = True,
         compress_worse: bool = True,
         quantile_weight: float = 0.0,
-        clip_worse: float = 0.0,
+        clip_worse: float = 3.0,
         bound_candidates: bool = False,
         warn_independent_sampling: bool = True,
         related: Any = None,

@@ -1,11 +1,12 @@
 """Optimiser registry: name -> factory returning an Optuna sampler for a seed.
 
 Names: ``metabo`` (``TNPSampler`` with the shipped model; ``metabo-refine10`` is its 10-refinement-step ablation,
-``metabo-nocompress`` its ablation with ``compress_worse=False``, ``metabo-repeats`` its ablation with
-``min_distance=0`` (the earlier acquisition, which may re-propose evaluated points) and ``metabo-margin`` its
-variant with ``improvement_margin=1``, ``metabo-sobol`` its variant with a Sobol initial design, ``metabo-bounds``
-its variant with ``bound_candidates=True``, and, without ``compress_worse``, ``metabo-bounds-ranks`` (bounds plus
-``quantile_weight=0.5``) and ``metabo-bounds-clip`` (bounds plus ``clip_worse=3``)),
+``metabo-nocompress`` its ablation with ``compress_worse=False``, ``metabo-noclip`` its ablation with
+``clip_worse=0``, ``metabo-repeats`` its ablation with ``min_distance=0`` (the earlier acquisition, which may
+re-propose evaluated points) and ``metabo-margin`` its variant with ``improvement_margin=1``, ``metabo-sobol`` its
+variant with a Sobol initial design, ``metabo-bounds`` its variant with ``bound_candidates=True``, and, without
+``compress_worse``, ``metabo-bounds-ranks`` (bounds plus ``quantile_weight=0.5``, no clipping) and
+``metabo-bounds-clip`` (bounds plus ``clip_worse=3``)),
 ``metabo:<path>`` (``TNPSampler`` with the model file at ``<path>``), ``metabo-transfer`` (meta-learning: related
 past studies in context and the scenario's fine-tuned model), ``metabo-related`` (its ablation: related studies
 in context of the multi-task model, no fine-tuning), ``metabo-nap`` (the scenario's learned acquisition, NAP),
@@ -39,50 +40,30 @@ def _metabo(seed: int, model: str | None = None) -> BaseSampler:
     return TNPSampler(seed=seed, model=model)
 
 
-def _metabo_nocompress(seed: int) -> BaseSampler:
-    """Ablation: metabo without the log-compression of the worse half of the values (``compress_worse=False``)."""
-    from metabo.sampler import TNPSampler
+def _metabo_variant(**options: object) -> SamplerFactory:
+    """A factory for ``TNPSampler`` with the shipped model and these options changed from their defaults."""
 
-    return TNPSampler(seed=seed, compress_worse=False)
+    def factory(seed: int) -> BaseSampler:
+        from metabo.sampler import TNPSampler
 
+        return TNPSampler(seed=seed, **options)
 
-def _metabo_bounds(seed: int, quantile_weight: float = 0.0, compress_worse: bool = True,
-                   clip_worse: float = 0.0) -> BaseSampler:
-    """Variant: bounds count as values of their own (``bound_candidates=True``), optionally with the normalised
-    values blended with their rank-based normal scores (``quantile_weight``) or the raw values' far worse tail
-    soft-clipped (``clip_worse``) instead of the worse half log-compressed (``compress_worse``)."""
-    from metabo.sampler import TNPSampler
-
-    return TNPSampler(seed=seed, bound_candidates=True, quantile_weight=quantile_weight,
-                      compress_worse=compress_worse, clip_worse=clip_worse)
+    return factory
 
 
-def _metabo_repeats(seed: int) -> BaseSampler:
-    """Ablation: evaluated points may be proposed again (``min_distance=0``), as before that rule existed."""
-    from metabo.sampler import TNPSampler
-
-    return TNPSampler(seed=seed, min_distance=0.0)
-
-
-def _metabo_margin(seed: int) -> BaseSampler:
-    """Variant: EI counts improvement beyond the best plus one predictive sd there (``improvement_margin=1``)."""
-    from metabo.sampler import TNPSampler
-
-    return TNPSampler(seed=seed, improvement_margin=1.0)
-
-
-def _metabo_sobol(seed: int) -> BaseSampler:
-    """Variant: startup trials from a scrambled Sobol sequence (``initial_design="sobol"``)."""
-    from metabo.sampler import TNPSampler
-
-    return TNPSampler(seed=seed, initial_design="sobol")
-
-
-def _metabo_refine10(seed: int) -> BaseSampler:
-    """Ablation: metabo with 10 gradient refinement steps per candidate (the default takes 2)."""
-    from metabo.sampler import TNPSampler
-
-    return TNPSampler(seed=seed, refine_steps=10)
+# Ablations and variants of the default ``TNPSampler`` (module docstring). The bounds variants with ranks or clipping
+# pin the settings they were measured with (no compression, no clipping unless named).
+_METABO_VARIANTS: dict[str, dict[str, object]] = {
+    "metabo-refine10": dict(refine_steps=10),
+    "metabo-nocompress": dict(compress_worse=False),
+    "metabo-noclip": dict(clip_worse=0.0),
+    "metabo-repeats": dict(min_distance=0.0),
+    "metabo-margin": dict(improvement_margin=1.0),
+    "metabo-sobol": dict(initial_design="sobol"),
+    "metabo-bounds": dict(bound_candidates=True),
+    "metabo-bounds-ranks": dict(bound_candidates=True, quantile_weight=0.5, compress_worse=False, clip_worse=0.0),
+    "metabo-bounds-clip": dict(bound_candidates=True, clip_worse=3.0, compress_worse=False),
+}
 
 
 def scenario_model_path(scenario: str):
@@ -181,14 +162,6 @@ def _peer(name: str) -> Callable[..., BaseSampler]:
 
 _REGISTRY: dict[str, SamplerFactory] = {
     "metabo": _metabo,
-    "metabo-refine10": _metabo_refine10,
-    "metabo-nocompress": _metabo_nocompress,
-    "metabo-repeats": _metabo_repeats,
-    "metabo-margin": _metabo_margin,
-    "metabo-sobol": _metabo_sobol,
-    "metabo-bounds": _metabo_bounds,
-    "metabo-bounds-ranks": lambda seed: _metabo_bounds(seed, quantile_weight=0.5, compress_worse=False),
-    "metabo-bounds-clip": lambda seed: _metabo_bounds(seed, clip_worse=3.0, compress_worse=False),
     "random": _random,
     "tpe": _tpe,
     "gp": _gp,
@@ -197,6 +170,7 @@ _REGISTRY: dict[str, SamplerFactory] = {
     "metabo-transfer": _metabo_transfer,
     "metabo-related": lambda seed, problem=None: _metabo_transfer(seed, problem, finetuned=False),
 }
+_REGISTRY.update({name: _metabo_variant(**options) for name, options in _METABO_VARIANTS.items()})
 _NEEDS_PROBLEM = ("warmstart-tpe", "metabo-transfer", "metabo-related")
 _PEERS = ("hebo", "smac-hpo", "smac-bb", "botorch", "synetune-quantile", "synetune-boundingbox",
           "synetune-zeroshot")  # keys of metabo.bench.peers.PEERS (not imported here)
