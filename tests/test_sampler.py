@@ -437,3 +437,4 @@ def test_bench_variants_change_only_the_options_they_name():
     ranks = make_sampler("metabo-bounds-ranks", 0)  # pinned to the settings it was measured with
     assert ranks._transform_options == {**default, "compress_worse": False, "clip_worse": 0.0, "quantile_weight": 0.5}
     assert ranks._acq_cfg.bound_candidates and not make_sampler("metabo", 0)._acq_cfg.bound_candidates
+

@@ -300,3 +300,10 @@ def test_nap_training_runs_ppo_and_writes_a_model(tiny_model, tmp_path):
     card = json.loads(path.with_suffix(".json").read_text())
     assert model.acq_head is not None and model.multi_task
     assert card["iterations"] == 2 and len(card["training_log"]) == 2 and card["kind"] == "nap"
+
+
+def test_clipping_defaults_off_with_related_studies(multitask_model):
+    transfer = metabo.TNPSampler(model=multitask_model, related=past_studies(2), seed=0)
+    assert transfer._transform_options["clip_worse"] == 0.0  # related studies are standardised without it
+    assert metabo.TNPSampler(model=multitask_model, related=past_studies(2), clip_worse=2.0
+                             )._transform_options["clip_worse"] == 2.0

@@ -81,9 +81,11 @@ class TNPSampler(BaseSampler):
         clip_worse: if positive, soft-clip (log-compress) raw values more than this many robust standard
             deviations (interquartile range / 1.349) worse than their median before anything else
             (``metabo.normalise.ObjectiveTransform``), so a cluster of failures far below the rest cannot squeeze
-            the good values into the model's noise level. Default 3: it met the iaml_glmnet bar and was within
-            noise of ``clip_worse=0`` in the ablation (BENCHMARKS.md); 0 turns it off (bench name
-            ``metabo-noclip``).
+            the good values into the model's noise level. 0 turns it off. Default ``None``: 3 without related
+            studies, 0 with them. Zero-shot, 3 met the iaml_glmnet bar and was within noise of 0 in the ablation
+            (BENCHMARKS.md; bench name ``metabo-noclip`` is 0). With related studies, whose values are
+            standardised without clipping (as in fine-tuning), clipping only the study's own values put them on
+            a different scale and raised rbv2_rpart's regret at 50 evaluations (``benchmarks/meta_other.sh``).
         bound_candidates: treat each continuous parameter's bounds as values of their own: the best points'
             coordinates near a bound are projected onto it as extra candidates, and the min-distance rule never
             bars a point on a bound because of one just inside it (``metabo.acquisition``). Off by default.
@@ -130,7 +132,7 @@ class TNPSampler(BaseSampler):
         power_transform: bool = True,
         compress_worse: bool = True,
         quantile_weight: float = 0.0,
-        clip_worse: float = 3.0,
+        clip_worse: float | None = None,
         bound_candidates: bool = False,
         warn_independent_sampling: bool = True,
         related: Any = None,
@@ -191,6 +193,8 @@ class TNPSampler(BaseSampler):
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        if clip_worse is None:
+            clip_worse = 0.0 if has_related else 3.0
         self._transform_options = dict(power=power_transform, compress_worse=compress_worse,
                                        quantile_weight=quantile_weight, clip_worse=clip_worse)
         # bad options raise here rather than at the first model-driven trial
