@@ -67,8 +67,8 @@ class TNPSampler(BaseSampler):
         n_candidates: size of the Sobol part of the candidate pool.
         n_refine: candidates refined by gradient ascent through the network.
         refine_steps: gradient steps per refined candidate; suggestion time grows with it. The default 2 keeps a
-            suggestion near 60 ms at 200 trials on a 2-core machine (``benchmarks/speed.py``); 10 steps
-            (``metabo-refine10`` in BENCHMARKS.md) took more time per suggestion for no lower mean BBOB regret.
+            suggestion near 70 ms at 200 trials on a 2-core machine (``benchmarks/speed.py``); 10 steps
+            (``metabo-refine10`` in BENCHMARKS.md) took more time per suggestion for no clear gain in mean BBOB regret.
         power_transform: Yeo-Johnson transform the objective before standardising it.
         compress_worse: compress the worse half of the normalised values logarithmically toward their median
             (``metabo.normalise.ObjectiveTransform``), so a few very bad values do not hide the differences
