@@ -149,13 +149,14 @@ def test_direction_reaches_the_model_as_larger_is_better(tiny_model, spy_encode,
     assert study.best_trial is not None
 
 
-@pytest.mark.parametrize("clip_worse", [3.0, 0.0])
-def test_default_clipping_keeps_the_good_values_apart_beside_a_failure_plateau(tiny_model, spy_encode, clip_worse):
+@pytest.mark.parametrize("default_clipping", [True, False])
+def test_default_clipping_keeps_the_good_values_apart_beside_a_failure_plateau(tiny_model, spy_encode,
+                                                                               default_clipping):
     def objective(trial: optuna.Trial) -> float:  # a plateau of failures far worse than the good values' spread
         x = trial.suggest_float("x", 0.0, 1.0)
         return 0.5 if x > 0.7 else 0.083 + 0.001 * x
 
-    options = {} if clip_worse else {"clip_worse": 0.0}  # the default is 3
+    options = {} if default_clipping else {"clip_worse": 0.0}  # the default is 3
     study = optuna.create_study(sampler=sampler(tiny_model, seed=3, **options))
     for x in [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.8, 0.9]:  # fewer than a quarter fail
         study.enqueue_trial({"x": x})
@@ -163,7 +164,7 @@ def test_default_clipping_keeps_the_good_values_apart_beside_a_failure_plateau(t
     _, y_ctx, _ = spy_encode[-1]
     good = y_ctx[:8]  # the enqueued points below the plateau, best to worst by construction
     assert (np.diff(good) < 0).all()
-    if clip_worse:
+    if default_clipping:
         assert np.ptp(good) > 0.5 * np.ptp(y_ctx)  # the good values keep most of the model's scale
     else:
         assert np.ptp(good) < 0.2 * np.ptp(y_ctx)  # without clipping the plateau squeezes them together

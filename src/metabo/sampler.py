@@ -77,15 +77,16 @@ class TNPSampler(BaseSampler):
         quantile_weight: in [0, 1]: blend the normalised values with their normal scores (rank-based,
             ``metabo.normalise.ObjectiveTransform``) by this weight, so a few very bad values (a plateau of failed
             configurations) cannot squash the differences among the good ones. 0 (default) is off. Bench name
-            ``metabo-bounds-ranks`` (with ``bound_candidates``, without ``compress_worse``).
+            ``metabo-bounds-ranks`` (with ``bound_candidates``, without ``compress_worse`` or clipping).
         clip_worse: if positive, soft-clip (log-compress) raw values more than this many robust standard
             deviations (interquartile range / 1.349) worse than their median before anything else
             (``metabo.normalise.ObjectiveTransform``), so a cluster of failures far below the rest cannot squeeze
             the good values into the model's noise level. 0 turns it off. Default ``None``: 3 without related
-            studies, 0 with them. Zero-shot, 3 met the iaml_glmnet bar and was within noise of 0 in the ablation
-            (BENCHMARKS.md; bench name ``metabo-noclip`` is 0). With related studies, whose values are
-            standardised without clipping (as in fine-tuning), clipping only the study's own values put them on
-            a different scale and raised rbv2_rpart's regret at 50 evaluations (``benchmarks/meta_other.sh``).
+            studies, 0 with them. Zero-shot, 3 brought metabo level with the best peer on iaml_glmnet and was
+            within noise of 0 in the ablation (BENCHMARKS.md; bench name ``metabo-noclip`` is 0). With related
+            studies, whose values are standardised without clipping (as in fine-tuning), clipping only the study's
+            own values put them on a different scale and raised rbv2_rpart's regret at 50 evaluations
+            (``benchmarks/meta_other.sh``).
         bound_candidates: treat each continuous parameter's bounds as values of their own: the best points'
             coordinates near a bound are projected onto it as extra candidates, and the min-distance rule never
             bars a point on a bound because of one just inside it (``metabo.acquisition``). Off by default.
