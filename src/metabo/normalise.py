@@ -138,18 +138,10 @@ class ObjectiveTransform:
         return self
 
     def _soft_clip(self, v: np.ndarray) -> np.ndarray:
-        c, r = self.clip_at, self.clip_scale
-        if not np.isfinite(c):
-            return v
-        with np.errstate(invalid="ignore"):
-            return np.where(v < c, c - r * np.log1p(np.maximum(c - v, 0.0) / r), v)
+        return _log_compress_below(v, self.clip_at, self.clip_scale)
 
     def _unclip(self, v: np.ndarray) -> np.ndarray:
-        c, r = self.clip_at, self.clip_scale
-        if not np.isfinite(c):  # clipping off: values the power inverse sent to +-inf pass through untouched
-            return v
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.where(v < c, c - r * np.expm1(np.maximum(c - v, 0.0) / r), v)
+        return _log_expand_below(v, self.clip_at, self.clip_scale)
 
     def _forward_power(self, z: np.ndarray) -> np.ndarray:
         if self.lmbda is None:
@@ -182,22 +174,36 @@ class ObjectiveTransform:
             w = self.quantile_weight
             t = w * _interp_linear_ends(t, self.knots_t, self.knots_q) + (1 - w) * t
         if self.compress_worse:
-            m = self.median
-            t = np.where(t < m, m - np.log1p(np.maximum(m - t, 0.0)), t)
+            t = _log_compress_below(t, self.median, 1.0)
         return t
 
     def inverse(self, normalised: np.ndarray) -> np.ndarray:
         t = np.asarray(normalised, dtype=np.float64)
         if self.compress_worse:
-            m = self.median
-            with np.errstate(over="ignore"):
-                t = np.where(t < m, m - np.expm1(np.maximum(m - t, 0.0)), t)
+            t = _log_expand_below(t, self.median, 1.0)
         if len(self.knots_t):
             # the blend w*q(t) + (1-w)*t is increasing and piecewise linear: invert it on its own knots
             w = self.quantile_weight
             t = _interp_linear_ends(t, w * self.knots_q + (1 - w) * self.knots_t, self.knots_t)
         t = t * self.scale + self.loc
         return self.sign * self._unclip(self._inverse_power(t) * self.spread + self.shift)
+
+
+def _log_compress_below(x: np.ndarray, at: float, scale: float) -> np.ndarray:
+    """``x`` with the values below ``at`` log-compressed toward it: ``at - scale * log1p((at - x) / scale)``.
+    ``at = -inf`` leaves ``x`` untouched (the identity, for values the inverse power map sent to +-inf too)."""
+    if not np.isfinite(at):
+        return x
+    with np.errstate(invalid="ignore"):
+        return np.where(x < at, at - scale * np.log1p(np.maximum(at - x, 0.0) / scale), x)
+
+
+def _log_expand_below(x: np.ndarray, at: float, scale: float) -> np.ndarray:
+    """The inverse of ``_log_compress_below``."""
+    if not np.isfinite(at):
+        return x
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.where(x < at, at - scale * np.expm1(np.maximum(at - x, 0.0) / scale), x)
 
 
 def _normal_score_knots(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
