@@ -8,12 +8,18 @@ import shlex
 import sys
 from pathlib import Path
 
+from metabo.bench.cli import register_cli
+from metabo.demo import run_demo
+from metabo.meta import load_corpus, yahpo
+from metabo.model.io import default_model_path, load_model, read_card
+from metabo.model.transformer import ModelConfig
+from metabo.priors.gp import PriorConfig
+from metabo.train.finetune import FinetuneConfig, dumps, finetune
+from metabo.train.nap import NAPConfig, train_nap
+from metabo.train.pretrain import TrainConfig, pretrain
+
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from metabo.model.transformer import ModelConfig
-    from metabo.priors.gp import PriorConfig
-    from metabo.train.pretrain import TrainConfig, pretrain
-
     cfg = TrainConfig(
         steps=args.steps,
         seed=args.seed,
@@ -37,9 +43,6 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
-    from metabo.meta import load_corpus
-    from metabo.train.finetune import FinetuneConfig, dumps, finetune
-
     sources: list = []
     if args.storage:
         sources.append((args.storage, args.study_pattern))
@@ -49,9 +52,8 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         raise SystemExit("metabo finetune: give past studies with --storage URL, --file PATH or --yahpo SCENARIO")
     target_space = None
     if args.yahpo:
-        from metabo.bench.problems import yahpo
-
-        target_space = yahpo.YahpoProblem(args.yahpo[0], yahpo.instances(args.yahpo[0], ("train",))[0]).search_space()
+        first = yahpo.instances(args.yahpo[0], ("train",))[0]
+        target_space = yahpo.YahpoSurrogate(args.yahpo[0], first).search_space()
     corpus = load_corpus(sources, target_space=target_space, yahpo_n_configs=args.yahpo_n_configs,
                          seed=args.seed)
     cfg = FinetuneConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, seed=args.seed,
@@ -67,8 +69,6 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_nap(args: argparse.Namespace) -> int:
-    from metabo.train.nap import NAPConfig, train_nap
-
     cfg = NAPConfig(iterations=args.iterations, max_minutes=args.max_minutes, aux_coef=args.aux_coef,
                     seed=args.seed, threads=args.threads, horizon=args.horizon)
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -78,8 +78,6 @@ def _cmd_nap(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from metabo.model.io import default_model_path, load_model, read_card
-
     path = Path(args.model) if args.model else default_model_path()
     model = load_model(path)
     card = read_card(path)
@@ -90,8 +88,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from metabo.demo import run_demo
-
     run_demo(n_trials=args.trials, out_dir=Path(args.out), seed=args.seed)
     return 0
 
@@ -160,8 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     nap.add_argument("--threads", type=int, default=1)
     nap.add_argument("--no-progress", action="store_true")
     nap.set_defaults(func=_cmd_nap)
-
-    from metabo.bench.cli import register_cli
 
     register_cli(sub)
 

@@ -1,18 +1,22 @@
-"""Objective normalisation shared by training and serving.
+"""The value transform: how a study's raw objective values reach the model, and back.
 
-The model always sees objective values standardised by the statistics of the *context* (never of the query
-points), with larger meaning better. Serving adds an optional Yeo-Johnson power transform before that step so
-heavy-tailed or badly scaled objectives look like the prior's, and optionally compresses the worse half of the
-values logarithmically toward the median, so a few very bad values (a plateau of failed configurations, say)
-do not squeeze the differences among the good ones below the bar distribution's resolution, or blends them with
-their rank-based normal scores for the same reason. Every step has an exact inverse.
+The model always sees values standardised by the statistics of the *context* (never of the query points), with
+larger meaning better. Before that, a study's values may be soft-clipped (a cluster of failures far below the
+rest), Yeo-Johnson transformed (heavy tails, bad scales) and, after standardising, the worse half log-compressed
+toward the median, so a few very bad values do not squeeze the differences among the good ones below the bar
+distribution's resolution. Every step has an exact inverse.
+
+``ValueTransformConfig`` is the one place these settings live; serving (``TNPSampler``), related studies
+(``metabo.meta.align``), fine-tuning and NAP training all take it, and its ``for_*`` methods say which steps apply
+to which values.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import torch
-from scipy.stats import norm, rankdata
 from torch import Tensor
 
 LAMBDA_BOUND = 3.0
@@ -73,38 +77,64 @@ def fit_yeojohnson_lambda(z: np.ndarray) -> float | None:
     return float(fine[int(np.argmax(_yeojohnson_llf(z, fine)))])
 
 
+@dataclass(frozen=True)
+class ValueTransformConfig:
+    """Settings of the value transform, with the rule for which values each step applies to.
+
+    Attributes:
+        power: Yeo-Johnson transform the values (fitted per study) before standardising them.
+        compress_worse: after standardising, log-compress the values below the median toward it (``t`` below
+            the median ``m`` becomes ``m - log1p(m - t)``). Applies to the study's own values at serving only:
+            past studies' values (in context, and as fine-tuning and NAP targets) are not compressed, because the
+            shipped fine-tuned and NAP models were trained on uncompressed values.
+        clip_worse: if positive, soft-clip raw values more than this many robust standard deviations
+            (interquartile range / 1.349) worse than the median first: beyond that threshold ``c`` a value
+            ``v`` maps to ``c - r * log1p((c - v) / r)``, so a plateau of failures neither drives the
+            Yeo-Johnson fit nor inflates the scale the good values are measured in. 0 is off.
+        clip_with_related: whether ``clip_worse`` also applies to the study's own values when related studies
+            share the context. Off: related studies' values are standardised without clipping, and clipping only
+            the study's own values puts them on another scale than the context they are read against (on
+            rbv2_rpart it raised transfer regret at 50 evaluations; BENCHMARKS.md).
+    """
+
+    power: bool = True
+    compress_worse: bool = True
+    clip_worse: float = 3.0
+    clip_with_related: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.clip_worse >= 0.0:
+            raise ValueError(f"clip_worse must be >= 0 (0 is off), got {self.clip_worse}")
+
+    def for_own_values(self, with_related: bool) -> "ValueTransformConfig":
+        """The steps applied to the study's own values at serving."""
+        if with_related and not self.clip_with_related:
+            return replace(self, clip_worse=0.0)
+        return self
+
+    def for_past_values(self) -> "ValueTransformConfig":
+        """The steps applied to a past study's values, normalised on their own: in the related context, and as
+        the targets of fine-tuning and NAP training."""
+        return replace(self, compress_worse=False, clip_worse=0.0)
+
+
+DEFAULT_TRANSFORM = ValueTransformConfig()
+
+
 class ObjectiveTransform:
     """Per-study map from raw objective values to the model's scale, and back.
 
     Args:
         maximize: whether larger raw values are better.
-        power: apply a Yeo-Johnson transform fitted on the observed values first.
-        compress_worse: after standardising, map values ``t`` below the median ``m`` to ``m - log1p(m - t)``.
-        quantile_weight: after standardising, replace ``t`` by ``w * q(t) + (1 - w) * t``, where ``q`` maps the
-            fitted values to their normal scores (mid-ranks) and interpolates linearly between them (and beyond
-            the ends, so the map stays increasing and invertible). Ranks ignore magnitudes, so a few very bad
-            values cannot squash the good ones together.
-        clip_worse: if positive, first soft-clip the raw values more than this many robust standard deviations
-            (interquartile range / 1.349) worse than their median: beyond that threshold ``c`` a value ``v`` maps
-            to ``c - r * log1p((c - v) / r)``. A plateau of failures then neither drives the Yeo-Johnson fit nor
-            inflates the standard deviation that the good values are measured in.
+        config: which steps to apply (``ValueTransformConfig``; use its ``for_*`` methods to pick the steps
+            for own or past values).
     """
 
-    def __init__(self, maximize: bool, power: bool = True, compress_worse: bool = False,
-                 quantile_weight: float = 0.0, clip_worse: float = 0.0) -> None:
-        if not 0.0 <= quantile_weight <= 1.0:
-            raise ValueError(f"quantile_weight must lie in [0, 1], got {quantile_weight}")
-        if not clip_worse >= 0.0:
-            raise ValueError(f"clip_worse must be >= 0 (0 is off), got {clip_worse}")
-        self.clip_worse = clip_worse
+    def __init__(self, maximize: bool, config: ValueTransformConfig = DEFAULT_TRANSFORM) -> None:
+        self.config = config
         self.clip_at = -np.inf
         self.clip_scale = 1.0
         self.sign = 1.0 if maximize else -1.0
-        self.power = power
-        self.compress_worse = compress_worse
-        self.quantile_weight = quantile_weight
-        self.knots_t = np.zeros(0)
-        self.knots_q = np.zeros(0)
         self.median = 0.0
         self.lmbda: float | None = None
         self.shift = 0.0
@@ -113,35 +143,28 @@ class ObjectiveTransform:
         self.scale = 1.0
 
     def fit(self, values: np.ndarray) -> "ObjectiveTransform":
+        cfg = self.config
         v = self.sign * np.asarray(values, dtype=np.float64)
         self.clip_at, self.clip_scale = -np.inf, 1.0
-        if self.clip_worse > 0 and v.size >= 4:
+        if cfg.clip_worse > 0 and v.size >= 4:
             q25, q50, q75 = np.percentile(v, [25, 50, 75])
             robust_sd = (q75 - q25) / 1.349
             if robust_sd > 1e-300:
-                self.clip_at, self.clip_scale = float(q50 - self.clip_worse * robust_sd), float(robust_sd)
-        v = self._soft_clip(v)
+                self.clip_at, self.clip_scale = float(q50 - cfg.clip_worse * robust_sd), float(robust_sd)
+        v = _log_compress_below(v, self.clip_at, self.clip_scale)
         # Pre-standardise so Yeo-Johnson's lambda search is well conditioned whatever the raw scale.
         self.shift = float(np.median(v)) if v.size else 0.0
         spread = float(np.std(v)) if v.size > 1 else 1.0
         self.spread = spread if spread > 1e-300 else 1.0
         z = (v - self.shift) / self.spread
-        if self.power and v.size >= 3 and np.ptp(z) > 0:
+        if cfg.power and v.size >= 3 and np.ptp(z) > 0:
             self.lmbda = fit_yeojohnson_lambda(z)
         t = self._forward_power(z)
         loc, scale = context_loc_scale(torch.as_tensor(t)[None])
         self.loc, self.scale = float(loc), float(scale)
         t = (t - self.loc) / self.scale
         self.median = float(np.median(t)) if t.size else 0.0
-        if self.quantile_weight > 0 and t.size and np.ptp(t) > 0:
-            self.knots_t, self.knots_q = _normal_score_knots(t)
         return self
-
-    def _soft_clip(self, v: np.ndarray) -> np.ndarray:
-        return _log_compress_below(v, self.clip_at, self.clip_scale)
-
-    def _unclip(self, v: np.ndarray) -> np.ndarray:
-        return _log_expand_below(v, self.clip_at, self.clip_scale)
 
     def _forward_power(self, z: np.ndarray) -> np.ndarray:
         if self.lmbda is None:
@@ -168,25 +191,19 @@ class ObjectiveTransform:
         return out
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        z = (self._soft_clip(self.sign * np.asarray(values, dtype=np.float64)) - self.shift) / self.spread
-        t = (self._forward_power(z) - self.loc) / self.scale
-        if len(self.knots_t):
-            w = self.quantile_weight
-            t = w * _interp_linear_ends(t, self.knots_t, self.knots_q) + (1 - w) * t
-        if self.compress_worse:
+        v = _log_compress_below(self.sign * np.asarray(values, dtype=np.float64), self.clip_at, self.clip_scale)
+        t = (self._forward_power((v - self.shift) / self.spread) - self.loc) / self.scale
+        if self.config.compress_worse:
             t = _log_compress_below(t, self.median, 1.0)
         return t
 
     def inverse(self, normalised: np.ndarray) -> np.ndarray:
         t = np.asarray(normalised, dtype=np.float64)
-        if self.compress_worse:
+        if self.config.compress_worse:
             t = _log_expand_below(t, self.median, 1.0)
-        if len(self.knots_t):
-            # the blend w*q(t) + (1-w)*t is increasing and piecewise linear: invert it on its own knots
-            w = self.quantile_weight
-            t = _interp_linear_ends(t, w * self.knots_q + (1 - w) * self.knots_t, self.knots_t)
         t = t * self.scale + self.loc
-        return self.sign * self._unclip(self._inverse_power(t) * self.spread + self.shift)
+        return self.sign * _log_expand_below(self._inverse_power(t) * self.spread + self.shift, self.clip_at,
+                                             self.clip_scale)
 
 
 def _log_compress_below(x: np.ndarray, at: float, scale: float) -> np.ndarray:
@@ -204,20 +221,3 @@ def _log_expand_below(x: np.ndarray, at: float, scale: float) -> np.ndarray:
         return x
     with np.errstate(over="ignore", invalid="ignore"):
         return np.where(x < at, at - scale * np.expm1(np.maximum(at - x, 0.0) / scale), x)
-
-
-def _normal_score_knots(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct sorted values of ``t`` and their normal scores Phi^-1((mid-rank - 0.5) / n)."""
-    ranks = rankdata(t)  # ties share their mean rank
-    knots_t, first = np.unique(t, return_index=True)
-    return knots_t, norm.ppf((ranks[first] - 0.5) / len(t))
-
-
-def _interp_linear_ends(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """``np.interp`` that extends the outer segments linearly instead of clamping (``xp`` has 2+ knots)."""
-    x = np.asarray(x, dtype=np.float64)
-    out = np.interp(x, xp, fp)
-    lo_slope = (fp[1] - fp[0]) / (xp[1] - xp[0])
-    hi_slope = (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
-    out = np.where(x < xp[0], fp[0] + (x - xp[0]) * lo_slope, out)
-    return np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * hi_slope, out)

@@ -1,82 +1,29 @@
-"""Related past studies in the model's context: which studies, which of their points, and in what form.
+"""Related past studies at serving: which studies join the context, and the zero-shot portfolio.
 
-Shared by serving (``TNPSampler(related=...)``) and fine-tuning (``metabo.train.finetune``), so the model sees
-related data the same way in both. A related study is an ``AlignedStudy`` (``metabo.meta.align``): its rows
-encoded in the new study's unit cube and its values normalised on its own (larger is better).
-
-Context layout: the related points first, each with its study's task slot (1, 2, ...), then the new study's
-own points with slot 0. A model has ``task_slots - 1`` slots for related studies (7 for the shipped multi-task
-model); with more related studies than that, the most similar ones are chosen (``rank_studies``).
+A related study is an ``AlignedStudy`` (``metabo.meta.align``): its rows encoded in the new study's unit cube and
+its values normalised on its own (larger is better). ``RelatedStudies`` loads and aligns the sources once per
+search space; each suggestion then takes the studies that fit the model's task slots (all of them, or the
+``task_slots - 1`` whose predictions best rank the new study's observations, ``rank_studies``) and lays out their
+points with ``metabo.context.related_points``, as training does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+import warnings
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+from optuna.distributions import BaseDistribution
+from scipy.stats import spearmanr
 
+from metabo.context import Context, related_points, select_points
+from metabo.meta import align_corpus, load_corpus
 from metabo.meta.align import AlignedStudy
 from metabo.model.transformer import TNPModel
+from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 
 MIN_POINTS_TO_RANK = 3  # below this many own observations, studies cannot be ranked by similarity
-
-
-@dataclass
-class RelatedContext:
-    """Related points ready for the model: encoded inputs, normalised values and task slots (>= 1)."""
-
-    x: np.ndarray  # (R, d)
-    y: np.ndarray  # (R,)
-    slot: np.ndarray  # (R,) int
-    names: list[str]  # study name per slot, slot i+1 -> names[i]
-    seeds: np.ndarray | None = None  # points to search around (default: ``best_points()``)
-
-    def __post_init__(self) -> None:
-        if self.seeds is None:
-            self.seeds = self.best_points()
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def best_points(self, per_study: int = 2) -> np.ndarray:
-        """The best ``per_study`` points of each related study (candidate seeds for the acquisition search)."""
-        rows = []
-        for s in np.unique(self.slot):
-            idx = np.flatnonzero(self.slot == s)
-            rows.extend(idx[np.argsort(-self.y[idx])[:per_study]])
-        return self.x[np.array(rows, dtype=int)] if rows else self.x[:0]
-
-
-def select_points(y: np.ndarray, n: int, rng: np.random.RandomState) -> np.ndarray:
-    """Indices of ``n`` of a study's points: its best half-share first, the rest at random (sorted)."""
-    if n >= len(y):
-        return np.arange(len(y))
-    n_best = n // 2
-    order = np.argsort(-y, kind="stable")
-    rest = rng.choice(order[n_best:], size=n - n_best, replace=False)
-    return np.sort(np.concatenate([order[:n_best], rest]))
-
-
-def build_context(studies: Sequence[AlignedStudy], max_points: int, rng: np.random.RandomState,
-                  dims: np.ndarray | None = None) -> RelatedContext:
-    """Up to ``max_points`` points shared evenly among ``studies`` (task slots in the given order).
-
-    ``dims`` restricts the encoded coordinates (the sampler's subset when a space is wider than the model).
-    """
-    if not studies:
-        raise ValueError("no related studies to build a context from")
-    per_study = max(1, max_points // len(studies))
-    xs, ys, slots = [], [], []
-    for i, study in enumerate(studies):
-        keep = select_points(study.y, per_study, rng)
-        x = study.x[keep]
-        xs.append(x if dims is None else x[:, dims])
-        ys.append(study.y[keep])
-        slots.append(np.full(len(keep), i + 1, dtype=np.int64))
-    return RelatedContext(np.concatenate(xs).astype(np.float64), np.concatenate(ys).astype(np.float64),
-                          np.concatenate(slots), [s.name for s in studies])
 
 
 @torch.no_grad()
@@ -111,8 +58,6 @@ def rank_studies(model: TNPModel, studies: Sequence[AlignedStudy], x_own: np.nda
     n = len(studies)
     if len(y_own) < MIN_POINTS_TO_RANK:
         return rng.permutation(n)
-    from scipy.stats import spearmanr
-
     means = predict_in_studies(model, studies, x_own, rng, points_per_study, dims)
     scores = np.array([spearmanr(m, y_own).statistic if np.ptp(m) > 0 else 0.0 for m in means])
     scores = np.nan_to_num(scores, nan=0.0)
@@ -162,13 +107,82 @@ def choose_studies(model: TNPModel, studies: Sequence[AlignedStudy], x_own: np.n
     return [studies[i] for i in order[:n_slots]]
 
 
-def concat_context(related: RelatedContext | None, x_own: np.ndarray, y_own: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The full context (related first, then own points with slot 0): inputs, values and slots (``None`` when
-    there are no related points, for single-task models)."""
-    if related is None or not len(related):
-        return x_own, y_own, None
-    x = np.concatenate([related.x, x_own.reshape(-1, related.x.shape[1])])
-    y = np.concatenate([related.y, y_own])
-    slot = np.concatenate([related.slot, np.zeros(len(y_own), dtype=np.int64)])
-    return x, y, slot
+class RelatedStudies:
+    """The related past studies of one sampler: loaded and aligned once per search space, then chosen and laid
+    out for each suggestion.
+
+    Args:
+        sources: anything ``metabo.meta.load_corpus`` takes.
+        transform: the value transform; past studies' values get its ``for_past_values()`` steps.
+        max_points: related points in the context per suggestion, shared among the chosen studies.
+    """
+
+    def __init__(self, sources: Any, transform: ValueTransformConfig = DEFAULT_TRANSFORM, max_points: int = 128
+                 ) -> None:
+        if max_points < 1:
+            raise ValueError(f"max_related_points must be at least 1, got {max_points}")
+        self.sources = sources
+        self.transform = transform
+        self.max_points = max_points
+        self._aligned: dict[str, list[AlignedStudy]] = {}
+        self._portfolio: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def aligned(self, search_space: Mapping[str, BaseDistribution]) -> list[AlignedStudy]:
+        """The studies aligned to ``search_space`` (loaded on first use; a warning if none aligns)."""
+        key = space_key(search_space)
+        if key not in self._aligned:
+            corpus = load_corpus(self.sources, target_space=search_space)
+            aligned, _ = align_corpus(corpus, search_space, transform=self.transform)
+            if not aligned:
+                warnings.warn("TNPSampler: no related study could be aligned to this search space; the model "
+                              "runs without related data", stacklevel=4)
+            self._aligned[key] = aligned
+        return self._aligned[key]
+
+    def context(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], dims: np.ndarray,
+                x_own: np.ndarray, y_own: np.ndarray, rng: np.random.RandomState
+                ) -> tuple[Context, np.ndarray] | None:
+        """The related points for one suggestion, and the best point of every related study (search seeds),
+        both in ``dims``; ``None`` when no study aligns."""
+        aligned = self.aligned(search_space)
+        if not aligned:
+            return None
+        chosen = choose_studies(model, aligned, x_own[:, dims], y_own, rng, dims=dims)
+        points = related_points(chosen, self.max_points, rng, dims=dims)
+        # Search around the best configuration of every related study, not only of those in the context.
+        seeds = np.stack([a.x[int(np.argmax(a.y))] for a in aligned])[:, dims]
+        return points, seeds
+
+    def portfolio_point(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], dims: np.ndarray,
+                        x_taken: np.ndarray) -> np.ndarray | None:
+        """The next zero-shot portfolio configuration (encoded, full width), or ``None`` when all are taken."""
+        aligned = self.aligned(search_space)
+        key = (space_key(search_space), tuple(dims.tolist()))
+        # A fixed generator, so candidates and taken points are judged against the same context subsets.
+        if key not in self._portfolio:
+            candidates = portfolio_candidates(aligned)
+            scores = study_scores(model, aligned, candidates[:, dims], np.random.RandomState(0), dims=dims)
+            self._portfolio[key] = (candidates, scores)
+        candidates, scores = self._portfolio[key]
+        if len(x_taken):
+            free = np.abs(candidates[:, None, :] - x_taken[None, :, :]).max(-1).min(1) > 1e-9
+            candidates, scores = candidates[free], scores[:, free]
+            own = study_scores(model, aligned, x_taken[:, dims], np.random.RandomState(0), dims=dims)
+        else:
+            own = np.zeros((len(aligned), 0))
+        if not len(candidates):
+            return None
+        return candidates[portfolio_choice(scores, own)]
+
+    def best_point(self, n_dims: int) -> np.ndarray:
+        """Before the study's first observation: the best point of any related study (encoded), else the centre."""
+        studies = [a for cached in self._aligned.values() for a in cached if a.encoder.n_dims == n_dims]
+        if not studies:
+            return np.full(n_dims, 0.5)
+        best = max(studies, key=lambda a: float(a.y.max()))
+        return best.x[int(np.argmax(best.y))]
+
+
+def space_key(search_space: Mapping[str, BaseDistribution]) -> str:
+    """A hashable identity of a search space."""
+    return repr(sorted((n, repr(d)) for n, d in search_space.items()))

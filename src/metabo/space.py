@@ -7,7 +7,9 @@ Every parameter maps to one or more coordinates in [0, 1]:
   slice of the coordinate; decode rounds to the nearest admissible value.
 * ``CategoricalDistribution``: one-hot, one coordinate per choice; decode takes the argmax.
 
-The model sees these coordinates padded with zeros to its fixed input width (see ``model.TNPModel``).
+The model sees these coordinates padded with zeros to its fixed input width (see ``model.TNPModel``). A space
+wider than that is optimised one ``Subspace`` at a time: some coordinates free, the others fixed (as BoTorch's
+``fixed_features``).
 """
 
 from __future__ import annotations
@@ -74,6 +76,20 @@ class SearchSpaceEncoder:
             elif isinstance(s.distribution, IntDistribution):
                 mask[s.start] = True  # refined continuously, rounded on decode
         return mask
+
+    def random_subspace_dims(self, max_dims: int, rng: np.random.RandomState) -> np.ndarray:
+        """Encoded coordinates of a random subset of whole parameters that fits in ``max_dims`` (all of them when
+        the space fits, without drawing from ``rng``)."""
+        if self.n_dims <= max_dims:
+            return np.arange(self.n_dims)
+        chosen: list[int] = []
+        used = 0
+        for i in rng.permutation(len(self._slots)):
+            slot = self._slots[i]
+            if used + slot.width <= max_dims:
+                chosen.extend(range(slot.start, slot.start + slot.width))
+                used += slot.width
+        return np.array(sorted(chosen), dtype=int)
 
     def categorical_slices(self) -> list[slice]:
         return [
@@ -178,3 +194,64 @@ def _from_unit(u: float, dist: FloatDistribution | IntDistribution) -> float | i
         k = round((v - dist.low) / dist.step)
         v = dist.low + k * dist.step
     return float(min(max(v, dist.low), dist.high))
+
+
+@dataclass(frozen=True)
+class Subspace:
+    """The encoded coordinates one suggestion optimises (``dims``); the others stay at ``fixed``'s values.
+
+    Everything the candidate optimiser needs about the space, in the subspace's own coordinates: which are
+    continuous, the one-hot blocks, snapping to admissible values, and the way back to full rows.
+    """
+
+    encoder: SearchSpaceEncoder
+    dims: np.ndarray
+    fixed: np.ndarray  # a full encoded row: the values of the coordinates outside ``dims``
+
+    @classmethod
+    def full(cls, encoder: SearchSpaceEncoder) -> "Subspace":
+        return cls(encoder, np.arange(encoder.n_dims), np.full(encoder.n_dims, 0.5))
+
+    @property
+    def is_full(self) -> bool:
+        return len(self.dims) == self.encoder.n_dims
+
+    @property
+    def continuous(self) -> np.ndarray:
+        """Boolean mask over the subspace's coordinates: True where gradient refinement is meaningful."""
+        return self.encoder.continuous_mask()[self.dims]
+
+    @property
+    def categorical(self) -> list[slice]:
+        """One-hot blocks in the subspace's coordinates (blocks are either wholly in or wholly out)."""
+        starts = set(self.dims.tolist())
+        out = []
+        for block in self.encoder.categorical_slices():
+            if block.start in starts:
+                first = int(np.searchsorted(self.dims, block.start))
+                out.append(slice(first, first + block.stop - block.start))
+        return out
+
+    def restrict(self, rows: np.ndarray) -> np.ndarray:
+        """Full encoded rows (n, n_dims) -> the subspace's coordinates (n, len(dims)), always a copy."""
+        return rows[:, self.dims]
+
+    def to_full(self, rows: np.ndarray) -> np.ndarray:
+        """Subspace rows -> full encoded rows, the other coordinates taken from ``fixed``."""
+        if self.is_full:
+            return rows
+        full = np.repeat(self.fixed[None], len(rows), axis=0)
+        full[:, self.dims] = rows
+        return full
+
+    def snap(self, rows: np.ndarray) -> np.ndarray:
+        """Subspace rows projected onto admissible points (``SearchSpaceEncoder.snap``)."""
+        return self.encoder.snap(self.to_full(rows))[:, self.dims]
+
+    def nearby(self, x_seen: np.ndarray, distance: float) -> np.ndarray:
+        """Seen full rows that a subspace point can come within ``distance`` of (max-norm), restricted to the
+        subspace: those whose fixed coordinates already lie that close to ``fixed``."""
+        others = np.setdiff1d(np.arange(self.encoder.n_dims), self.dims)
+        if len(others):
+            x_seen = x_seen[np.abs(x_seen[:, others] - self.fixed[others]).max(1) < distance]
+        return x_seen[:, self.dims]

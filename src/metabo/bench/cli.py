@@ -12,8 +12,18 @@ subcommands::
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
+
+from metabo.bench.compose import compose
+from metabo.bench.optimizers import available_optimizers
+from metabo.bench.peers import envs
+from metabo.bench.problems import family_available, select_problems
+from metabo.bench.reference import run_reference_searches
+from metabo.bench.report import build_report, format_rows
+from metabo.bench.runner import run_benchmark
+from metabo.meta import yahpo
 
 DEFAULT_STORE = "bench_results/bench.db"
 QUICK_STORE = "bench_results/quick/bench.db"
@@ -33,8 +43,6 @@ def _str_list(text: str) -> list[str]:
 
 def _quick_problems() -> list:
     """One BBOB problem plus one YAHPO validation instance where the YAHPO data and onnxruntime are present."""
-    from metabo.bench.problems import family_available, select_problems
-
     chosen = select_problems([QUICK_BBOB])
     if family_available("yahpo"):
         chosen += select_problems([QUICK_YAHPO])[:1]
@@ -42,11 +50,7 @@ def _quick_problems() -> list:
 
 
 def _select(args: argparse.Namespace) -> list:
-    from metabo.bench.problems import select_problems
-
     if args.yahpo_data:
-        from metabo.bench.problems import yahpo
-
         yahpo.set_data_dir(args.yahpo_data)  # also exported to spawned workers
     if args.quick:
         return _quick_problems()
@@ -55,11 +59,7 @@ def _select(args: argparse.Namespace) -> list:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from metabo.bench.runner import run_benchmark
-
     if args.setup_peers:
-        from metabo.bench.peers import envs
-
         envs.setup(args.setup_peers)
         return 0
     if args.quick:
@@ -75,8 +75,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print("\n".join(f"{p.name}  (dim {p.dim})" for p in problems))
         return 0
     if args.reference:
-        from metabo.bench.reference import run_reference_searches
-
         counts = run_reference_searches(problems, args.store, args.reference_evals, range(args.seeds),
                                         progress=not args.no_progress)
         print(f"reference searches: {counts['done']} done, {counts['skipped']} already stored, "
@@ -89,8 +87,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
           f"{counts['done']} runs done, {counts['skipped']} already complete, {counts['failed']} failed "
           f"(store: {args.store})")
     if args.quick:
-        from metabo.bench.report import build_report, format_rows
-
         report = build_report(args.store, None, Path(args.store).parent / "report", n_boot=200)
         print(format_rows(report.rows))
         print(f"report: {report.markdown_path}")
@@ -108,13 +104,7 @@ def _titled_paths(items: list[str], option: str) -> list[tuple[str, str]]:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from metabo.bench.report import build_report, format_rows
-
     if args.compose:
-        import shlex
-
-        from metabo.bench.compose import compose
-
         stores = _titled_paths(args.section, "--section")
         fragments = _titled_paths(args.fragment, "--fragment")
         if not stores and not fragments:
@@ -153,8 +143,6 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Add the ``bench`` and ``report`` subcommands to ``subparsers``."""
-    from metabo.bench.optimizers import available_optimizers
-
     bench = subparsers.add_parser("bench", help="run optimisers on benchmark problems into a SQLite store")
     bench.add_argument("--problems", default="bbob/*_d2",
                        help="comma-separated glob patterns over names like bbob/f01_i1_d2, yahpo/lcbench/7593, "

@@ -23,6 +23,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from metabo.bench.problems.base import CHEAP_RANDOM_MEDIAN_POINTS
+from metabo.bench.store import ResultStore
 
 RANDOM_MEDIAN_SEED = 20240101  # the same seed as BBOB's random median
 REFERENCE_TPE_TRIALS = 300  # TPE's per-suggestion cost grows with trials; the local search takes over after this
@@ -250,8 +251,6 @@ def run_reference_searches(problems: Sequence[Any], store_path: Any, evaluations
     import datetime as _dt
 
     from tqdm.auto import tqdm
-
-    from metabo.bench.store import ResultStore
 
     db = ResultStore(store_path)
     ensure_problem_constants(db, problems)

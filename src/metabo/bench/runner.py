@@ -32,6 +32,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import metabo
+from metabo.bench.optimizers import check_optimizer_names, make_sampler, model_fingerprint, peer_info, startup_trials
 from metabo.bench.problems import Problem, get_problem
 from metabo.bench.reference import ensure_problem_constants
 from metabo.bench.store import ResultStore, RunKey, RunResult, TrialRecord
@@ -60,8 +62,6 @@ def _versions() -> dict[str, str]:
     import optuna
     import torch
 
-    import metabo
-
     out = {"python": platform.python_version(), "optuna": optuna.__version__, "torch": torch.__version__,
            "metabo": metabo.__version__, "torch_threads": str(torch.get_num_threads())}
     for module in ("ioh", "onnxruntime"):  # only those the problems imported
@@ -75,8 +75,6 @@ def execute_run(key: RunKey) -> RunResult:
     import optuna
     from optuna.samplers import RandomSampler
     from optuna.trial import TrialState
-
-    from metabo.bench.optimizers import make_sampler, model_fingerprint, peer_info, startup_trials
 
     # the selection (select_problems) already decided whether reserved instances may run
     problem: Problem = get_problem(key.problem, allow_reserved=True)
@@ -167,8 +165,6 @@ def run_benchmark(optimizers: Sequence[str], problems: Sequence[Problem], seeds:
         e.g. in the objective; not stored, retried on the next call).
     """
     from tqdm.auto import tqdm
-
-    from metabo.bench.optimizers import check_optimizer_names
 
     if budget < 1:
         raise ValueError("budget must be at least 1")

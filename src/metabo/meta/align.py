@@ -30,7 +30,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from metabo.meta.objective import normalise_values
 from metabo.meta.study import MetaDataError, PastStudy
-from metabo.normalise import ObjectiveTransform
+from metabo.normalise import DEFAULT_TRANSFORM, ObjectiveTransform, ValueTransformConfig
 from metabo.space import SearchSpaceEncoder
 
 OutOfRange = Literal["drop", "clip"]
@@ -142,14 +142,14 @@ def _filler(dist: BaseDistribution) -> Any:
 
 
 def align(study: PastStudy, target_space: Mapping[str, BaseDistribution], out_of_range: OutOfRange = "drop",
-          power: bool = True) -> AlignedStudy:
+          transform: ValueTransformConfig = DEFAULT_TRANSFORM) -> AlignedStudy:
     """Align ``study`` to ``target_space`` following the module's rules.
 
     Args:
         study: the past study.
         target_space: the new study's parameters (Optuna distributions).
         out_of_range: ``"drop"`` rows with a numeric value outside the target range, or ``"clip"`` it.
-        power: Yeo-Johnson in the objective normalisation.
+        transform: the value transform (its ``for_past_values()`` steps normalise the objective).
 
     Raises:
         AlignmentError: zero overlap, no observations, or every row dropped (the message says which).
@@ -223,19 +223,20 @@ def align(study: PastStudy, target_space: Mapping[str, BaseDistribution], out_of
         categorical = isinstance(target_space[names[j]], CategoricalDistribution)
         x[~observed[:, j], start:start + width] = 1.0 / width if categorical else 0.5
     values = np.array([study.observations[i][1] for i in rows], dtype=np.float64)
-    y, transform = normalise_values(values, study.direction, power=power)
-    return AlignedStudy(study, encoder, x, observed, values, y, transform, np.array(rows, dtype=np.int64),
+    y, fitted = normalise_values(values, study.direction, transform)
+    return AlignedStudy(study, encoder, x, observed, values, y, fitted, np.array(rows, dtype=np.int64),
                         shared, missing, incompatible, ignored, dropped, clipped)
 
 
 def align_corpus(studies: Iterable[PastStudy], target_space: Mapping[str, BaseDistribution],
-                 out_of_range: OutOfRange = "drop", power: bool = True) -> tuple[list[AlignedStudy], list[Rejection]]:
+                 out_of_range: OutOfRange = "drop", transform: ValueTransformConfig = DEFAULT_TRANSFORM
+                 ) -> tuple[list[AlignedStudy], list[Rejection]]:
     """Align every study; those that cannot be aligned come back as ``Rejection``s instead of raising."""
     aligned: list[AlignedStudy] = []
     rejected: list[Rejection] = []
     for study in studies:
         try:
-            aligned.append(align(study, target_space, out_of_range=out_of_range, power=power))
+            aligned.append(align(study, target_space, out_of_range=out_of_range, transform=transform))
         except AlignmentError as exc:
             rejected.append(Rejection(study.name, study.source, str(exc)))
     return aligned, rejected

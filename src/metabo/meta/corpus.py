@@ -29,6 +29,9 @@ from metabo.meta.signature import MatchMode
 from metabo.meta.study import MetaDataError, PastStudy
 from metabo.meta.table_source import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table
 from metabo.meta.yahpo_source import yahpo_studies
+from metabo.normalise import ValueTransformConfig
+
+_CHECK_ONLY = ValueTransformConfig(power=False)  # only whether a study aligns matters here
 
 Source = Union[PastStudy, optuna.Study, str, Path, tuple[str, str]]
 YAHPO_PREFIX = "yahpo:"
@@ -99,7 +102,7 @@ def load_corpus(sources: Source | Iterable[Source], target_space: Mapping[str, B
     kept: list[PastStudy] = []
     for study in out:
         try:
-            align(study, target_space, out_of_range=out_of_range, power=False)
+            align(study, target_space, out_of_range=out_of_range, transform=_CHECK_ONLY)
         except AlignmentError as exc:
             if on_reject == "raise":
                 raise

@@ -38,7 +38,10 @@ from optuna.trial import FrozenTrial
 from metabo.meta.align import OutOfRange, match_choice, align_corpus
 from metabo.meta.corpus import Source, load_corpus
 from metabo.meta.study import PastStudy
+from metabo.normalise import ValueTransformConfig
 from metabo.space import SearchSpaceEncoder
+
+_RANK_ONLY = ValueTransformConfig(power=False)  # only the order of the values is used here
 
 USER_ATTR = "metabo_warm_start"
 
@@ -122,7 +125,7 @@ class WarmStartSampler(BaseSampler):
         return self._plans[key]
 
     def _build_plan(self, space: Mapping[str, BaseDistribution]) -> list[WarmCandidate]:
-        aligned, _ = align_corpus(self._studies, space, out_of_range=self._out_of_range, power=False)
+        aligned, _ = align_corpus(self._studies, space, out_of_range=self._out_of_range, transform=_RANK_ONLY)
         ranked = sorted(enumerate(aligned), key=lambda ia: (-ia[1].overlap, ia[0]))
         queues = [(a, a.best_rows()) for _, a in ranked]
         plan: list[WarmCandidate] = []

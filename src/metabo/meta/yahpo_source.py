@@ -1,10 +1,10 @@
 """The meta-training corpus: random configurations of YAHPO Gym ``train`` instances, evaluated by the
-surrogates of ``metabo.bench.problems.yahpo``.
+surrogates of ``metabo.meta.yahpo``.
 
-Each instance becomes one ``PastStudy`` (``yahpo/<scenario>/<instance>``, minimised, the benchmark problem's
-flat search space). Configurations are drawn uniformly in the encoded unit cube (so log-scale parameters are
-log-uniform and every integer and choice is equally likely), with a generator seeded by ``seed`` and the
-instance, so a corpus is reproducible and instances do not share configurations.
+Each instance becomes one ``PastStudy`` (``yahpo/<scenario>/<instance>``, minimised, the surrogate's flat
+search space, which is also the benchmark problem's). Configurations are drawn uniformly in the encoded unit
+cube (so log-scale parameters are log-uniform and every integer and choice is equally likely), with a generator
+seeded by ``seed`` and the instance, so a corpus is reproducible and instances do not share configurations.
 
 Splits (``splits.json``): ``train`` only by default; ``validation`` only when asked for explicitly;
 ``reserved`` instances are refused whatever is asked (``PermissionError``): they are kept for independent
@@ -18,6 +18,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from metabo.meta import yahpo
 from metabo.meta.study import PastStudy
 from metabo.space import SearchSpaceEncoder
 
@@ -42,7 +43,7 @@ def yahpo_studies(scenario: str, n_configs: int = 100, splits: Sequence[str] = (
     """One ``PastStudy`` per instance of ``scenario`` in ``splits`` with ``n_configs`` random evaluations.
 
     Args:
-        scenario: a scenario of ``metabo.bench.problems.yahpo.SCENARIOS`` (e.g. ``lcbench``).
+        scenario: a scenario of ``metabo.meta.yahpo.SCENARIOS`` (e.g. ``lcbench``).
         n_configs: random configurations per instance.
         splits: ``("train",)`` by default; add ``"validation"`` explicitly to include those.
         instances: a subset of the selected splits' instances (default: all of them).
@@ -52,8 +53,6 @@ def yahpo_studies(scenario: str, n_configs: int = 100, splits: Sequence[str] = (
         PermissionError: a reserved instance or split was asked for, or an instance outside ``splits``.
         FileNotFoundError: no YAHPO data folder. ``KeyError``: unknown scenario.
     """
-    from metabo.bench.problems import yahpo  # imported lazily: needs the data folder and onnxruntime
-
     if scenario not in yahpo.SCENARIOS:
         raise KeyError(f"unknown YAHPO scenario {scenario!r}; choose from {', '.join(yahpo.SCENARIOS)}")
     if n_configs < 1:
@@ -77,7 +76,7 @@ def yahpo_studies(scenario: str, n_configs: int = 100, splits: Sequence[str] = (
                                       f"{', '.join(splits)}")
     out: list[PastStudy] = []
     for inst in chosen:
-        problem = yahpo.YahpoProblem(scenario, inst)
+        problem = yahpo.YahpoSurrogate(scenario, inst)
         space = problem.search_space()
         encoder = SearchSpaceEncoder(space)
         rng = np.random.default_rng([seed, zlib.crc32(f"{scenario}/{inst}".encode())])

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from metabo.meta import yahpo, yahpo_studies
 from metabo.meta.align import AlignedStudy, align_corpus
 from metabo.model.io import load_model, read_card, save_model, with_task_slots
 from metabo.model.transformer import TNPModel
@@ -69,15 +70,12 @@ class _Tasks:
 
 
 def _load_tasks(scenario: str, cfg: NAPConfig) -> tuple[_Tasks, dict[str, Any]]:
-    from metabo.bench.problems import yahpo
-    from metabo.meta import yahpo_studies
-
     instances = yahpo.instances(scenario, ("train",))
-    space = yahpo.YahpoProblem(scenario, instances[0]).search_space()
+    space = yahpo.YahpoSurrogate(scenario, instances[0]).search_space()
     encoder = SearchSpaceEncoder(space)
     xs, ys = [], []
     for inst in instances:
-        problem = yahpo.YahpoProblem(scenario, inst)
+        problem = yahpo.YahpoSurrogate(scenario, inst)
         rng = np.random.default_rng([cfg.seed, 7, zlib.crc32(f"{scenario}/{inst}".encode())])
         u = rng.random((cfg.configs_per_instance, encoder.n_dims))
         configs = [encoder.decode(r) for r in u]

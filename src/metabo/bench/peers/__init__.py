@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metabo.bench.peers.external import ExternalSampler, PeerWorkerError
+from metabo.bench.peers import envs
+from metabo.bench.peers.external import ExternalSampler, PeerWorkerError, encode_params
+from metabo.meta import load_corpus
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,9 +51,6 @@ def transfer_tasks(problem: object, yahpo_n_configs: int = 100, seed: int = 0) -
     problem's search space; the problem's own instance and observations outside the space are left out.
     Raises ``ValueError`` for a problem without a YAHPO scenario (no related data).
     """
-    from metabo.bench.peers.external import encode_params
-    from metabo.meta import load_corpus
-
     scenario = getattr(problem, "scenario", None)
     name = getattr(problem, "name", repr(problem))
     if scenario is None or not hasattr(problem, "search_space"):
@@ -84,8 +83,6 @@ def make_peer_sampler(name: str, seed: int, budget: int | None = None, threads: 
     environment and library versions. ``options`` override the worker's options (e.g. ``{"n_init": 3}`` for
     BoTorch, ``{"hebo_kwargs": {"rand_sample": 3}}`` for HEBO).
     """
-    from metabo.bench.peers import envs
-
     script, defaults = PEERS[name]
     search_space = None
     info: dict[str, object] = {}
@@ -111,8 +108,6 @@ def make_peer_sampler(name: str, seed: int, budget: int | None = None, threads: 
 
 def peer_versions(name: str) -> dict[str, str]:
     """Library versions in peer ``name``'s environment as recorded when it was built (empty if not built)."""
-    from metabo.bench.peers import envs
-
     return envs.versions(name)
 
 

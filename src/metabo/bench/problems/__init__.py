@@ -10,9 +10,10 @@ modules are installed. Every problem follows the ``Problem`` contract of ``base.
   by default, ``reserved`` never without ``allow_reserved``);
 * ``register_family(name, module)`` adds a family whose module has a top-level ``problems()`` listing.
 
-Family modules are imported only when a name or pattern needs them, so importing this package stays cheap
-(no ioh, onnxruntime or scikit-learn), and a family whose module or dependencies are missing is simply
-unavailable: globs skip it, explicit names raise an error that says why.
+Family modules other than BBOB's (whose ``ioh`` import waits for an evaluation) are imported only when a name or
+pattern needs them, so importing this package stays cheap (no ioh, onnxruntime or scikit-learn), and a family
+whose module or dependencies are missing is simply unavailable: globs skip it, explicit names raise an error that
+says why. YAHPO split selection comes from the library module ``metabo.meta.yahpo``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence
 
+from metabo.bench.problems import bbob
 from metabo.bench.problems.base import Problem, family_of, normalised_regret
+from metabo.meta.yahpo import check_splits
 
 __all__ = [
     "Problem",
@@ -194,9 +197,6 @@ def select_problems(patterns: str | Sequence[str], dims: Iterable[int] | None = 
     the instances of ``splits``. ``reserved`` YAHPO instances are never selected without ``allow_reserved``.
     Raises ``ValueError`` when nothing matches, ``PermissionError`` for a name outside the selected splits.
     """
-    from metabo.bench.problems import bbob
-    from metabo.bench.problems.yahpo import check_splits
-
     if isinstance(patterns, str):
         patterns = [p.strip() for p in patterns.split(",") if p.strip()]
     options = SelectOptions(tuple(dims) if dims is not None else tuple(bbob.dims_for(patterns)),

@@ -1,0 +1,28 @@
+"""Acquisition: functions that score candidates from the model's predictions, and the candidate search.
+
+* ``functions``: ``Acquisition`` objects (log-EI, log-PI, UCB, the predicted mean, the learned NAP head), each a
+  map from the model's candidate features to a score (larger is better) and the predictive logits.
+* ``optimizer``: ``optimize_acquisition`` maximises any ``Acquisition`` over a ``metabo.space.Subspace``; it knows
+  nothing of where the context came from (own trials, pending trials, related studies).
+"""
+
+from metabo.acquisition.functions import (ACQUISITION_KINDS, Acquisition, AcquisitionKind, LearnedAcquisition,
+                                          LogExpectedImprovement, LogProbabilityOfImprovement, PredictedMean,
+                                          UpperConfidenceBound, make_acquisition)
+from metabo.acquisition.optimizer import CandidateSearchConfig, Suggestion, optimize_acquisition, score_points
+
+__all__ = [
+    "ACQUISITION_KINDS",
+    "Acquisition",
+    "AcquisitionKind",
+    "CandidateSearchConfig",
+    "LearnedAcquisition",
+    "LogExpectedImprovement",
+    "LogProbabilityOfImprovement",
+    "PredictedMean",
+    "Suggestion",
+    "UpperConfidenceBound",
+    "make_acquisition",
+    "optimize_acquisition",
+    "score_points",
+]

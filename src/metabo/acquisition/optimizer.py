@@ -1,0 +1,170 @@
+"""The candidate search: maximise an ``Acquisition`` over a ``Subspace`` of the encoded unit cube.
+
+Candidate pool: a scrambled Sobol set plus Gaussian perturbations of the best context points and of extra seed
+points (categorical coordinates resampled in a fifth of the perturbed copies). All candidates are scored against
+one encoded context; the best few are refined by gradient ascent through the network (continuous coordinates
+only), snapped to admissible values, re-scored, and the best wins.
+
+Candidates within ``min_distance`` (max-norm in the unit cube) of a point already evaluated or pending are
+skipped: on a deterministic objective such a point teaches nothing, yet its predictive spread (the prior's
+observation noise) keeps its expected improvement above that of unexplored regions, so without the rule the
+search can stall on its incumbent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.spatial.distance import cdist
+from scipy.stats import qmc
+from torch import Tensor
+
+from metabo.acquisition.functions import Acquisition
+from metabo.model.transformer import ContextCache
+from metabo.space import Subspace
+
+
+@dataclass(frozen=True)
+class CandidateSearchConfig:
+    """How candidates are proposed and refined.
+
+    Attributes:
+        n_candidates: size of the Sobol part of the pool.
+        n_local: Gaussian perturbations of the best points and seeds.
+        n_incumbents: best context points perturbed.
+        n_refine: best candidates refined by gradient ascent through the network.
+        refine_steps: gradient steps per refined candidate (suggestion time grows with it).
+        refine_lr: first step length (max-norm); it shrinks by 0.85 per step.
+        min_distance: candidates closer than this (max-norm in the unit cube, where every parameter spans
+            [0, 1]) to an evaluated or running trial are skipped; 0 allows repeats (very noisy objectives).
+    """
+
+    n_candidates: int = 512
+    n_local: int = 256
+    n_incumbents: int = 5
+    n_refine: int = 4
+    refine_steps: int = 2
+    refine_lr: float = 0.05
+    min_distance: float = 0.01
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_distance < 1.0:
+            raise ValueError(f"min_distance must be in [0, 1), got {self.min_distance}")
+        for name in ("n_candidates", "n_refine"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("n_local", "n_incumbents", "refine_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+
+
+@dataclass
+class Suggestion:
+    """The chosen point (subspace coordinates) with its predictive logits and acquisition value."""
+
+    x: np.ndarray
+    logits: Tensor
+    acquisition: float
+
+
+def score_points(model_cache: ContextCache, acquisition: Acquisition, x: np.ndarray | Tensor
+                 ) -> tuple[Tensor, Tensor]:
+    """Acquisition values (Q,) and bucket logits (Q, K) of points ``x`` (Q, d) against an encoded context."""
+    x = torch.as_tensor(x, dtype=torch.float32)
+    return acquisition(acquisition.model.candidate_features(model_cache, x[None]))
+
+
+def optimize_acquisition(cache: ContextCache, acquisition: Acquisition, subspace: Subspace, incumbents: np.ndarray,
+                         x_seen: np.ndarray, rng: np.random.RandomState, seeds: np.ndarray | None = None,
+                         cfg: CandidateSearchConfig = CandidateSearchConfig()) -> Suggestion:
+    """The best candidate found in ``subspace``.
+
+    Args:
+        cache: the encoded context (``metabo.context.encode``).
+        acquisition: what to maximise.
+        subspace: where to search; every point argument is in its coordinates.
+        incumbents: context points, best first, whose neighbourhoods the local pool explores.
+        x_seen: evaluated or pending points: candidates within ``cfg.min_distance`` of one are skipped, unless
+            every candidate is.
+        rng: draws the pool.
+        seeds: extra points to search around (the best points of related studies).
+        cfg: pool sizes and refinement settings.
+    """
+    continuous = subspace.continuous
+    pool = subspace.snap(_pool(subspace, incumbents[: cfg.n_incumbents], rng, seeds, cfg))
+    with torch.no_grad():
+        scores = score_points(cache, acquisition, pool)[0]
+    scores = _skip_seen(scores, pool, x_seen, cfg.min_distance)
+    order = torch.argsort(scores, descending=True)
+    starts = pool[order[: cfg.n_refine].numpy()]
+    refined = _refine(cache, acquisition, starts, continuous, cfg) if continuous.any() and cfg.refine_steps > 0 \
+        else starts
+    finalists = subspace.snap(np.concatenate([refined, starts[:1]], axis=0))
+    with torch.no_grad():
+        final_scores, logits = score_points(cache, acquisition, finalists)
+    final_scores = _skip_seen(final_scores, finalists, x_seen, cfg.min_distance)
+    i = int(torch.argmax(final_scores))
+    return Suggestion(finalists[i], logits[i], float(final_scores[i]))
+
+
+def _skip_seen(scores: Tensor, candidates: np.ndarray, x_seen: np.ndarray, min_distance: float) -> Tensor:
+    """``scores`` with candidates near a seen point set to -inf (unchanged if that would leave none)."""
+    if min_distance <= 0 or not len(x_seen):
+        return scores
+    # cdist keeps this (Q, n_seen), not (Q, n_seen, d): every trial of the study counts, not just the context
+    nearest = cdist(candidates, x_seen, "chebyshev").min(1)
+    away = torch.as_tensor(nearest >= min_distance)
+    return torch.where(away, scores, torch.tensor(-float("inf"), dtype=scores.dtype)) if away.any() else scores
+
+
+def _pool(subspace: Subspace, incumbents: np.ndarray, rng: np.random.RandomState, seeds: np.ndarray | None,
+          cfg: CandidateSearchConfig) -> np.ndarray:
+    continuous = subspace.continuous
+    d = len(continuous)
+    sobol = qmc.Sobol(d, scramble=True, seed=rng.randint(2**31 - 1)).random(cfg.n_candidates)
+    parts = [sobol]
+    centres = incumbents.reshape(-1, d)
+    if seeds is not None and len(seeds):
+        centres = np.concatenate([centres, seeds])
+        parts.append(seeds)
+    if len(centres) and cfg.n_local:
+        base = centres[rng.randint(len(centres), size=cfg.n_local)]
+        scale = 10 ** rng.uniform(-2.5, -0.7, size=(cfg.n_local, 1))
+        local = base + scale * rng.randn(cfg.n_local, d) * continuous
+        for block in subspace.categorical:  # resample categories in a fifth of the copies
+            flip = rng.rand(cfg.n_local) < 0.2
+            local[flip, block] = rng.rand(int(flip.sum()), block.stop - block.start)
+        parts.append(np.clip(local, 0.0, 1.0))
+    return np.concatenate(parts, axis=0)
+
+
+def _refine(cache: ContextCache, acquisition: Acquisition, starts: np.ndarray, continuous: np.ndarray,
+            cfg: CandidateSearchConfig) -> np.ndarray:
+    """Projected gradient ascent on the acquisition, with unit-max-norm steps that shrink geometrically.
+
+    Keeps the best point seen per start, so refinement can never make a candidate worse.
+    """
+    mask = torch.as_tensor(continuous, dtype=torch.float32)
+    x = torch.as_tensor(starts, dtype=torch.float32).clone()
+    best_x = x.clone()
+    best_val = torch.full((len(starts),), -float("inf"))
+    step = cfg.refine_lr
+    for _ in range(cfg.refine_steps):
+        x.requires_grad_(True)
+        vals = score_points(cache, acquisition, x)[0]
+        (grad,) = torch.autograd.grad(vals.sum(), x)
+        with torch.no_grad():
+            improved = vals > best_val
+            best_val = torch.where(improved, vals, best_val)
+            best_x[improved] = x[improved]
+            grad = grad * mask
+            scale = grad.abs().amax(-1, keepdim=True).clamp_min(1e-12)
+            x = (x + step * grad / scale).clamp(0.0, 1.0)
+        step *= 0.85
+    with torch.no_grad():
+        vals = score_points(cache, acquisition, x)[0]
+        improved = vals > best_val
+        best_x[improved] = x[improved]
+    return best_x.numpy().astype(np.float64)
