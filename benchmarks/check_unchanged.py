@@ -9,7 +9,8 @@ value are written to a JSON file.
     python benchmarks/check_unchanged.py --check benchmarks/unchanged_reference.json    # after it
 
 ``--check`` exits 1 and lists the first differing trial of each run when anything differs. Runs use one torch
-thread, so the comparison does not depend on the machine's core count. The reference committed beside this
+thread by default (``--threads``); metabo computes its suggestions on one thread whatever the setting, so the
+same trials must come out with any thread count. The reference committed beside this
 script was recorded at commit 1f4a7cf (before the issue-15 restructuring).
 """
 
@@ -98,12 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--record", type=Path, help="write the trials to this JSON file")
     group.add_argument("--check", type=Path, help="compare the trials with this JSON file")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
 
     import optuna
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     current = collect()
     if args.record:

@@ -10,7 +10,7 @@
 #      EI (benchmarks/meta_nap.sh), a breadth check over 11 validation instances (benchmarks/meta_breadth.sh), and
 #      the rbv2_rpart and iaml_glmnet bars (benchmarks/meta_other.sh).
 #   2c. The ablation of metabo's defaults: min_distance, compress_worse and clip_worse against metabo-repeats,
-#      metabo-margin, metabo-nocompress and metabo-noclip (benchmarks/ablation_min_distance.sh).
+#      metabo-nocompress and metabo-noclip (benchmarks/ablation_min_distance.sh).
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
@@ -58,7 +58,7 @@ if [ "$QUICK" = 1 ]; then
     META_BUDGETS=4,8
     BREADTH_BUDGETS=1,5
     OTHER_BUDGETS=4,8
-    field_stage python benchmarks/speed.py --threads 2 --n 10,50 --repeats 2 --out $R/speed
+    field_stage python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 10,50 --repeats 2 --out $R/speed
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--functions 1 --dims 2 --seeds 1 --budget 10 --steps 9000 --peer-store $R/bbob/results.db --out $CURVE)
@@ -74,11 +74,11 @@ else
     meta_stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
     meta_stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
     meta_stage WORKERS=$WORKERS bash benchmarks/ablation_min_distance.sh
-    ablations=(--section "Ablation: metabo's defaults against metabo-repeats, metabo-margin, metabo-nocompress and metabo-noclip=$R/ablation_min_distance/results.db::::10,25,50::metabo")
+    ablations=(--section "Ablation: metabo's defaults against metabo-repeats, metabo-nocompress and metabo-noclip=$R/ablation_min_distance/results.db::::10,25,50::metabo")
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
     OTHER_BUDGETS=5,10,25,50
-    field_stage python benchmarks/speed.py --threads 2
+    field_stage python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--out $CURVE)
@@ -107,7 +107,7 @@ if [ "$META" = 1 ]; then
         --section "Meta-learning on YAHPO validation instances, every peer=$R/meta/results.db::$META_ALL::$META_BUDGETS"
         --section "Learned acquisition (NAP) against EI on lcbench=$R/meta/results.db::$META_NAP::$META_BUDGETS"
         --section "Meta-learning breadth: 11 validation instances, 5 seeds=$R/meta_breadth/results.db::::$BREADTH_BUDGETS"
-        --section "iaml_glmnet (4 validation instances), metabo zero-shot=$R/meta_other/results.db::metabo,metabo-nocompress,metabo-noclip,metabo-bounds,metabo-bounds-ranks,metabo-bounds-clip,$OTHER_PEERS::$OTHER_BUDGETS"
+        --section "iaml_glmnet (4 validation instances), metabo zero-shot=$R/meta_other/results.db::metabo,metabo-nocompress,metabo-noclip,$OTHER_PEERS::$OTHER_BUDGETS"
         --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS")
 fi
 [ "$PART" = all ] || OUT=$R/BENCHMARKS.$PART.md  # a part never overwrites the whole file

@@ -1,17 +1,19 @@
 """Suggestion speed: median wall time of one ``study.ask()`` after n observations, for metabo, TPE and GP.
 
-Problem: 8-D Hartmann-6 (the first 6 parameters) plus 2 dummy parameters, all in [0, 1]. For each optimiser and
-each n (default 10, 50, 100, 200, 400), a fresh study is given n uniform random observations through
-``study.add_trial`` (the same points for every optimiser), then ``study.ask()`` is timed ``--repeats`` times;
-after each timed ask the trial is told as failed, so every repeat sees the same n completed observations.
-Before any timing, each optimiser does one untimed warm-up ask (imports, model loading). Torch threads are
-set explicitly (``--threads``, default 2).
+Problems (8-D, every parameter in [0, 1]): ``hartmann6`` (Hartmann-6 on the first 6 parameters plus 2 dummy
+parameters) and ``sumsq`` (the sum of squares around 0.3). For each torch thread count, problem and n (default
+10, 50, 100, 200, 400), every optimiser gets a fresh study with the same n uniform random observations (through
+``study.add_trial``); then ``study.ask()`` is timed ``--repeats`` times, *interleaved* across the optimisers (one
+ask of each in turn), so a change of load on a shared machine hits them alike. After each timed ask the trial is
+told as failed, so every repeat sees the same n completed observations. Before any timing, each optimiser does
+one untimed warm-up ask (imports, model loading).
 
-    python benchmarks/speed.py                      # prints a table; writes speed.json and speed.png
-    python benchmarks/speed.py --threads 1 --repeats 3 --n 10,50
+    python benchmarks/speed.py                                   # prints tables; writes speed.json/.md/.png
+    python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 200 --repeats 15
 
-Writes ``<out>/speed.json`` (all times, settings, versions, load average) and ``<out>/speed.png``
-(median time vs n, log y) into ``--out`` (default ``bench_results/speed``).
+Writes ``<out>/speed.json`` (all times, settings, versions, load average), ``<out>/speed.md`` (tables with
+metabo's time as a fraction of GP's) and ``<out>/speed.png`` (median time vs n, log y) into ``--out`` (default
+``bench_results/speed``).
 """
 
 from __future__ import annotations
@@ -51,120 +53,176 @@ def hartmann6_plus_dummies(x: np.ndarray) -> float:
     return float(-np.sum(HARTMANN6_ALPHA * np.exp(-inner)))
 
 
+def sum_of_squares(x: np.ndarray) -> float:
+    """sum((x - 0.3)^2), minimum 0."""
+    return float(np.sum((np.asarray(x, dtype=np.float64) - 0.3) ** 2))
+
+
+PROBLEMS = {"hartmann6": hartmann6_plus_dummies, "sumsq": sum_of_squares}
+
+
 def _ints(text: str) -> list[int]:
     return [int(t) for t in text.split(",") if t.strip()]
 
 
-def time_suggestions(name: str, n: int, points: np.ndarray, repeats: int, seed: int) -> list[float]:
-    """Seconds per ``study.ask()`` for optimiser ``name`` after the first ``n`` rows of ``points`` are told."""
+def _studies(names: list[str], n: int, points: np.ndarray, problem: str, seed: int) -> dict:
+    """A fresh study per optimiser, each told the first ``n`` rows of ``points``."""
     import optuna
     from optuna.distributions import FloatDistribution
-    from optuna.trial import TrialState, create_trial
+    from optuna.trial import create_trial
 
     from metabo.bench.optimizers import make_sampler
 
-    names = [f"x{i}" for i in range(DIM)]
-    space = {k: FloatDistribution(0.0, 1.0) for k in names}
-    study = optuna.create_study(direction="minimize", sampler=make_sampler(name, seed))
-    for row in points[:n]:
-        params = dict(zip(names, (float(v) for v in row)))
-        study.add_trial(create_trial(params=params, distributions=space, value=hartmann6_plus_dummies(row)))
-    times = []
+    keys = [f"x{i}" for i in range(DIM)]
+    space = {k: FloatDistribution(0.0, 1.0) for k in keys}
+    f = PROBLEMS[problem]
+    trials = [create_trial(params=dict(zip(keys, (float(v) for v in row))), distributions=space, value=f(row))
+              for row in points[:n]]
+    studies = {}
+    for name in names:
+        studies[name] = optuna.create_study(direction="minimize", sampler=make_sampler(name, seed))
+        studies[name].add_trials(trials)
+    return studies
+
+
+def time_interleaved(names: list[str], n: int, points: np.ndarray, problem: str, repeats: int, seed: int,
+                     tell: str = "value") -> dict[str, list[float]]:
+    """Seconds per ``study.ask()`` per optimiser after n observations, one ask of each optimiser in turn.
+
+    ``tell="value"``: each asked point is evaluated and told, as in a study (repeat r sees n + r observations);
+    ``tell="fail"``: it is told as failed, so every repeat sees the same n observations.
+    """
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState
+
+    space = {f"x{i}": FloatDistribution(0.0, 1.0) for i in range(DIM)}
+    studies = _studies(names, n, points, problem, seed)
+    f = PROBLEMS[problem]
+    times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        trial = study.ask(space)
-        times.append(time.perf_counter() - t0)
-        study.tell(trial, state=TrialState.FAIL)
+        for name, study in studies.items():
+            t0 = time.perf_counter()
+            trial = study.ask(space)
+            times[name].append(time.perf_counter() - t0)
+            if tell == "value":
+                study.tell(trial, f(np.array([trial.params[f"x{i}"] for i in range(DIM)])))
+            else:
+                study.tell(trial, state=TrialState.FAIL)
     return times
 
 
-def plot(results: dict[str, dict[int, list[float]]], path: Path, threads: int) -> None:
-    """Median seconds per suggestion vs n, log y, one line per optimiser."""
+def plot(results: dict, path: Path) -> None:
+    """Median seconds per suggestion vs n, log y: one panel per (threads, problem), one line per optimiser."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, per_n in results.items():
-        ns = sorted(per_n)
-        ax.plot(ns, [statistics.median(per_n[n]) for n in ns], marker="o", label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("observations n")
-    ax.set_ylabel("median seconds per suggestion")
-    ax.set_title(f"8-D Hartmann-6 + 2 dummies, {threads} torch thread(s)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    panels = [(t, p) for t in results for p in results[t]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
+    for ax, (threads, problem) in zip(axes[0], panels):
+        for name, per_n in results[threads][problem].items():
+            ns = sorted(per_n, key=int)
+            ax.plot([int(n) for n in ns], [statistics.median(per_n[n]) for n in ns], marker="o", label=name)
+        ax.set_yscale("log")
+        ax.set_xlabel("observations n")
+        ax.set_title(f"{problem}, {threads} thread(s)")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("median seconds per suggestion")
+    axes[0][0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def markdown(record: dict, args: argparse.Namespace) -> str:
-    """The timing table as a Markdown fragment (for BENCHMARKS.md), with command, threads and load."""
-    medians = record["median_seconds"]
-    names = list(medians)
-    ns = list(next(iter(medians.values())))
+def markdown(record: dict, argv: list[str]) -> str:
+    """The timing tables as a Markdown fragment (for BENCHMARKS.md), with command, threads, load and the ratio
+    of metabo's median time to GP's."""
     load = record["machine"]["load_average_1_5_15"]
-    lines = [f"Median seconds per `study.ask()` ({record['repeats']} repeats) after n observations, "
-             f"{record['problem']}, {record['torch_threads']} torch threads. "
-             f"Command: `python benchmarks/speed.py {' '.join(sys.argv[1:])}`"
-             + (f"; load average at the end {load[0]:.2f}." if load else "."), "",
-             "| n | " + " | ".join(names) + " |", "|---:|" + "---:|" * len(names)]
-    lines += [f"| {n} | " + " | ".join(f"{medians[name][n]:.4f}" for name in names) + " |" for n in ns]
-    return "\n".join(lines) + "\n\n![median seconds per suggestion](speed.png)\n"
+    lines = [f"Median seconds per `study.ask()` ({record['repeats']} repeats, interleaved across optimisers) after "
+             f"n observations, 8-D problems. Command: `python benchmarks/speed.py {' '.join(argv)}`"
+             + (f"; load average at the end {load[0]:.2f}." if load else "."), ""]
+    for threads, per_problem in record["median_seconds"].items():
+        for problem, medians in per_problem.items():
+            names = list(medians)
+            ratio = "metabo" in names and "gp" in names
+            lines += [f"**{problem}, {threads} torch thread(s)**", "",
+                      "| n | " + " | ".join(names) + (" | metabo / gp |" if ratio else " |"),
+                      "|---:|" + "---:|" * (len(names) + ratio)]
+            for n in medians[names[0]]:
+                row = f"| {n} | " + " | ".join(f"{medians[name][n]:.4f}" for name in names) + " |"
+                if ratio:
+                    row += f" {medians['metabo'][n] / medians['gp'][n]:.2f} |"
+                lines.append(row)
+            lines.append("")
+    return "\n".join(lines) + "\n![median seconds per suggestion](speed.png)\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Time suggestions, print the table, write speed.json and speed.png."""
+    """Time suggestions, print the tables, write speed.json, speed.md and speed.png."""
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=_ints, default=[10, 50, 100, 200, 400], help="observation counts")
     p.add_argument("--optimizers", default=",".join(OPTIMIZERS), help="comma list (default metabo,tpe,gp)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    p.add_argument("--threads", type=_ints, default=[2], help="torch thread counts, comma list (default 2)")
+    p.add_argument("--problems", default="hartmann6", help=f"comma list of {', '.join(PROBLEMS)}")
     p.add_argument("--repeats", type=int, default=5, help="timed suggestions per (optimiser, n) (default 5)")
+    p.add_argument("--tell", choices=("value", "fail"), default="value",
+                   help="tell each timed trial its value, as a study does (default), or fail it (same n each repeat)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="bench_results/speed", help="output folder (default bench_results/speed)")
     args = p.parse_args(argv)
 
     from metabo.bench.runner import set_threads
 
-    set_threads(args.threads)
+    set_threads(max(args.threads))
     import optuna
     import torch
 
     import metabo
 
     optimizers = [o.strip() for o in args.optimizers.split(",") if o.strip()]
+    problems = [q.strip() for q in args.problems.split(",") if q.strip()]
+    unknown = [q for q in problems if q not in PROBLEMS]
+    if unknown:
+        p.error(f"unknown problem(s) {unknown}; choose from {', '.join(PROBLEMS)}")
     points = np.random.default_rng(args.seed).uniform(size=(max(args.n), DIM))
-    for name in optimizers:  # warm-up: imports, model load, first-call overheads
-        time_suggestions(name, 10, points, 1, args.seed)
+    time_interleaved(optimizers, 10, points, problems[0], 1, args.seed)  # warm-up: imports, model load
 
-    results: dict[str, dict[int, list[float]]] = {name: {} for name in optimizers}
-    print(f"median seconds per suggestion ({args.repeats} repeats), D={DIM}, torch threads={torch.get_num_threads()}")
-    print(f"{'n':>5}  " + "  ".join(f"{name:>12}" for name in optimizers))
-    for n in args.n:
-        for name in optimizers:
-            results[name][n] = time_suggestions(name, n, points, args.repeats, args.seed)
-        print(f"{n:>5}  " + "  ".join(f"{statistics.median(results[name][n]):>12.4f}" for name in optimizers))
+    results: dict[str, dict[str, dict[str, dict[str, list[float]]]]] = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for problem in problems:
+            per_name: dict[str, dict[str, list[float]]] = {name: {} for name in optimizers}
+            print(f"{problem}: median seconds per suggestion ({args.repeats} repeats, interleaved), D={DIM}, "
+                  f"torch threads={torch.get_num_threads()}")
+            print(f"{'n':>5}  " + "  ".join(f"{name:>12}" for name in optimizers))
+            for n in args.n:
+                times = time_interleaved(optimizers, n, points, problem, args.repeats, args.seed, args.tell)
+                for name in optimizers:
+                    per_name[name][str(n)] = times[name]
+                print(f"{n:>5}  " + "  ".join(f"{statistics.median(times[name]):>12.4f}" for name in optimizers))
+            results.setdefault(str(threads), {})[problem] = per_name
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {
-        "problem": "hartmann6 + 2 dummy dims, [0,1]^8",
-        "torch_threads": torch.get_num_threads(),
+        "problems": problems,
+        "torch_threads": args.threads,
         "repeats": args.repeats,
         "seed": args.seed,
-        "median_seconds": {name: {str(n): statistics.median(t) for n, t in per_n.items()}
-                           for name, per_n in results.items()},
-        "all_seconds": {name: {str(n): t for n, t in per_n.items()} for name, per_n in results.items()},
+        "median_seconds": {t: {q: {name: {n: statistics.median(v) for n, v in per_n.items()}
+                                   for name, per_n in per_name.items()} for q, per_name in per_q.items()}
+                           for t, per_q in results.items()},
+        "all_seconds": results,
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "optuna": optuna.__version__,
                      "metabo": metabo.__version__},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "load_average_1_5_15": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
     }
     (out / "speed.json").write_text(json.dumps(record, indent=2) + "\n")
-    plot(results, out / "speed.png", torch.get_num_threads())
-    (out / "speed.md").write_text(markdown(record, args))
+    plot(results, out / "speed.png")
+    (out / "speed.md").write_text(markdown(record, argv))
     print(f"wrote {out / 'speed.json'}, {out / 'speed.md'} and {out / 'speed.png'}")
     return 0
 

@@ -23,9 +23,11 @@ task slots. They need a multi-task model (the shipped ``multitask`` model is the
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +48,32 @@ from metabo.space import SearchSpaceEncoder, Subspace
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
 PRED_STD_ATTR = "metabo_predicted_std"
+
+_threads_lock = threading.Lock()
+_threads_users = 0
+_threads_saved = 1
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run the model on one torch thread, then restore the process's setting (re-entrant across threads).
+
+    A suggestion's tensors are small: a second thread made it no faster on an idle 2-core machine and several
+    times slower on a busy one, and a fixed thread count makes the suggestions the same on every machine.
+    """
+    global _threads_users, _threads_saved
+    with _threads_lock:
+        if _threads_users == 0:
+            _threads_saved = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _threads_users += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_users -= 1
+            if _threads_users == 0:
+                torch.set_num_threads(_threads_saved)
 
 
 class TNPSampler(BaseSampler):
@@ -195,16 +223,18 @@ class TNPSampler(BaseSampler):
 
         x, y = ctx.limit_own(x, y, self.model.cfg.max_context, self._rng)
         dims = encoder.random_subspace_dims(self.model.cfg.max_dims, self._rng)
-        related = None
-        if self._related is not None:
-            related = self._related.context(self.model, search_space, dims, x, y, self._rng)
-        fixed = x[int(np.argmax(y))] if len(y) else (
-            self._related.best_point(encoder.n_dims) if self._related is not None else np.full(encoder.n_dims, 0.5))
-        subspace = Subspace(encoder, dims, fixed)
-        warm = None
-        if related is not None and len(y) < self._n_warm_trials:
-            warm = self._related.portfolio_point(self.model, search_space, dims, x_seen)
-        x_next, logits = self._suggest(subspace, x, y, x_pending, x_seen, related, warm)
+        with _one_torch_thread():
+            related = None
+            if self._related is not None:
+                related = self._related.context(self.model, search_space, dims, x, y, self._rng)
+            fixed = x[int(np.argmax(y))] if len(y) else (
+                self._related.best_point(encoder.n_dims) if self._related is not None
+                else np.full(encoder.n_dims, 0.5))
+            subspace = Subspace(encoder, dims, fixed)
+            warm = None
+            if related is not None and len(y) < self._n_warm_trials:
+                warm = self._related.portfolio_point(self.model, search_space, dims, x_seen)
+            x_next, logits = self._suggest(subspace, x, y, x_pending, x_seen, related, warm)
         if len(y) >= 2:
             self._record_prediction(study, trial, logits, transform)
         return encoder.decode(x_next)
@@ -242,18 +272,17 @@ class TNPSampler(BaseSampler):
         best = float(np.max(y)) if len(y) else None
         fraction = min(1.0, len(y) / self._budget) if self._acquisition == "nap" else 0.0
         acquisition = make_acquisition(self._acquisition, self.model, best, fraction)
-        with torch.random.fork_rng(enabled=False):
-            cache = ctx.encode(self.model, context, subspace.restrict(x_pending) if len(x_pending) else None)
-            if warm is not None:
-                warm = subspace.encoder.snap(warm[None])
-                with torch.no_grad():
-                    logits = score_points(cache, acquisition, subspace.restrict(warm))[1]
-                return warm[0], logits[0]
-            incumbents = x_own[np.argsort(-y)] if len(y) else x_own[:0]
-            seeds = related[1] if related is not None else None
-            suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents,
-                                              subspace.nearby(x_seen, self._search.min_distance), self._rng, seeds,
-                                              self._search)
+        cache = ctx.encode(self.model, context, subspace.restrict(x_pending) if len(x_pending) else None)
+        if warm is not None:
+            warm = subspace.encoder.snap(warm[None])
+            with torch.no_grad():
+                logits = score_points(cache, acquisition, subspace.restrict(warm))[1]
+            return warm[0], logits[0]
+        incumbents = x_own[np.argsort(-y)] if len(y) else x_own[:0]
+        seeds = related[1] if related is not None else None
+        suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents,
+                                          subspace.nearby(x_seen, self._search.min_distance), self._rng, seeds,
+                                          self._search)
         return subspace.to_full(suggestion.x[None])[0], suggestion.logits
 
     def _record_prediction(self, study: Study, trial: FrozenTrial, logits: torch.Tensor,

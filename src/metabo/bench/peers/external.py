@@ -283,6 +283,11 @@ class ExternalSampler(BaseSampler):
             with self._lock:
                 self._spawn()
 
+    @property
+    def n_startup_trials(self) -> int | None:
+        """The peer's initial-design size, as its worker reported it (``None`` before it has)."""
+        return self._n_startup_trials
+
     # -- worker lifecycle
 
     def _spawn(self) -> WorkerProcess:
