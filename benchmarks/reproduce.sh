@@ -110,5 +110,7 @@ if [ "$META" = 1 ]; then
         --section "iaml_glmnet (4 validation instances), metabo zero-shot=$R/meta_other/results.db::metabo,metabo-nocompress,metabo-noclip,$OTHER_PEERS::$OTHER_BUDGETS"
         --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS")
 fi
+fragments+=(--fragment "End-to-end example: past studies in SQLite=benchmarks/fragments/end_to_end.md"
+           --fragment "What was tried=benchmarks/fragments/what_was_tried.md")
 [ "$PART" = all ] || OUT=$R/BENCHMARKS.$PART.md  # a part never overwrites the whole file
 metabo report --compose "$OUT" --intro @benchmarks/intro.md "${sections[@]}" "${fragments[@]}"

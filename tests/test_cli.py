@@ -14,6 +14,7 @@ import pytest
 
 import metabo
 from conftest import make_tiny_model
+from metabo.acquisition import CandidateSearchConfig
 from metabo.cli import main
 from metabo.model import load_cached, save_model
 from metabo.model.transformer import ModelConfig
@@ -83,7 +84,7 @@ def test_shipped_model_loads_and_drives_the_sampler():
     card = read_card(default_model_path())
     assert card and ModelConfig.from_dict(card["config"]) == model.cfg  # cards predate newer config fields
     assert model.cfg.max_dims >= 8
-    study = optuna.create_study(sampler=metabo.TNPSampler(seed=0, n_candidates=64, refine_steps=2))
+    study = optuna.create_study(sampler=metabo.TNPSampler(seed=0, search=CandidateSearchConfig(n_candidates=64)))
     study.optimize(lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2 + t.suggest_int("n", 0, 3), n_trials=6)
     assert "metabo_predicted_mean" in study.trials[-1].user_attrs
 

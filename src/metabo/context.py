@@ -13,16 +13,14 @@ related study's share of the related points.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from metabo.meta.align import AlignedStudy
 from metabo.model.transformer import ContextCache, TNPModel
-
-if TYPE_CHECKING:  # metabo.meta imports metabo.context's users, not the reverse
-    from metabo.meta.align import AlignedStudy
 
 OWN_SLOT = 0
 

@@ -32,6 +32,7 @@ from typing import Any, Callable
 from optuna.samplers import BaseSampler, CmaEsSampler, GPSampler, RandomSampler, TPESampler
 
 from metabo.acquisition import CandidateSearchConfig
+from metabo.bench.peers import make_peer_sampler
 from metabo.meta import WarmStartSampler
 from metabo.model.io import default_model_path, multitask_model_path
 from metabo.normalise import ValueTransformConfig
@@ -114,8 +115,6 @@ def _warmstart_tpe(run: Run) -> BaseSampler:
 
 def _peer(name: str) -> Callable[[Run], BaseSampler]:
     def build(run: Run) -> BaseSampler:
-        from metabo.bench.peers import make_peer_sampler  # starts worker environments; imported when used
-
         return make_peer_sampler(name, run.seed, budget=run.budget, problem=run.problem)
 
     return build

@@ -26,14 +26,14 @@ from metabo.model.bar_distribution import BarDistribution
 class ModelConfig:
     """Architecture hyper-parameters (stored in the model card)."""
 
-    max_dims: int = 16
-    d_model: int = 128
+    max_dims: int = 16  # encoded input width; narrower spaces are zero-padded
+    d_model: int = 128  # token width
     n_layers: int = 4
     n_heads: int = 4
-    d_ff: int = 256
-    n_buckets: int = 1000
-    max_context: int = 200
-    distance_bias: bool = True
+    d_ff: int = 256  # hidden width of the feed-forward blocks and the heads
+    n_buckets: int = 1000  # bars of the predictive distribution
+    max_context: int = 200  # own points the serving context holds (the rest subsampled)
+    distance_bias: bool = True  # attention biased by squared input distance, one bandwidth per head
     task_slots: int = 0  # 0: single-task model; k > 0: slot 0 is the target study, 1..k-1 related studies
     acquisition_head: bool = False  # a learned acquisition function (NAP), trained by metabo.train.nap
 

@@ -1,4 +1,7 @@
-"""Training: ``pretrain`` (synthetic prior), ``finetune`` (past studies) and ``nap`` (learned acquisition)."""
+"""Training: ``pretrain`` (synthetic prior), ``finetune`` (past studies) and ``nap`` (learned acquisition).
+
+Each supplies its task sampler, loss and card fields; ``loop`` is the one training loop they run on.
+"""
 
 from __future__ import annotations
 

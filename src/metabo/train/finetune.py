@@ -1,11 +1,12 @@
 """Fine-tuning a pretrained model on a corpus of past studies (``metabo finetune``).
 
-The model learns to predict held-out points of each past study from a random subset of that study's other
-points (its context) and, most of the time, from the points of other studies of the corpus under their own
-task slots, laid out exactly as ``TNPSampler(related=...)`` lays them out (``metabo.related``). Every task is a
-fresh random split (subsampling and permutation augmentation). A share of the studies is held out for
-validation; training stops early once the validation NLL has not improved for ``patience`` evaluations, and
-the best weights are kept.
+This module supplies the task sampler and the loss; ``metabo.train.loop`` runs them. The model learns to predict
+held-out points of each past study from a random subset of that study's other points (its context) and, most
+of the time, from the points of other studies of the corpus under their own task slots, laid out by
+``metabo.context`` exactly as ``TNPSampler(related=...)`` lays them out. Every task is a fresh random split
+(subsampling and permutation augmentation). Values go through ``FinetuneConfig.transform`` (its past-value
+steps). A share of the studies is held out for validation; training stops early once the validation NLL has
+not improved for ``patience`` evaluations, and the best weights are kept.
 
 Output: ``model.safetensors`` plus its card (the corpus, the base model, the settings, the validation curve,
 the command) and ``<name>.curve.png`` (training and validation NLL against steps).
@@ -14,25 +15,23 @@ the command) and ``<name>.curve.png`` (training and validation NLL against steps
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from optuna.distributions import BaseDistribution
-from tqdm.auto import tqdm
 
+from metabo.context import Context, collate, join, related_points
 from metabo.meta.align import AlignedStudy, align_corpus
 from metabo.meta.study import PastStudy
-from metabo.model.io import load_model, read_card, save_model, with_task_slots
+from metabo.model.io import load_model, read_card, with_task_slots
 from metabo.model.transformer import TNPModel
-from metabo.normalise import ObjectiveTransform
-from metabo.related import select_points
+from metabo.normalise import DEFAULT_TRANSFORM, ObjectiveTransform, ValueTransformConfig
 from metabo.space import SearchSpaceEncoder
+from metabo.train.loop import LoopConfig, LoopState, setup_torch, train
 from metabo.train.pretrain import TARGET_CLAMP
-from metabo.train import provenance
 
 DEFAULT_TASK_SLOTS = 8
 
@@ -41,27 +40,28 @@ DEFAULT_TASK_SLOTS = 8
 class FinetuneConfig:
     """Fine-tuning settings (stored in the model card)."""
 
-    max_minutes: float = 8.0
+    max_minutes: float = 8.0  # time limit
     max_steps: int = 4000
-    lr: float = 1e-4
+    lr: float = 1e-4  # AdamW learning rate (constant)
     weight_decay: float = 1e-4
-    tasks_per_batch: int = 16
-    n_query: int = 32
-    max_own_context: int = 48
-    max_related: int = 128
-    related_prob: float = 0.8
-    val_fraction: float = 0.2
-    eval_every: int = 50
-    patience: int = 8
+    tasks_per_batch: int = 16  # held-out prediction tasks per step, each from one past study
+    n_query: int = 32  # held-out points predicted per task
+    max_own_context: int = 48  # the target study's own context points, at most
+    max_related: int = 128  # related points per task, at most
+    related_prob: float = 0.8  # share of batches with other studies in the context
+    val_fraction: float = 0.2  # share of the studies held out for validation
+    eval_every: int = 50  # steps between validations
+    patience: int = 8  # validations without improvement before stopping early
     seed: int = 0
-    threads: int = 2
+    threads: int = 2  # torch threads
+    transform: ValueTransformConfig = DEFAULT_TRANSFORM  # its for_past_values() normalises every study
 
 
 @dataclass
 class _Task:
-    x_ctx: np.ndarray
-    y_ctx: np.ndarray
-    slot: np.ndarray
+    """One fine-tuning task: the context (``metabo.context`` layout) and the query points to predict."""
+
+    context: Context
     x_qry: np.ndarray
     y_qry: np.ndarray
 
@@ -73,11 +73,13 @@ def target_space_of(corpus: Sequence[PastStudy]) -> dict[str, BaseDistribution]:
     return dict(max(corpus, key=lambda s: (len(s.search_space), len(s))).search_space)
 
 
-def _normalise_own(values_ctx: np.ndarray, values_qry: np.ndarray, study: AlignedStudy) -> tuple[np.ndarray, np.ndarray]:
-    """The study's own values as serving sees them: a transform fitted on the context (two or more points);
-    with fewer, the study-wide scale, as the prior's unit-scale tasks."""
+def _normalise_own(values_ctx: np.ndarray, values_qry: np.ndarray, study: AlignedStudy,
+                   transform: ValueTransformConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The study's own values, by a transform fitted on the context (two or more points; the past-value steps of
+    ``transform``, which the shipped models were fine-tuned with); with fewer, the study-wide scale, as the
+    prior's unit-scale tasks."""
     if len(values_ctx) >= 2:
-        t = ObjectiveTransform(maximize=study.study.maximize, power=True).fit(values_ctx)
+        t = ObjectiveTransform(study.study.maximize, transform.for_past_values()).fit(values_ctx)
         return t.transform(values_ctx), t.transform(values_qry)
     y_all = study.transform.transform(np.concatenate([values_ctx, values_qry]))
     loc = y_all[0] if len(values_ctx) else 0.0
@@ -101,40 +103,28 @@ class _TaskSampler:
         n_q = min(self.cfg.n_query, n - n_ctx)
         order = rng.permutation(n)
         ctx, qry = order[:n_ctx], order[n_ctx : n_ctx + n_q]
-        y_ctx, y_qry = _normalise_own(target.values[ctx], target.values[qry], target)
-        xs, ys, slots = [], [], []
+        y_ctx, y_qry = _normalise_own(target.values[ctx], target.values[qry], target, self.cfg.transform)
+        related = self.related(target, rng, n_rel, n_studies)
+        return _Task(join(related, target.x[ctx], y_ctx), target.x[qry], np.clip(y_qry, -TARGET_CLAMP, TARGET_CLAMP))
+
+    def related(self, target: AlignedStudy, rng: np.random.RandomState, n_rel: int, n_studies: int
+                ) -> Context | None:
+        """``n_rel`` points of ``n_studies`` other studies, each under a distinct random task slot."""
         candidates = [s for s in self.others if s is not target]
-        if n_rel and candidates:
-            chosen = rng.choice(len(candidates), size=min(n_studies, len(candidates)), replace=False)
-            slot_ids = rng.permutation(self.n_slots - 1)[: len(chosen)] + 1
-            per = max(1, n_rel // len(chosen))
-            for i, slot in zip(chosen, slot_ids):
-                s = candidates[i]
-                keep = select_points(s.y, per, rng)
-                xs.append(s.x[keep])
-                ys.append(s.y[keep])
-                slots.append(np.full(len(keep), slot))
-        xs.append(target.x[ctx])
-        ys.append(y_ctx)
-        slots.append(np.zeros(len(ctx), dtype=np.int64))
-        return _Task(np.concatenate(xs), np.concatenate(ys), np.concatenate(slots).astype(np.int64),
-                     target.x[qry], np.clip(y_qry, -TARGET_CLAMP, TARGET_CLAMP))
+        if not n_rel or not candidates:
+            return None
+        chosen = rng.choice(len(candidates), size=min(n_studies, len(candidates)), replace=False)
+        slot_ids = rng.permutation(self.n_slots - 1)[: len(chosen)] + 1
+        return related_points([candidates[i] for i in chosen], n_rel, rng, slots=slot_ids)
 
 
 def _collate(tasks: Sequence[_Task]) -> tuple[torch.Tensor, ...]:
-    """Pad tasks to common lengths; returns context x, y, slots, mask, query x, y and query mask."""
-    b = len(tasks)
+    """Tasks as one padded batch: context x, y, slots and mask, then query x, y and mask."""
     d = tasks[0].x_qry.shape[1]
-    c = max(len(t.y_ctx) for t in tasks)
-    q = max(len(t.y_qry) for t in tasks)
-    xc, yc = torch.zeros(b, c, d), torch.zeros(b, c)
-    sc, mc = torch.zeros(b, c, dtype=torch.long), torch.zeros(b, c, dtype=torch.bool)
-    xq, yq, mq = torch.zeros(b, q, d), torch.zeros(b, q), torch.zeros(b, q, dtype=torch.bool)
-    for i, t in enumerate(tasks):
-        n, m = len(t.y_ctx), len(t.y_qry)
-        xc[i, :n], yc[i, :n] = torch.as_tensor(t.x_ctx), torch.as_tensor(t.y_ctx)
-        sc[i, :n], mc[i, :n] = torch.as_tensor(t.slot), True
-        xq[i, :m], yq[i, :m], mq[i, :m] = torch.as_tensor(t.x_qry), torch.as_tensor(t.y_qry), True
+    xc, yc, sc, mc = collate([t.context for t in tasks], width=d)
+    # Query points pad the same way; their slots are unused.
+    xq, yq, _, mq = collate([Context(t.x_qry, t.y_qry, np.zeros(len(t.y_qry), dtype=np.int64)) for t in tasks],
+                            width=d)
     return xc, yc, sc, mc, xq, yq, mq
 
 
@@ -185,11 +175,10 @@ def finetune(corpus: Sequence[PastStudy], out: str | Path, base: str | Path | No
     out = Path(out)
     if out.suffix != ".safetensors":
         raise ValueError(f"the output must be a .safetensors path, got {out}")
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    setup_torch(cfg.seed, cfg.threads)
     rng = np.random.RandomState(cfg.seed)
     space = dict(target_space) if target_space is not None else target_space_of(corpus)
-    aligned, rejected = align_corpus(corpus, space)
+    aligned, rejected = align_corpus(corpus, space, transform=cfg.transform)
     aligned = [a for a in aligned if len(a.y) >= 2]
     if len(aligned) < 3:
         raise ValueError(f"fine-tuning needs at least 3 usable past studies, got {len(aligned)} "
@@ -214,86 +203,48 @@ def finetune(corpus: Sequence[PastStudy], out: str | Path, base: str | Path | No
     val_batches = [val_sampler.batch(val_rng, n_ctx, n_rel, k)
                    for n_ctx, n_rel, k in ((0, 96, 4), (4, 96, 4), (16, 96, 4), (16, 0, 0), (40, 64, 2))]
 
-    def validate() -> float:
-        model.eval()
-        with torch.no_grad():
-            value = float(np.mean([float(_loss(model, b)) for b in val_batches]))
-        model.train()
-        return value
+    def validate() -> dict[str, float]:
+        return {"val_nll": float(np.mean([float(_loss(model, b)) for b in val_batches]))}
 
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    base_val = validate()
-    curve: list[dict[str, float]] = [{"step": 0, "val_nll": base_val, "train_nll": float("nan")}]
-    best_val, best_step = base_val, 0
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    t0 = time.time()
-    deadline = t0 + cfg.max_minutes * 60
-    bar = tqdm(total=cfg.max_steps, desc="finetune", disable=not progress, dynamic_ncols=True)
-    running: float | None = None
-    since_best, step, stopped_early = 0, 0, False
-    model.train()
-    while step < cfg.max_steps and time.time() < deadline:
+    def losses(step: int, rng: np.random.RandomState) -> Iterator[torch.Tensor]:
         n_ctx, n_rel, k = _sizes(cfg, rng, len(train_studies) > 1)
-        loss = _loss(model, train_tasks.batch(rng, n_ctx, n_rel, k))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        loss_value = float(loss.detach())
-        running = loss_value if running is None else 0.95 * running + 0.05 * loss_value
-        bar.update(1)
-        if step % cfg.eval_every == 0:
-            val = validate()
-            curve.append({"step": step, "val_nll": val, "train_nll": running})
-            if val < best_val - 1e-4:
-                best_val, best_step, since_best = val, step, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                since_best += 1
-            bar.set_postfix(train=f"{running:.3f}", val=f"{val:.3f}", best=f"{best_val:.3f}@{best_step}")
-            if since_best >= cfg.patience:
-                stopped_early = True
-                break
-    bar.close()
-    wall = time.time() - t0
-    model.load_state_dict(best_state)
-    model.eval()
-    card = {
-        "name": out.stem,
-        "command": command,
-        "kind": "finetuned",
-        "base_model": {"path": str(base), "name": read_card(base).get("name")},
-        "corpus": {
-            "label": corpus_label,
-            "n_studies": len(aligned),
-            "n_train_studies": len(train_studies),
-            "n_validation_studies": len(val_studies),
-            "n_observations": int(sum(len(a.y) for a in aligned)),
-            "studies": sorted(a.name for a in aligned),
-            "validation_studies": sorted(a.name for a in val_studies),
-            "rejected": [r.reason for r in rejected],
-            "search_space": {n: repr(d) for n, d in space.items()},
-        },
-        "finetune_config": asdict(cfg),
-        "seed": cfg.seed,
-        "steps": step,
-        "best_step": best_step,
-        "stopped_early": stopped_early,
-        "stop_reason": "early stopping" if stopped_early else ("max steps" if step >= cfg.max_steps else
-                                                               "time limit (max_minutes)"),
-        "validation_nll": {"base": base_val, "best": best_val},
-        "validation_curve": curve,
-        "wall_seconds": round(wall, 1),
-        **provenance(cfg.threads),
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-    }
-    save_model(model, out, card)
-    _plot_curve(curve, out.with_suffix(".curve.png"), best_step)
-    return FinetuneResult(out, best_step, best_val, base_val, step, wall, stopped_early)
+        yield _loss(model, train_tasks.batch(rng, n_ctx, n_rel, k))
+
+    def card(state: LoopState) -> dict[str, Any]:
+        return {
+            "name": out.stem,
+            "command": command,
+            "kind": "finetuned",
+            "base_model": {"path": str(base), "name": read_card(base).get("name")},
+            "corpus": {
+                "label": corpus_label,
+                "n_studies": len(aligned),
+                "n_train_studies": len(train_studies),
+                "n_validation_studies": len(val_studies),
+                "n_observations": int(sum(len(a.y) for a in aligned)),
+                "studies": sorted(a.name for a in aligned),
+                "validation_studies": sorted(a.name for a in val_studies),
+                "rejected": [r.reason for r in rejected],
+                "search_space": {n: repr(d) for n, d in space.items()},
+            },
+            "finetune_config": asdict(cfg),
+            "seed": cfg.seed,
+            "best_step": state.best_step,
+            "stopped_early": state.stopped_early,
+            "validation_nll": {"base": state.history[0]["val_nll"], "best": state.best},
+            "validation_curve": state.history,
+        }
+
+    loop = LoopConfig(steps=cfg.max_steps, lr=cfg.lr, weight_decay=cfg.weight_decay, max_minutes=cfg.max_minutes,
+                      eval_every=cfg.eval_every, eval_at_start=True, monitor="val_nll", patience=cfg.patience,
+                      loss_weight=0.05, threads=cfg.threads, desc="finetune", progress=progress)
+    state = train(model, losses, loop, rng=rng, evaluate=validate, out=out, card=card)
+    _plot_curve(state.history, out.with_suffix(".curve.png"), state.best_step or 0)
+    return FinetuneResult(out, state.best_step or 0, state.best, state.history[0]["val_nll"], state.step,
+                          state.wall_seconds, state.stopped_early)
 
 
-def _plot_curve(curve: list[dict[str, float]], path: Path, best_step: int) -> None:
+def _plot_curve(curve: list[dict[str, Any]], path: Path, best_step: int) -> None:
     """Training and validation NLL against steps (skipped quietly without matplotlib)."""
     try:
         import matplotlib
@@ -305,7 +256,7 @@ def _plot_curve(curve: list[dict[str, float]], path: Path, best_step: int) -> No
     steps = [c["step"] for c in curve]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(steps, [c["val_nll"] for c in curve], marker="o", ms=3, label="validation NLL (held-out studies)")
-    ax.plot(steps[1:], [c["train_nll"] for c in curve[1:]], alpha=0.7, label="training NLL (running mean)")
+    ax.plot(steps[1:], [c["train_loss"] for c in curve[1:]], alpha=0.7, label="training NLL (running mean)")
     ax.axvline(best_step, color="grey", ls="--", lw=1, label=f"best step {best_step}")
     ax.set_xlabel("step")
     ax.set_ylabel("NLL")

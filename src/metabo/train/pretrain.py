@@ -1,31 +1,31 @@
-"""Pretraining on synthetic tasks sampled on the fly, with checkpoints, resume and a held-out NLL log.
+"""Pretraining on synthetic tasks drawn on the fly from the GP prior (``metabo pretrain``).
 
-A run lives in one directory:
+This module supplies the task sampler (context sizes, related studies for the multi-task prior), the loss (the
+bar distribution's NLL of the query targets), the held-out NLL per context size and the learning-rate schedule
+(linear warm-up, then cosine to a tenth); ``metabo.train.loop`` runs them, with checkpoints and resume. A run
+lives in one folder:
 
 * ``checkpoint.safetensors`` / ``checkpoint.json``: model, optimiser and RNG state, written atomically every
   ``checkpoint_every`` steps; ``--resume`` continues from it bit-for-bit on the same machine.
 * ``log.jsonl``: one line per evaluation (step, wall time, train loss, held-out NLL per context size).
-* ``model.safetensors`` + ``model.json``: the final model and its card.
+* ``snapshots/``: the model every ``snapshot_every`` steps.
+* ``model.safetensors`` + ``model.json``: the model and its card, rewritten at every checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
-from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
-from metabo.model.io import save_model
+from metabo.context import join_batch
 from metabo.model.transformer import ModelConfig, TNPModel
 from metabo.normalise import context_loc_scale
 from metabo.priors.gp import GPPrior, PriorConfig, TaskBatch
-from metabo.train import provenance
+from metabo.train.loop import LoopConfig, LoopState, setup_torch, train
 
 
 TARGET_CLAMP = 30.0
@@ -68,8 +68,9 @@ def model_inputs(batch: TaskBatch, g: torch.Generator | None = None,
                  task_slots: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """Context inputs, values and task slots, and query targets, as the model takes them.
 
-    Related points (if any) come first with task slots 1..task_slots-1 (a random distinct slot per study, so
-    no slot means anything by itself), then the target's own context with slot 0.
+    The layout is ``metabo.context``'s: related points (if any) first, under task slots drawn at random among
+    1..task_slots-1 (a distinct slot per study, so no slot means anything by itself), then the target's own
+    context under slot 0.
     """
     y_ctx, y_q = normalise_batch(batch)
     if batch.x_rel is None:
@@ -78,10 +79,7 @@ def model_inputs(batch: TaskBatch, g: torch.Generator | None = None,
     if n_studies > task_slots - 1:
         raise ValueError(f"{n_studies} related studies do not fit in {task_slots - 1} task slots")
     slots = torch.randperm(task_slots - 1, generator=g)[:n_studies] + 1
-    rel_task = slots[batch.rel_study]
-    x = torch.cat([batch.x_rel, batch.x_ctx], dim=1)
-    y = torch.cat([batch.y_rel, y_ctx], dim=1)
-    task = torch.cat([rel_task, torch.zeros_like(y_ctx, dtype=torch.long)], dim=1)
+    x, y, task = join_batch(batch.x_rel, batch.y_rel, slots[batch.rel_study], batch.x_ctx, y_ctx)
     return x, y, task, y_q
 
 
@@ -131,6 +129,7 @@ def _sample_batch(prior: GPPrior, cfg: TrainConfig, g: torch.Generator) -> TaskB
 
 
 def heldout_nll(model: TNPModel, batches: list[tuple[str, TaskBatch]]) -> dict[str, float]:
+    """Mean NLL of each held-out batch's query targets (and their mean), the model left in training mode."""
     model.eval()
     out: dict[str, float] = {}
     g = torch.Generator().manual_seed(0)
@@ -151,39 +150,6 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _save_checkpoint(run_dir: Path, model: TNPModel, opt: torch.optim.Optimizer, step: int, g: torch.Generator,
-                     wall: float, cfg: TrainConfig) -> None:
-    tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    for i, p in enumerate(model.parameters()):
-        state = opt.state.get(p, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in state:
-                tensors[f"opt.{i}.{key}"] = state[key].contiguous()
-        if "step" in state:
-            tensors[f"opt.{i}.step"] = torch.as_tensor(state["step"], dtype=torch.float32).reshape(1)
-    tensors["rng"] = g.get_state()
-    tmp = run_dir / "checkpoint.safetensors.tmp"
-    save_file(tensors, str(tmp))
-    tmp.replace(run_dir / "checkpoint.safetensors")
-    meta = {"step": step, "wall_seconds": wall, "train_config": _config_dict(cfg)}
-    (run_dir / "checkpoint.json").write_text(json.dumps(meta, indent=2))
-
-
-def _load_checkpoint(run_dir: Path, model: TNPModel, opt: torch.optim.Optimizer, g: torch.Generator) -> tuple[int, float]:
-    tensors = load_file(str(run_dir / "checkpoint.safetensors"))
-    meta = json.loads((run_dir / "checkpoint.json").read_text())
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    for i, p in enumerate(model.parameters()):
-        if f"opt.{i}.exp_avg" in tensors:
-            opt.state[p] = {
-                "exp_avg": tensors[f"opt.{i}.exp_avg"],
-                "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"],
-                "step": torch.tensor(float(tensors[f"opt.{i}.step"][0])),
-            }
-    g.set_state(tensors["rng"])
-    return int(meta["step"]), float(meta["wall_seconds"])
-
-
 def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return asdict(cfg)
 
@@ -192,61 +158,40 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
              progress: bool = True) -> Path:
     """Train a model on the GP prior; returns the path of the final ``model.safetensors``."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    setup_torch(cfg.seed, cfg.threads)
     prior = GPPrior(cfg.prior)
     model = _initial_model(cfg, prior)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     g = torch.Generator().manual_seed(cfg.seed)
     g_val = torch.Generator().manual_seed(cfg.seed + 104729)
     val_batches = [(str(n), prior.sample(64, n, 64, g_val)) for n in (0, 2, 8, 32, 100, 200)]
     if cfg.related_prob > 0:
         val_batches += [(f"{n}+rel{r}", prior.sample(64, n, 64, g_val, r, 3)) for n, r in ((0, 64), (2, 64), (8, 64))]
 
-    step, wall_before = 0, 0.0
-    if resume and (run_dir / "checkpoint.safetensors").exists():
-        step, wall_before = _load_checkpoint(run_dir, model, opt, g)
-    log_path = run_dir / "log.jsonl"
-    t0 = time.time()
-    deadline = t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
-    running: float | None = None
-    bar = tqdm(total=cfg.steps, initial=step, desc="pretrain", disable=not progress, dynamic_ncols=True)
-    model.train()
-    last_eval: dict[str, float] = {}
-    last_step = min(cfg.steps, cfg.stop_after or cfg.steps)
-    while step < last_step:
-        batch = _sample_batch(prior, cfg, g)
-        x_ctx, y_ctx, ctx_task, y_q = model_inputs(batch, g, model.cfg.task_slots)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+    def losses(step: int, rng: torch.Generator) -> Iterator[torch.Tensor]:
+        batch = _sample_batch(prior, cfg, rng)
+        x_ctx, y_ctx, ctx_task, y_q = model_inputs(batch, rng, model.cfg.task_slots)
         logits = model(x_ctx, y_ctx, batch.x_qry, ctx_task=ctx_task)
-        loss = model.bar.nll(logits, y_q).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        loss_value = float(loss.detach())
-        running = loss_value if running is None else 0.98 * running + 0.02 * loss_value
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.3f}", val=f"{last_eval.get('mean', float('nan')):.3f}")
-        out_of_time = deadline is not None and time.time() >= deadline
-        if step % cfg.eval_every == 0 or step == last_step or out_of_time:
-            last_eval = heldout_nll(model, val_batches)
-            wall = wall_before + time.time() - t0
-            with log_path.open("a") as fh:
-                fh.write(json.dumps({"step": step, "wall_seconds": round(wall, 1), "train_loss": running,
-                                     "heldout_nll": last_eval}) + "\n")
-        if step % cfg.checkpoint_every == 0 or step == last_step or out_of_time:
-            _save_checkpoint(run_dir, model, opt, step, g, wall_before + time.time() - t0, cfg)
-            _write_final(run_dir, model, cfg, step, wall_before + time.time() - t0, last_eval, command)
-        if cfg.snapshot_every and step % cfg.snapshot_every == 0:
-            save_model(model, run_dir / "snapshots" / f"step{step:06d}.safetensors",
-                       {"steps": step, "wall_seconds": round(wall_before + time.time() - t0, 1), "heldout_nll": last_eval})
-        if out_of_time:
-            break
-    bar.close()
+        yield model.bar.nll(logits, y_q).mean()
+
+    def card(state: LoopState) -> dict[str, Any]:
+        return {
+            "name": run_dir.name,
+            "command": command,
+            "seed": cfg.seed,
+            "prior": {"name": "gp-multitask" if cfg.related_prob > 0 else "gp", **asdict(cfg.prior)},
+            "train_config": {k: v for k, v in _config_dict(cfg).items() if k not in ("model", "prior")},
+            "heldout_nll": state.metrics,
+        }
+
+    # The schedule follows `steps`; `stop_after` only ends the run earlier.
+    loop = LoopConfig(steps=min(cfg.steps, cfg.stop_after or cfg.steps), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                      max_minutes=cfg.max_minutes, eval_every=cfg.eval_every, monitor="mean",
+                      checkpoint_every=cfg.checkpoint_every, snapshot_every=cfg.snapshot_every,
+                      metrics_key="heldout_nll", loss_weight=0.02, threads=cfg.threads, desc="pretrain",
+                      progress=progress)
+    train(model, losses, loop, rng=g, evaluate=lambda: heldout_nll(model, val_batches),
+          lr_at=lambda step: _lr_at(step, cfg), run_dir=run_dir, resume=resume,
+          checkpoint_meta={"train_config": _config_dict(cfg)}, out=run_dir / "model.safetensors", card=card)
     return run_dir / "model.safetensors"
 
 
@@ -262,20 +207,3 @@ def _initial_model(cfg: TrainConfig, prior: GPPrior) -> TNPModel:
     model = with_task_slots(base, max(task_slots, base.cfg.task_slots))
     cfg.model = model.cfg
     return model
-
-
-def _write_final(run_dir: Path, model: TNPModel, cfg: TrainConfig, step: int, wall: float,
-                 heldout: dict[str, float], command: str | None) -> None:
-    card = {
-        "name": run_dir.name,
-        "command": command,
-        "seed": cfg.seed,
-        "steps": step,
-        "wall_seconds": round(wall, 1),
-        **provenance(cfg.threads),
-        "prior": {"name": "gp-multitask" if cfg.related_prob > 0 else "gp", **asdict(cfg.prior)},
-        "train_config": {k: v for k, v in _config_dict(cfg).items() if k not in ("model", "prior")},
-        "heldout_nll": heldout,
-        "n_parameters": sum(p.numel() for p in model.parameters()),
-    }
-    save_model(model, run_dir / "model.safetensors", card)
