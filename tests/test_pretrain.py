@@ -1,18 +1,21 @@
-"""Pretraining: a few steps write every artefact; an interrupted run resumes to the same weights bit for bit."""
+"""Pretraining (its task on ``metabo.train.loop``): a few steps write every artefact; an interrupted run resumes
+to the same weights bit for bit; the model's inputs are laid out by ``metabo.context``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 import metabo.train.pretrain as pretrain_mod
+from metabo.context import Context, join
 from metabo.model import load_model
 from metabo.priors import GPPrior, PriorConfig
-from metabo.train.pretrain import TrainConfig, pretrain
+from metabo.train.pretrain import TrainConfig, model_inputs, normalise_batch, pretrain
 
 
 def tiny_train_config(**kw) -> TrainConfig:
@@ -66,6 +69,7 @@ def test_writes_all_artefacts(runs):
     assert all(torch.isfinite(torch.tensor(v)) for v in lines[-1]["heldout_nll"].values())
     card = json.loads((run_dir / "model.json").read_text())
     assert card["steps"] == 3 and card["command"] == "test" and card["seed"] == 5
+    assert card["stop_reason"] == "max steps" and card["train_config"]["steps"] == 3
     assert card["config"]["d_model"] == 32 and card["prior"]["name"] == "gp"
     assert card["heldout_nll"] == lines[-1]["heldout_nll"]
     model = load_model(path)
@@ -87,6 +91,7 @@ def test_snapshots(runs):
 def test_interrupted_run_checkpoints(runs):
     assert runs["interrupted_meta"]["step"] == 1
     assert runs["interrupted_card"]["steps"] == 1
+    assert runs["interrupted_card"]["stop_reason"] == "time limit (max_minutes)"
 
 
 def test_resume_continues_step_count_and_is_bit_exact(runs):
@@ -120,3 +125,23 @@ def test_prior_batch_shapes_and_determinism():
     assert torch.isfinite(a.y_ctx).all() and torch.isfinite(a.y_qry).all()
     empty = prior.sample(2, 0, 3, torch.Generator().manual_seed(2))
     assert empty.x_ctx.shape == (2, 0, 5) and torch.isfinite(empty.y_qry).all()
+
+
+def test_model_inputs_lay_out_each_task_as_serving_does():
+    g = torch.Generator().manual_seed(1)
+    batch = GPPrior(PriorConfig(max_dims=3)).sample(3, 4, 5, g, n_related=9, n_related_studies=3)
+    x, y, task, y_q = model_inputs(batch, g, task_slots=8)
+    y_own, y_q_expected = normalise_batch(batch)
+    assert torch.equal(y_q, y_q_expected)
+    for b in range(3):
+        related = Context(batch.x_rel[b].double().numpy(), batch.y_rel[b].double().numpy(), task[b, :9].numpy())
+        served = join(related, batch.x_ctx[b].double().numpy(), y_own[b].double().numpy())
+        assert torch.equal(x[b], torch.as_tensor(served.x, dtype=torch.float32))
+        assert torch.equal(y[b], torch.as_tensor(served.y, dtype=torch.float32))
+        assert torch.equal(task[b], torch.as_tensor(served.task))
+        # one distinct slot per related study, never the own slot
+        slots = [set(task[b, :9][batch.rel_study[b] == s].tolist()) for s in range(3)]
+        assert all(len(s) == 1 for s in slots) and len(set.union(*slots)) == 3 and 0 not in set.union(*slots)
+    single = GPPrior(PriorConfig(max_dims=3)).sample(2, 4, 5, g)
+    x, y, task, _ = model_inputs(single, g, task_slots=8)
+    assert task is None and torch.equal(x, single.x_ctx) and np.allclose(y.mean(1).numpy(), 0.0, atol=1e-6)
