@@ -61,3 +61,38 @@ def tnp_warnings():
 
 def tnp_messages(record) -> list[str]:
     return [str(w.message) for w in record if "TNPSampler" in str(w.message)]
+
+
+@pytest.fixture(scope="session")
+def multitask_model() -> TNPModel:
+    """The tiny model with 8 task slots (slot 0: the study's own points, 1..7: related studies)."""
+    return make_tiny_model(0, task_slots=8)
+
+
+BOWL_SPACE = {"a": optuna.distributions.FloatDistribution(0.0, 1.0),
+              "b": optuna.distributions.FloatDistribution(0.0, 1.0)}
+
+
+def bowl(a: float, b: float, shift: float = 0.0) -> float:
+    """A 2-D bowl with its minimum at (0.3, 0.7); past studies differ by ``shift``."""
+    return (a - 0.3) ** 2 + (b - 0.7) ** 2 + shift
+
+
+@pytest.fixture(scope="session")
+def make_past_studies():
+    """A factory of past studies on ``BOWL_SPACE``: ``make_past_studies(n, points, seed)``, study k shifted by
+    0.1 k, random points."""
+    from metabo.meta import PastStudy
+
+    def make(n: int = 6, points: int = 30, seed: int = 0) -> list:
+        rng = np.random.default_rng(seed)
+        out = []
+        for k in range(n):
+            obs = []
+            for _ in range(points):
+                p = {"a": float(rng.random()), "b": float(rng.random())}
+                obs.append((p, bowl(p["a"], p["b"], 0.1 * k)))
+            out.append(PastStudy(f"past{k}", "test", dict(BOWL_SPACE), obs))
+        return out
+
+    return make

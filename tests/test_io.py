@@ -226,3 +226,16 @@ def test_load_cached_reuses_and_freezes(saved):
     b = load_cached(str(saved))
     assert a is b
     assert not any(p.requires_grad for p in a.parameters())
+
+
+def test_widened_multitask_model_round_trips(model, tmp_path):
+    from metabo.model.io import with_task_slots
+
+    wide = with_task_slots(model, 8, max_dims=model.cfg.max_dims + 3)
+    path = save_model(wide, tmp_path / "wide.safetensors", {"name": "wide"})
+    loaded = load_model(path)
+    assert loaded.cfg.task_slots == 8 and loaded.cfg.max_dims == model.cfg.max_dims + 3
+    assert loaded.multi_task and not model.multi_task
+    x, y, task = torch.rand(1, 5, 4), torch.randn(1, 5), torch.tensor([[0, 1, 2, 0, 7]])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, y, x[:, :3], ctx_task=task), wide.eval()(x, y, x[:, :3], ctx_task=task))

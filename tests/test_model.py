@@ -173,3 +173,43 @@ def test_gradients_flow_to_candidates(model):
 def test_tiny_borders_helper_is_increasing():
     b = tiny_borders()
     assert (b[1:] > b[:-1]).all()
+
+
+# ---------------------------------------------------------------------------------------------- task slots, NAP head
+def test_task_slots_start_neutral_and_single_task_models_refuse_related(model):
+    from metabo.model.io import with_task_slots
+
+    wide = with_task_slots(model, 8).eval()
+    x, y, q = torch.rand(2, 6, 3), torch.randn(2, 6), torch.rand(2, 4, 3)
+    with torch.no_grad():
+        assert torch.allclose(model(x, y, q), wide(x, y, q))
+        assert torch.allclose(wide(x, y, q), wide(x, y, q, ctx_task=torch.zeros(2, 6, dtype=torch.long)))
+    with pytest.raises(ValueError, match="no task slots"):
+        model(x, y, q, ctx_task=torch.ones(2, 6, dtype=torch.long))
+    with pytest.raises(ValueError, match="task slots must lie"):
+        wide(x, y, q, ctx_task=torch.full((2, 6), 8))
+    with pytest.raises(ValueError, match="shrink"):
+        with_task_slots(wide, 4)
+
+
+def test_task_slots_change_predictions_once_trained():
+    multitask = make_tiny_model(0, task_slots=8)
+    with torch.no_grad():
+        multitask.embed_task.weight.normal_()
+    x, y, q = torch.rand(1, 6, 3), torch.randn(1, 6), torch.rand(1, 4, 3)
+    own = multitask(x, y, q, ctx_task=torch.zeros(1, 6, dtype=torch.long))
+    related = multitask(x, y, q, ctx_task=torch.ones(1, 6, dtype=torch.long))
+    assert not torch.allclose(own, related)
+
+
+def test_acquisition_head_scores_candidates_from_features_and_budget(model):
+    from metabo.model.io import with_task_slots
+
+    nap_model = with_task_slots(model, 8, acquisition_head=True).eval()
+    assert nap_model.acq_head is not None and model.acq_head is None
+    cache = nap_model.encode_context(torch.rand(1, 4, 2), torch.randn(1, 4))
+    features = nap_model.candidate_features(cache, torch.rand(1, 6, 2))
+    assert nap_model.acquisition_scores(features, 0.5).shape == (1, 6)
+    assert not torch.allclose(nap_model.acquisition_scores(features, 0.0), nap_model.acquisition_scores(features, 1.0))
+    with pytest.raises(ValueError, match="no learned acquisition head"):
+        model.acquisition_scores(features, 0.5)

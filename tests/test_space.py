@@ -1,4 +1,4 @@
-"""Unit-cube encoding of Optuna search spaces."""
+"""Unit-cube encoding of Optuna search spaces, and the subspaces one suggestion optimises."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from metabo.space import SearchSpaceEncoder
+from metabo.space import SearchSpaceEncoder, Subspace
 
 
 def admissible(dist: BaseDistribution, value) -> bool:
@@ -202,3 +202,107 @@ def test_unsupported_distribution_raises():
 
     with pytest.raises(TypeError, match="unsupported"):
         SearchSpaceEncoder({"w": Weird()})
+
+
+# ---------------------------------------------------------------------------------------------- subspaces
+SMALL = {  # encoded: a -> 0, c -> 1..3 (one-hot), n -> 4, s -> 5
+    "a": FloatDistribution(0.0, 1.0),
+    "c": CategoricalDistribution(["x", "y", "z"]),
+    "n": IntDistribution(0, 4),
+    "s": FloatDistribution(0.0, 1.0, step=0.25),
+}
+
+
+def _whole_parameters(enc: SearchSpaceEncoder, dims: np.ndarray) -> bool:
+    chosen = set(dims.tolist())
+    return all(set(range(start, start + width)) <= chosen or not set(range(start, start + width)) & chosen
+               for start, width in enc.param_widths())
+
+
+def test_random_subspace_dims_is_everything_when_the_space_fits():
+    enc = SearchSpaceEncoder(SMALL)
+    rng = np.random.RandomState(0)
+    np.testing.assert_array_equal(enc.random_subspace_dims(enc.n_dims, rng), np.arange(enc.n_dims))
+    np.testing.assert_array_equal(enc.random_subspace_dims(16, rng), np.arange(enc.n_dims))
+    assert rng.randint(1 << 30) == np.random.RandomState(0).randint(1 << 30)  # nothing drawn
+
+
+def test_random_subspace_dims_takes_whole_parameters_that_fit():
+    enc = SearchSpaceEncoder(_mixed_space())
+    max_dims = 8
+    assert enc.n_dims > max_dims
+    subsets = set()
+    for seed in range(20):
+        dims = enc.random_subspace_dims(max_dims, np.random.RandomState(seed))
+        assert len(dims) <= max_dims and (np.diff(dims) > 0).all()
+        assert _whole_parameters(enc, dims)
+        left = max_dims - len(dims)  # greedy: no parameter left out would still have fitted
+        chosen = set(dims.tolist())
+        assert all(width > left for start, width in enc.param_widths() if start not in chosen)
+        np.testing.assert_array_equal(dims, enc.random_subspace_dims(max_dims, np.random.RandomState(seed)))
+        subsets.add(tuple(dims))
+    assert len(subsets) > 5  # a random subset, not always the same one
+
+
+def test_full_subspace_is_the_identity():
+    enc = SearchSpaceEncoder(SMALL)
+    sub = Subspace.full(enc)
+    assert sub.is_full
+    np.testing.assert_array_equal(sub.dims, np.arange(6))
+    rows = np.random.RandomState(0).rand(4, 6)
+    np.testing.assert_array_equal(sub.to_full(rows), rows)
+    np.testing.assert_array_equal(sub.restrict(rows), rows)
+    np.testing.assert_array_equal(sub.continuous, enc.continuous_mask())
+    assert sub.categorical == enc.categorical_slices() == [slice(1, 4)]
+
+
+def test_subspace_masks_are_in_its_own_coordinates():
+    enc = SearchSpaceEncoder(SMALL)
+    with_cat = Subspace(enc, np.array([0, 1, 2, 3, 5]), np.full(6, 0.5))
+    assert not with_cat.is_full
+    assert with_cat.continuous.tolist() == [True, False, False, False, True]
+    assert with_cat.categorical == [slice(1, 4)]
+    shifted = Subspace(enc, np.array([1, 2, 3, 4]), np.full(6, 0.5))
+    assert shifted.continuous.tolist() == [False, False, False, True]
+    assert shifted.categorical == [slice(0, 3)]
+    no_cat = Subspace(enc, np.array([4, 5]), np.full(6, 0.5))
+    assert no_cat.categorical == [] and no_cat.continuous.tolist() == [True, True]
+
+
+def test_restrict_and_to_full_keep_the_fixed_coordinates():
+    enc = SearchSpaceEncoder(SMALL)
+    fixed = np.array([0.1, 0.0, 1.0, 0.0, 0.3, 0.75])
+    sub = Subspace(enc, np.array([0, 4]), fixed)
+    rows = np.random.RandomState(1).rand(5, 6)
+    part = sub.restrict(rows)
+    assert part.shape == (5, 2)
+    np.testing.assert_array_equal(part, rows[:, [0, 4]])
+    part[0, 0] = -1.0
+    assert rows[0, 0] != -1.0  # a copy
+    full = sub.to_full(sub.restrict(rows))
+    np.testing.assert_array_equal(full[:, [0, 4]], rows[:, [0, 4]])
+    np.testing.assert_array_equal(full[:, [1, 2, 3, 5]], np.repeat(fixed[None, [1, 2, 3, 5]], 5, axis=0))
+    assert enc.decode(full[0])["c"] == "y" and enc.decode(full[0])["s"] == 0.75
+
+
+def test_subspace_snap_makes_its_coordinates_admissible():
+    enc = SearchSpaceEncoder(SMALL)
+    fixed = enc.encode({"a": 0.4, "c": "z", "n": 2, "s": 0.5})
+    sub = Subspace(enc, np.array([1, 2, 3, 4]), fixed)  # c and n
+    rows = np.array([[0.2, 0.9, 0.1, 0.33], [0.6, 0.1, 0.5, 0.98]])
+    snapped = sub.snap(rows)
+    np.testing.assert_array_equal(snapped[:, :3], [[0, 1, 0], [1, 0, 0]])
+    np.testing.assert_allclose(snapped, enc.snap(sub.to_full(rows))[:, sub.dims])
+    assert [enc.decode(r)["n"] for r in sub.to_full(snapped)] == [1, 4]
+    np.testing.assert_array_equal(sub.snap(snapped), snapped)
+
+
+def test_nearby_keeps_seen_points_a_subspace_point_can_reach():
+    enc = SearchSpaceEncoder({"x": FloatDistribution(0, 1), "y": FloatDistribution(0, 1), "z": FloatDistribution(0, 1)})
+    fixed = np.array([0.2, 0.5, 0.8])
+    seen = np.array([[0.2, 0.1, 0.8], [0.9, 0.1, 0.8], [0.2, 0.3, 0.805]])
+    # points vary y only and copy x and z from the fixed row: point 1 differs there, so it is dropped
+    sub = Subspace(enc, np.array([1]), fixed)
+    np.testing.assert_allclose(sub.nearby(seen, 0.01), [[0.1], [0.3]])
+    assert sub.nearby(seen, 0.001).tolist() == [[0.1]]  # 0.805 is no longer within reach of 0.8
+    np.testing.assert_array_equal(Subspace.full(enc).nearby(seen, 0.01), seen)  # nothing fixed: all of them

@@ -112,16 +112,17 @@ def join_batch(x_rel: Tensor | None, y_rel: Tensor | None, task_rel: Tensor | No
 
 def collate(contexts: Sequence[Context], width: int | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Contexts of different lengths as one padded batch: inputs (B, C, width), values, slots and the mask of
-    real points (``width`` defaults to the contexts' own)."""
+    real points. ``width`` (default: the widest context's) pads narrower inputs with zeros."""
     b = len(contexts)
-    d = width if width is not None else contexts[0].x.shape[1]
+    d = width if width is not None else max(ctx.x.shape[1] if ctx.x.ndim == 2 else 0 for ctx in contexts)
     c = max(len(ctx) for ctx in contexts)
     x, y = torch.zeros(b, c, d), torch.zeros(b, c)
     task, mask = torch.zeros(b, c, dtype=torch.long), torch.zeros(b, c, dtype=torch.bool)
     for i, ctx in enumerate(contexts):
         n = len(ctx)
-        x[i, :n], y[i, :n] = torch.as_tensor(ctx.x.reshape(n, -1)), torch.as_tensor(ctx.y)
-        task[i, :n], mask[i, :n] = torch.as_tensor(ctx.task), True
+        if n:
+            x[i, :n, : ctx.x.shape[1]], y[i, :n] = torch.as_tensor(ctx.x), torch.as_tensor(ctx.y)
+            task[i, :n], mask[i, :n] = torch.as_tensor(ctx.task), True
     return x, y, task, mask
 
 

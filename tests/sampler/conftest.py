@@ -1,0 +1,28 @@
+"""Fixtures of the TNPSampler tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from metabo import context as ctx
+
+from .helpers import Encoded
+
+
+@pytest.fixture
+def spy_encode(monkeypatch) -> list[Encoded]:
+    """Record every context (and pending set) a suggestion hands to the model."""
+    calls: list[Encoded] = []
+    original = ctx.encode
+
+    def spy(model, context, x_pending=None):
+        calls.append(Encoded(context, None if x_pending is None else np.array(x_pending)))
+        cache = original(model, context, x_pending)
+        # every context point, and every pending point (as a fantasy), is in the encoded context (+1: null token)
+        n_pending = 0 if x_pending is None else len(x_pending)
+        assert cache.keys[0].shape[-2] == len(context) + n_pending + 1
+        return cache
+
+    monkeypatch.setattr(ctx, "encode", spy)
+    return calls

@@ -1,0 +1,170 @@
+"""TNPSampler's limits and fallbacks, never a crash: failed, pruned and infinite trials, parameters outside the
+relative space (with one warning each), wide categoricals, more trials than the context holds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from conftest import tnp_messages
+from metabo.sampler import PRED_MEAN_ATTR
+from metabo.space import SearchSpaceEncoder
+
+from .helpers import N_STARTUP, make_sampler, quadratic
+
+
+def test_failed_nan_inf_and_pruned_trials(tiny_model, tnp_warnings):
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        z = trial.suggest_int("z", 1, 9)
+        kind = trial.number % 6
+        if kind == 1:
+            raise RuntimeError("boom")
+        if kind == 2:
+            return float("nan")
+        if kind == 3:
+            return float("inf")
+        if kind == 4:
+            trial.report(x, step=0)
+            raise optuna.TrialPruned()
+        if kind == 5:
+            return float("-inf")
+        return x * z
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model, seed=4))
+    study.optimize(objective, n_trials=24, catch=(RuntimeError,))
+    states = [t.state for t in study.trials]
+    assert len(states) == 24
+    assert states.count(TrialState.FAIL) == 8  # exceptions and NaN
+    assert states.count(TrialState.PRUNED) == 4
+    assert any(PRED_MEAN_ATTR in t.user_attrs for t in study.trials)
+    for t in study.trials:
+        if PRED_MEAN_ATTR in t.user_attrs:
+            assert math.isfinite(t.user_attrs[PRED_MEAN_ATTR])
+    assert tnp_messages(tnp_warnings) == []
+
+
+def test_infinite_values_become_the_worst_finite_value(tiny_model, spy_encode):
+    values = iter([1.0, float("inf"), 3.0, 2.0, float("-inf"), 0.5])
+
+    def objective(trial):
+        trial.suggest_float("x", 0.0, 1.0)
+        return next(values)
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model, seed=0))
+    study.optimize(objective, n_trials=6)
+    y = spy_encode[-1].y_own  # trials 0..4 (minimise): +inf and -inf both count as the worst finite value, 3
+    assert len(y) == 5 and np.isfinite(y).all()
+    assert y[1] == y[2] == y[4] == y.min() and y[3] > y.min()
+    assert int(np.argmax(y)) == 0
+
+
+def test_only_infinite_values_so_far_never_crash(tiny_model, tnp_warnings, spy_encode):
+    def objective(trial):
+        trial.suggest_float("x", 0.0, 1.0)
+        return float("inf") if trial.number < 6 else 1.0
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model))
+    study.optimize(objective, n_trials=9)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    # the model waits for two finite values: trials 7 and 8 (one and two finite values) are random draws
+    assert len(spy_encode) == 1 and len(spy_encode[0].y_own) == 8
+
+
+def test_no_spurious_independent_sampling_warning_for_static_space(tiny_model, tnp_warnings):
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        return float("inf") if trial.number < N_STARTUP + 1 else x
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model))
+    study.optimize(objective, n_trials=N_STARTUP + 3)
+    assert tnp_messages(tnp_warnings) == []
+
+
+def test_static_space_emits_no_warning(tiny_model, tnp_warnings):
+    study = optuna.create_study(sampler=make_sampler(tiny_model))
+    study.optimize(quadratic, n_trials=N_STARTUP + 3)
+    assert tnp_messages(tnp_warnings) == []
+
+
+def test_dynamic_and_conditional_params_warn_once_each(tiny_model, tnp_warnings):
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        value = x
+        if trial.number % 2 == 0:  # conditional
+            value += trial.suggest_float("cond", 0.0, 1.0)
+        dyn = trial.suggest_int("dyn", 0, 3 + trial.number)  # dynamic range
+        return value + dyn
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model))
+    study.optimize(objective, n_trials=14)
+    messages = tnp_messages(tnp_warnings)
+    assert sum("'cond'" in m for m in messages) == 1
+    assert sum("'dyn'" in m for m in messages) == 1
+    assert len(messages) == 2
+    # x still comes from the model
+    assert all(PRED_MEAN_ATTR in t.user_attrs for t in study.trials[N_STARTUP:])
+    for t in study.trials:
+        assert 0 <= t.params["dyn"] <= 3 + t.number
+
+
+def test_warning_can_be_disabled(tiny_model, tnp_warnings):
+    def objective(trial):
+        return trial.suggest_float("x", 0.0, 1.0) + trial.suggest_float(f"p{trial.number % 3}", 0, 1)
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model, warn_independent_sampling=False))
+    study.optimize(objective, n_trials=N_STARTUP + 3)
+    assert tnp_messages(tnp_warnings) == []
+
+
+def test_multi_objective_rejected(tiny_model):
+    study = optuna.create_study(directions=["minimize", "maximize"], sampler=make_sampler(tiny_model))
+    with pytest.raises(ValueError, match="single-objective"):
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=N_STARTUP + 1)
+
+
+@pytest.mark.parametrize("with_float", [False, True])
+def test_wide_categorical_is_explored(tiny_model, with_float, tnp_warnings):
+    n = tiny_model.cfg.max_dims + 4
+
+    def objective(trial):
+        c = trial.suggest_categorical("c", list(range(n)))
+        x = trial.suggest_float("x", 0.0, 1.0) if with_float else 0.0
+        return (c - 7) ** 2 + x
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model, seed=0))
+    study.optimize(objective, n_trials=N_STARTUP + 8)
+    assert len({t.params["c"] for t in study.trials[N_STARTUP:]}) > 1
+    messages = tnp_messages(tnp_warnings)
+    assert len(messages) == 1 and "'c'" in messages[0]  # sampled by the independent sampler, said once
+    if with_float:
+        assert all(PRED_MEAN_ATTR in t.user_attrs for t in study.trials[N_STARTUP:])  # x is still the model's
+
+
+def test_more_trials_than_the_context_holds(tiny_model, spy_encode):
+    limit = tiny_model.cfg.max_context
+    n_old = limit + 40
+    dists = {"x": FloatDistribution(-1.0, 1.0), "n": IntDistribution(0, 4)}
+    rng = np.random.default_rng(0)
+    trials = []
+    for _ in range(n_old):
+        x, n = float(rng.uniform(-1, 1)), int(rng.integers(0, 5))
+        trials.append(create_trial(params={"x": x, "n": n}, distributions=dists, value=x * x + n))
+    study = optuna.create_study(sampler=make_sampler(tiny_model, seed=1))
+    study.add_trials(trials)
+    study.optimize(lambda t: t.suggest_float("x", -1, 1) ** 2 + t.suggest_int("n", 0, 4), n_trials=2)
+    assert len(spy_encode) == 2
+    x_ctx, y_ctx = spy_encode[0].x_own, spy_encode[0].y_own
+    assert len(y_ctx) == limit and x_ctx.shape == (limit, 2)
+    # the best half of the trials is always kept
+    values = np.array([t.value for t in trials])
+    best_rows = {(round(trials[i].params["x"], 12), trials[i].params["n"]) for i in np.argsort(values)[: limit // 2]}
+    enc = SearchSpaceEncoder(dists)
+    kept = {(round(p["x"], 12), p["n"]) for p in (enc.decode(r) for r in x_ctx)}
+    assert best_rows <= kept
+    assert PRED_MEAN_ATTR in study.trials[-1].user_attrs
