@@ -59,6 +59,10 @@ if [ "$QUICK" = 1 ]; then
     BREADTH_BUDGETS=1,5
     OTHER_BUDGETS=4,8
     field_stage python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 10,50 --repeats 2 --out $R/speed
+    field_stage python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 50 --repeats 2 \
+        --out $R/speed_ratio
+    field_stage python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 50 --repeats 2 \
+        --tell fail --out $R/speed_ratio_fail
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--functions 1 --dims 2 --seeds 1 --budget 10 --steps 9000 --peer-store $R/bbob/results.db --out $CURVE)
@@ -79,6 +83,10 @@ else
     BREADTH_BUDGETS=1,5,10,20
     OTHER_BUDGETS=5,10,25,50
     field_stage python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq
+    field_stage python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 200 --repeats 15 \
+        --out $R/speed_ratio
+    field_stage python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 200 --repeats 15 \
+        --tell fail --out $R/speed_ratio_fail
     SPEED=$R/speed/speed.md
     CURVE=$R/compute_curve
     CURVE_ARGS=(--out $CURVE)
@@ -95,7 +103,9 @@ if [ "$FIELD" = 1 ]; then
         --section "Ablation: 2 (default) against 10 gradient refinement steps=$R/bbob/results.db::metabo,metabo-refine10,gp"
         --section "Problem families, every peer=$R/families/results.db"
         --section "Transfer baselines on YAHPO (metabo still zero-shot)=$R/transfer/results.db")
-    fragments+=(--fragment "Suggestion speed=$SPEED")
+    fragments+=(--fragment "Suggestion speed=$SPEED"
+               --fragment "Suggestion speed against GP at 200 trials=$R/speed_ratio/speed.md"
+               --fragment "Suggestion speed against GP at 200 trials, asks failed=$R/speed_ratio_fail/speed.md")
     if [ -d "$RUN/snapshots" ]; then
         field_stage python benchmarks/compute_curve.py --run "$RUN" --workers "$WORKERS" --no-progress "${CURVE_ARGS[@]}"
         fragments+=(--fragment "Compute to quality=$CURVE/compute_curve.md")

@@ -139,8 +139,13 @@ def markdown(record: dict, argv: list[str]) -> str:
     """The timing tables as a Markdown fragment (for BENCHMARKS.md), with command, threads, load and the ratio
     of metabo's median time to GP's."""
     load = record["machine"]["load_average_1_5_15"]
+    told = ("Each asked trial was evaluated and told, as in a study (repeat r sees n + r observations)."
+            if record.get("tell", "value") == "value" else
+            "Each asked trial was told as failed, so every ask sees the same n observations (GPSampler's kernel fit "
+            "then starts from hyperparameters already fitted to exactly these data, which a study never meets).")
     lines = [f"Median seconds per `study.ask()` ({record['repeats']} repeats, interleaved across optimisers) after "
-             f"n observations, 8-D problems. Command: `python benchmarks/speed.py {' '.join(argv)}`"
+             f"n observations, 8-D problems. {told} metabo computes its suggestions on one torch thread whatever "
+             f"the setting. Command: `python benchmarks/speed.py {' '.join(argv)}`"
              + (f"; load average at the end {load[0]:.2f}." if load else "."), ""]
     for threads, per_problem in record["median_seconds"].items():
         for problem, medians in per_problem.items():
@@ -210,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "problems": problems,
         "torch_threads": args.threads,
         "repeats": args.repeats,
+        "tell": args.tell,
         "seed": args.seed,
         "median_seconds": {t: {q: {name: {n: statistics.median(v) for n, v in per_n.items()}
                                    for name, per_n in per_name.items()} for q, per_name in per_q.items()}
