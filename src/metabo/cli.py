@@ -15,7 +15,8 @@ from metabo.model.io import default_model_path, load_model, read_card
 from metabo.model.transformer import ModelConfig
 from metabo.priors.gp import PriorConfig
 from metabo.train.finetune import FinetuneConfig, dumps, finetune
-from metabo.train.nap import NAPConfig, train_nap
+from metabo.train.loop import describe_device, resolve_device
+from metabo.train.nap import NAPConfig, check_run_dir, train_nap
 from metabo.train.pretrain import TrainConfig, pretrain
 
 
@@ -69,10 +70,22 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def _cmd_nap(args: argparse.Namespace) -> int:
-    cfg = NAPConfig(iterations=args.iterations, max_minutes=args.max_minutes, aux_coef=args.aux_coef,
-                    seed=args.seed, threads=args.threads, horizon=args.horizon)
+    if args.resume and args.run_dir is None:
+        raise SystemExit("metabo nap: --resume needs the --run-dir to continue")
+    cfg = NAPConfig(iterations=args.iterations, episodes=args.episodes, horizon=args.horizon,
+                    pool_size=args.pool_size, lr=args.lr, aux_coef=args.aux_coef, max_minutes=args.max_minutes,
+                    seed=args.seed, threads=args.threads, device=args.device)
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    out = train_nap(args.yahpo, args.out, args.base, cfg, progress=not args.no_progress, command=command)
+    try:  # settings that do not fit, no GPU for --device cuda, or a run folder that cannot be continued
+        cfg.validate()
+        device = resolve_device(cfg.device)
+        if args.run_dir is not None:
+            check_run_dir(args.run_dir, args.resume, args.yahpo, cfg)
+    except ValueError as exc:
+        raise SystemExit(f"metabo nap: {exc}") from None
+    print(f"metabo nap: training on {describe_device(device)}")
+    out = train_nap(args.yahpo, args.out, args.base, cfg, progress=not args.no_progress, command=command,
+                    run_dir=args.run_dir, resume=args.resume, checkpoint_every=args.checkpoint_every)
     print(f"model written to {out} (card: {out.with_suffix('.json')})")
     return 0
 
@@ -148,12 +161,25 @@ def build_parser() -> argparse.ArgumentParser:
     nap.add_argument("--yahpo", required=True, help="scenario whose train instances are the training tasks")
     nap.add_argument("--base", required=True, help="model to start from (e.g. the scenario's fine-tuned model)")
     nap.add_argument("--out", required=True, help="output .safetensors path")
-    nap.add_argument("--iterations", type=int, default=400)
-    nap.add_argument("--horizon", type=int, default=20, help="steps per training episode")
-    nap.add_argument("--aux-coef", type=float, default=1.0, help="weight of the auxiliary NLL (0: RL alone)")
-    nap.add_argument("--max-minutes", type=float, default=20.0)
-    nap.add_argument("--seed", type=int, default=0)
-    nap.add_argument("--threads", type=int, default=1)
+    nap_defaults = NAPConfig()
+    nap.add_argument("--iterations", type=int, default=nap_defaults.iterations, help="PPO iterations")
+    nap.add_argument("--episodes", type=int, default=nap_defaults.episodes, help="episodes per iteration")
+    nap.add_argument("--horizon", type=int, default=nap_defaults.horizon, help="steps per training episode")
+    nap.add_argument("--pool-size", type=int, default=nap_defaults.pool_size,
+                     help="evaluated configurations an episode chooses among")
+    nap.add_argument("--lr", type=float, default=nap_defaults.lr)
+    nap.add_argument("--aux-coef", type=float, default=nap_defaults.aux_coef,
+                     help="weight of the auxiliary NLL (0: RL alone)")
+    nap.add_argument("--max-minutes", type=float, default=nap_defaults.max_minutes,
+                     help="stop after this long (a resume starts the clock anew)")
+    nap.add_argument("--seed", type=int, default=nap_defaults.seed)
+    nap.add_argument("--threads", type=int, default=nap_defaults.threads)
+    nap.add_argument("--device", choices=("auto", "cpu", "cuda"), default=nap_defaults.device,
+                     help="auto: the GPU where torch sees one, else the CPU")
+    nap.add_argument("--run-dir", default=None, help="folder for checkpoints and log.jsonl (needed to resume)")
+    nap.add_argument("--checkpoint-every", type=int, default=10, help="checkpoint every N iterations (and at the end)")
+    nap.add_argument("--resume", action="store_true",
+                     help="continue from the run folder's checkpoint (starts afresh where there is none)")
     nap.add_argument("--no-progress", action="store_true")
     nap.set_defaults(func=_cmd_nap)
 

@@ -1,17 +1,19 @@
-"""The training loop: early stopping keeps the best weights, the time limit stops, resume is bit-for-bit, every
-loss is an optimiser step, and the model is written with the common card fields."""
+"""The training loop: early stopping keeps the best weights, the time limit stops, resume is bit-for-bit (with a
+torch or a numpy rng, and torch's global generator), every loss is an optimiser step, and the model is written
+with the common card fields (and as a CPU model from a GPU, where there is one)."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from conftest import make_tiny_model
 from metabo.model.io import load_model
-from metabo.train.loop import LoopConfig, train
+from metabo.train.loop import LoopConfig, describe_device, resolve_device, train
 
 
 def regression():
@@ -105,6 +107,74 @@ def test_resume_from_a_checkpoint_continues_bit_for_bit(tmp_path):
     assert a.keys() == b.keys() and any(k.startswith("opt.") for k in a)
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_restores_a_numpy_rng_torchs_global_generator_and_the_log(tmp_path):
+    """A task that draws from a numpy RandomState (normal draws leave a cached Gaussian) and from torch's global
+    generator; a log line past the checkpoint (a run stopped between the two) is dropped on resume."""
+
+    def run(run_dir, **kw):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+
+        def losses(step, rng):
+            x = torch.as_tensor(rng.standard_normal((5, 3)), dtype=torch.float32) + torch.randn(5, 3)
+            yield model(x).pow(2).mean()
+
+        cfg = LoopConfig(**{"steps": 5, "lr": 1e-2, "eval_every": 1, "checkpoint_every": 2, "progress": False, **kw})
+        train(model, losses, cfg, rng=np.random.RandomState(3), evaluate=lambda: {"w": float(model.weight.sum())},
+              run_dir=run_dir, resume=True)
+        return model
+
+    straight = run(tmp_path / "straight")
+    run(tmp_path / "resumed", steps=3)  # checkpoints at 2 and at 3
+    with (tmp_path / "resumed" / "log.jsonl").open("a") as fh:
+        fh.write(json.dumps({"step": 4, "w": 0.0}) + "\n")
+    resumed = run(tmp_path / "resumed")
+    assert torch.equal(straight.weight, resumed.weight) and torch.equal(straight.bias, resumed.bias)
+
+    def log(name):
+        return [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"}
+                for line in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+
+    assert log("straight") == log("resumed") and [r["step"] for r in log("resumed")] == [1, 2, 3, 4, 5]
+
+
+def test_the_device_is_auto_cpu_or_an_existing_gpu(monkeypatch):
+    assert resolve_device("cpu") == torch.device("cpu") and describe_device(torch.device("cpu")) == "cpu"
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="sees no CUDA GPU"):
+        resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_model_resumes_and_is_written_as_a_cpu_model(tmp_path):
+    def run(run_dir, **kw):
+        model = make_tiny_model(0).cuda()
+        for p in model.parameters():
+            p.requires_grad_(True)
+        g = torch.Generator().manual_seed(0)
+        x, y, q, targets = torch.rand(4, 6, 2), torch.randn(4, 6), torch.rand(4, 3, 2), torch.randn(4, 3)
+
+        def losses(step, rng):
+            noise = 0.1 * torch.randn(4, 3, generator=rng)
+            yield model.bar.nll(model(x.cuda(), y.cuda(), q.cuda()), (targets + noise).cuda()).mean()
+
+        cfg = LoopConfig(**{"steps": 4, "lr": 1e-3, "eval_every": 1, "monitor": "nll", "patience": 5,
+                            "checkpoint_every": 1, "threads": 1, "progress": False, **kw})
+        train(model, losses, cfg, rng=g, evaluate=lambda: {"nll": 1.0}, run_dir=run_dir, resume=True,
+              out=run_dir / "m.safetensors", card=lambda s: {"name": "m"})
+        return model
+
+    run(tmp_path / "r", steps=2)
+    model = run(tmp_path / "r")
+    card = json.loads((tmp_path / "r" / "m.json").read_text())
+    assert torch.cuda.get_device_name() in card["hardware"] and card["steps"] == 4
+    saved = load_model(tmp_path / "r" / "m.safetensors").state_dict()
+    assert all(v.device.type == "cpu" and torch.equal(v, model.state_dict()[k].cpu()) for k, v in saved.items())
 
 
 def test_checkpoints_need_a_torch_generator(tmp_path):

@@ -83,7 +83,7 @@ class _Block(nn.Module):
         if self.log_bandwidth is not None and sq_dist is not None:
             bias = -torch.exp(self.log_bandwidth)[None, :, None, None] * sq_dist[:, None]
         if mask is not None:
-            neg = torch.zeros(mask.shape, dtype=torch.float32).masked_fill(~mask, float("-inf"))
+            neg = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device).masked_fill(~mask, float("-inf"))
             bias = neg if bias is None else bias + neg
         return bias
 

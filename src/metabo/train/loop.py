@@ -8,19 +8,26 @@ with its card (``metabo.model.io.save_model`` plus the fields every card shares)
 Each step calls ``losses(step, rng)``, which yields one or more losses; each is followed by an optimiser step
 (PPO's several epochs over one batch of episodes fit this). A run folder holds:
 
-* ``checkpoint.safetensors`` / ``checkpoint.json``: model, optimiser and RNG state, written atomically.
-* ``log.jsonl``: one line per evaluation (step, wall time, running training loss, metrics).
+* ``checkpoint.safetensors`` / ``checkpoint.json``: model, optimiser and RNG state (the task's rng, torch's global
+  generator and, for a model on a GPU, that GPU's), written atomically from CPU copies.
+* ``log.jsonl``: one line per evaluation (step, wall time, running training loss, metrics); a resume drops the
+  lines past its checkpoint.
 * ``snapshots/stepNNNNNN.safetensors``: copies of the model along the way.
+
+The model may live on a GPU (``resolve_device``): the loop keeps its optimiser state and best weights there, and
+writes checkpoints, snapshots and the model from CPU copies, so the files are the same format wherever it trained.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor
@@ -86,7 +93,8 @@ class LoopState:
         wall_seconds: training time (counting that before a resume).
         train_loss: running mean of the training loss (``None`` before the first step).
         metrics: the last evaluation's metrics.
-        history: one record per evaluation of this session: step, wall_seconds, train_loss and the metrics.
+        history: one record per evaluation: step, wall_seconds, train_loss and the metrics (after a resume, the
+            run folder's log up to the checkpoint comes first).
         best_step, best: where ``monitor`` was best, and its value (early stopping).
         stop_reason: ``"max steps"``, ``"time limit (max_minutes)"`` or ``"early stopping"``; ``"running"``
             before the end.
@@ -112,6 +120,37 @@ def setup_torch(seed: int, threads: int) -> None:
     torch.manual_seed(seed)
 
 
+def resolve_device(name: str = "auto") -> torch.device:
+    """The device to train on: ``"auto"`` is the GPU where ``torch.cuda.is_available()``, else the CPU; ``"cpu"``
+    and ``"cuda"`` (or ``"cuda:N"``) ask for one. A GPU asked for but missing is a ``ValueError`` that says so."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}: use auto, cpu or cuda")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch {torch.__version__} sees no CUDA GPU "
+                         f"(torch.cuda.is_available() is False); use auto or cpu to train on the CPU")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} asked for, but there are {torch.cuda.device_count()} CUDA GPU(s)")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    """``"cpu"``, or the GPU's name and CUDA version (``"NVIDIA H200 GPU (CUDA 13.0)"``)."""
+    if device.type != "cuda":
+        return str(device)
+    return f"{torch.cuda.get_device_name(device)} GPU (CUDA {torch.version.cuda})"
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s weights live (the CPU for a model without any)."""
+    return next(iter(model.state_dict().values()), torch.empty(0)).device
+
+
 def train(model: torch.nn.Module, losses: Losses, cfg: LoopConfig, *, rng: Any = None,
           evaluate: Callable[[], dict[str, float]] | None = None, lr_at: Callable[[int], float] | None = None,
           run_dir: str | Path | None = None, resume: bool = False, checkpoint_meta: dict[str, Any] | None = None,
@@ -122,12 +161,13 @@ def train(model: torch.nn.Module, losses: Losses, cfg: LoopConfig, *, rng: Any =
         model: the model; left in eval mode at the end.
         losses: ``losses(step, rng)`` yields the step's losses, each followed by an optimiser step.
         cfg: how to run.
-        rng: passed to ``losses``; checkpointed with the run (a ``torch.Generator`` then).
+        rng: passed to ``losses``; checkpointed with the run (a ``torch.Generator`` or a numpy ``RandomState``
+            then, stored as tensors).
         evaluate: metrics of the current model, run in eval mode without gradients.
         lr_at: the learning rate of each step (default: ``cfg.lr`` throughout).
         run_dir: the run folder for checkpoints, ``log.jsonl`` and snapshots (``None``: none of them).
-        resume: continue from the run folder's checkpoint if there is one (model, optimiser, RNG, step and
-            wall time; not the early-stopping state).
+        resume: continue from the run folder's checkpoint if there is one (model, optimiser, RNGs, step, wall
+            time, running loss and the logged history; not the early-stopping state).
         checkpoint_meta: extra fields for ``checkpoint.json`` (the task's settings).
         out, card: write the model to ``out`` with ``card(state)`` plus the common card fields
             (``write_model``): at every checkpoint and at the end, after the best weights are restored.
@@ -135,7 +175,10 @@ def train(model: torch.nn.Module, losses: Losses, cfg: LoopConfig, *, rng: Any =
     run = _Run(model, cfg, rng, evaluate, Path(run_dir) if run_dir is not None else None, checkpoint_meta or {},
                out, card)
     if resume and run.run_dir is not None and (run.run_dir / CHECKPOINT).exists():
-        run.state.step, run.state.wall_seconds = _load_checkpoint(run.run_dir, model, run.opt, rng)
+        meta = _load_checkpoint(run.run_dir, model, run.opt, rng)
+        s = run.state
+        s.step, s.wall_seconds, s.train_loss = int(meta["step"]), float(meta["wall_seconds"]), meta.get("train_loss")
+        s.history = _truncate_log(run.run_dir / LOG, s.step)
     return run.until_done(losses, lr_at)
 
 
@@ -192,13 +235,14 @@ class _Run:
         return s
 
     def step(self, losses: Iterable[Tensor]) -> None:
-        values = []
+        detached = []
         for loss in losses:
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), CLIP_NORM)
             self.opt.step()
-            values.append(float(loss.detach()))
+            detached.append(loss.detach())
+        values = torch.stack(detached).tolist() if detached else []  # one wait for a GPU per step, not per loss
         s, value, w = self.state, sum(values) / max(len(values), 1), self.cfg.loss_weight
         s.step += 1
         s.train_loss = value if s.train_loss is None else (1 - w) * s.train_loss + w * value
@@ -250,47 +294,103 @@ class _Run:
     def snapshot(self) -> None:
         s = self.state
         card = {"steps": s.step, "wall_seconds": round(s.wall_seconds, 1), self.cfg.metrics_key or "metrics": s.metrics}
-        save_model(self.model, self.run_dir / "snapshots" / f"step{s.step:06d}.safetensors", card)
+        save_model(on_cpu(self.model), self.run_dir / "snapshots" / f"step{s.step:06d}.safetensors", card)
+
+
+def on_cpu(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` itself where it lives on the CPU, else a CPU copy of it (for files, which hold CPU tensors)."""
+    if model_device(model).type == "cpu":
+        return model
+    return copy.deepcopy(model).cpu()
 
 
 def write_model(model: torch.nn.Module, path: str | Path, card: dict[str, Any], state: LoopState, threads: int
                 ) -> Path:
-    """Save ``model`` with ``card`` plus the fields every card shares: steps, stop reason, wall time, where it was
-    trained (``provenance``) and the parameter count."""
+    """Save ``model`` (as a CPU model) with ``card`` plus the fields every card shares: steps, stop reason, wall
+    time, where it was trained (``provenance``; a GPU's name where it trained on one) and the parameter count."""
+    where = provenance(threads)
+    device = model_device(model)
+    if device.type == "cuda":
+        where["hardware"] = f"{describe_device(device)}, {threads} torch CPU thread(s)"
     full = {**card, "steps": state.step, "stop_reason": state.stop_reason,
-            "wall_seconds": round(state.wall_seconds, 1), **provenance(threads),
+            "wall_seconds": round(state.wall_seconds, 1), **where,
             "n_parameters": sum(p.numel() for p in model.parameters())}
-    return save_model(model, Path(path), full)
+    return save_model(on_cpu(model), Path(path), full)
+
+
+def _rng_tensors(rng: Any) -> dict[str, Tensor]:
+    """A task rng's state as tensors (never a pickle): a ``torch.Generator``'s bytes, or a numpy ``RandomState``'s
+    Mersenne Twister keys, position and cached Gaussian."""
+    if isinstance(rng, torch.Generator):
+        return {"rng": rng.get_state()}
+    if isinstance(rng, np.random.RandomState):
+        kind, keys, pos, has_gauss, cached = rng.get_state(legacy=True)
+        if kind != "MT19937":
+            raise TypeError(f"cannot checkpoint a RandomState of kind {kind}")
+        return {"rng.mt19937": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                "rng.pos_has_gauss": torch.tensor([pos, has_gauss], dtype=torch.int64),
+                "rng.cached_gaussian": torch.tensor([cached], dtype=torch.float64)}
+    raise TypeError("checkpoints need a torch.Generator or a numpy RandomState as the rng, got "
+                    f"{type(rng).__name__}")
+
+
+def _set_rng(rng: Any, tensors: dict[str, Tensor]) -> None:
+    if isinstance(rng, torch.Generator):
+        rng.set_state(tensors["rng"])
+    else:
+        pos, has_gauss = tensors["rng.pos_has_gauss"].tolist()
+        rng.set_state(("MT19937", tensors["rng.mt19937"].numpy().astype(np.uint32), pos, has_gauss,
+                       float(tensors["rng.cached_gaussian"][0])))
 
 
 def _save_checkpoint(run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: Any,
                      state: LoopState, meta: dict[str, Any]) -> None:
-    if not isinstance(rng, torch.Generator):
-        raise TypeError(f"checkpoints need a torch.Generator as the rng, got {type(rng).__name__}")
-    tensors: dict[str, Tensor] = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors = _rng_tensors(rng)
+    tensors["torch_rng"] = torch.get_rng_state()  # what the task draws from torch's global generator
+    device = model_device(model)
+    if device.type == "cuda":
+        tensors["cuda_rng"] = torch.cuda.get_rng_state(device)
+    tensors.update({f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
     for i, p in enumerate(model.parameters()):
         opt_state = opt.state.get(p, {})
         for key in ("exp_avg", "exp_avg_sq"):
             if key in opt_state:
-                tensors[f"opt.{i}.{key}"] = opt_state[key].contiguous()
+                tensors[f"opt.{i}.{key}"] = opt_state[key].cpu().contiguous()
         if "step" in opt_state:
-            tensors[f"opt.{i}.step"] = torch.as_tensor(opt_state["step"], dtype=torch.float32).reshape(1)
-    tensors["rng"] = rng.get_state()
+            tensors[f"opt.{i}.step"] = torch.as_tensor(opt_state["step"], dtype=torch.float32).cpu().reshape(1)
     tmp = run_dir / (CHECKPOINT + ".tmp")
     save_file(tensors, str(tmp))
     tmp.replace(run_dir / CHECKPOINT)
-    meta = {"step": state.step, "wall_seconds": state.wall_seconds, **meta}
+    meta = {"step": state.step, "wall_seconds": state.wall_seconds, "train_loss": state.train_loss, **meta}
     (run_dir / CHECKPOINT_META).write_text(json.dumps(meta, indent=2))
 
 
 def _load_checkpoint(run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, rng: Any
-                     ) -> tuple[int, float]:
+                     ) -> dict[str, Any]:
+    """Restore model, optimiser (on the model's device) and RNGs; returns ``checkpoint.json``."""
     tensors = load_file(str(run_dir / CHECKPOINT))
     meta = json.loads((run_dir / CHECKPOINT_META).read_text())
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     for i, p in enumerate(model.parameters()):
         if f"opt.{i}.exp_avg" in tensors:
-            opt.state[p] = {"exp_avg": tensors[f"opt.{i}.exp_avg"], "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"],
+            opt.state[p] = {"exp_avg": tensors[f"opt.{i}.exp_avg"].to(p.device),
+                            "exp_avg_sq": tensors[f"opt.{i}.exp_avg_sq"].to(p.device),
                             "step": torch.tensor(float(tensors[f"opt.{i}.step"][0]))}
-    rng.set_state(tensors["rng"])
-    return int(meta["step"]), float(meta["wall_seconds"])
+    _set_rng(rng, tensors)
+    if "torch_rng" in tensors:
+        torch.set_rng_state(tensors["torch_rng"])
+    device = model_device(model)
+    if "cuda_rng" in tensors and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["cuda_rng"], device)
+    return meta
+
+
+def _truncate_log(path: Path, step: int) -> list[dict[str, Any]]:
+    """The log's records up to ``step`` (the checkpoint's), rewriting the file without those past it."""
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    kept = [r for r in records if r.get("step", 0) <= step]
+    if len(kept) < len(records):
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    return kept

@@ -15,10 +15,18 @@ trained by the reward alone), which keeps the surrogate calibrated while the who
 
 Advantages are the returns standardised across the batch's episodes at each step (a batch-mean baseline), so
 no value network is needed.
+
+Training runs on ``NAPConfig.device`` (a GPU where there is one, by default): the episodes are drawn with numpy
+on the CPU, and each iteration moves its tensors to the device once (the pool, each step's context, the actions,
+advantages and auxiliary targets), so the CPU waits for the GPU only for the sampled actions the next context
+needs, for the loop's one read of an iteration's losses, and in ``TNPModel``'s check of the task slots.
+On the CPU a run repeats bit for bit for a seed, also across a resume from its run folder (the checkpoint holds
+the numpy RandomState as tensors); the model written is always a CPU model.
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +42,7 @@ from metabo.model.io import load_model, read_card, with_task_slots
 from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ObjectiveTransform, ValueTransformConfig
 from metabo.space import SearchSpaceEncoder
-from metabo.train.loop import LoopConfig, LoopState, setup_torch, train
+from metabo.train.loop import CHECKPOINT, CHECKPOINT_META, LoopConfig, LoopState, resolve_device, setup_torch, train
 from metabo.train.pretrain import TARGET_CLAMP
 
 REGRET_FLOOR = 1e-3  # reward is capped at 3 (regret 1e-3 of the pool's range)
@@ -61,6 +69,21 @@ class NAPConfig:
     seed: int = 0
     threads: int = 1  # torch threads
     transform: ValueTransformConfig = DEFAULT_TRANSFORM  # its for_past_values() normalises every value
+    device: str = "auto"  # "auto" (CUDA where available, else the CPU), "cpu" or "cuda"
+
+    def validate(self) -> None:
+        """A ``ValueError`` where the pool cannot hold an episode's steps and the auxiliary loss's points."""
+        aux = self.aux_queries - 1 if self.aux_coef > 0 and self.horizon > 2 else 0
+        if self.pool_size < self.horizon + aux:
+            raise ValueError(f"pool_size {self.pool_size} is too small for horizon {self.horizon}"
+                             + (f" and aux_queries {self.aux_queries}" if aux else "")
+                             + f": it needs at least {self.horizon + aux}")
+        if self.configs_per_instance < self.pool_size:
+            raise ValueError(f"pool_size {self.pool_size} exceeds configs_per_instance {self.configs_per_instance}")
+
+
+# What a resume may change: how long and where it runs. Everything else must match the checkpoint's run.
+_RESUMABLE_CHANGES = ("iterations", "max_minutes", "threads", "device")
 
 
 @dataclass
@@ -91,9 +114,10 @@ def _load_tasks(scenario: str, cfg: NAPConfig) -> tuple[_Tasks, dict[str, Any]]:
 class _Episodes:
     """A batch of episodes: pools, related contexts, and the states reached by the actions taken."""
 
-    def __init__(self, tasks: _Tasks, cfg: NAPConfig, rng: np.random.RandomState) -> None:
+    def __init__(self, tasks: _Tasks, cfg: NAPConfig, rng: np.random.RandomState,
+                 device: torch.device = torch.device("cpu")) -> None:
         e, n = cfg.episodes, cfg.pool_size
-        self.cfg = cfg
+        self.cfg, self.device = cfg, device
         self.inst = rng.randint(len(tasks.x), size=e)
         rows = [rng.choice(len(tasks.x[i]), size=n, replace=False) for i in self.inst]
         self.x = np.stack([tasks.x[i][r] for i, r in zip(self.inst, rows)])  # (E, N, d)
@@ -106,6 +130,10 @@ class _Episodes:
             self.related.append(related_points([others[j] for j in pick], cfg.max_related, rng))
         self.budget = int(rng.randint(cfg.horizon, 3 * cfg.horizon + 1))  # nominal T, so t/T covers [0, 1/3..1]
         self.actions = np.zeros((e, cfg.horizon), dtype=np.int64)
+        self.pool = torch.as_tensor(self.x, dtype=torch.float32).to(device)  # (E, N, d) candidates
+        # t/T per step, each rounded to float32 as acquisition_scores rounds a Python float
+        self.fractions = torch.tensor([t / self.budget for t in range(cfg.horizon)], dtype=torch.float32).to(device)
+        self._states: dict[int, tuple[tuple[torch.Tensor, ...], np.ndarray]] = {}
 
     def state(self, t: int) -> tuple[torch.Tensor, ...]:
         """Context tensors (``metabo.context``: related points, then the first t chosen points), their mask and
@@ -120,6 +148,14 @@ class _Episodes:
         np.put_along_axis(taken, chosen, True, axis=1)
         return x, y, slot, mask, torch.as_tensor(taken)
 
+    def device_state(self, t: int) -> tuple[tuple[torch.Tensor, ...], np.ndarray]:
+        """``state(t)`` on the device, built once (so call it only once the first t actions are fixed), and the
+        evaluated-mask as numpy."""
+        if t not in self._states:
+            *tensors, taken = self.state(t)
+            self._states[t] = (tuple(v.to(self.device) for v in (*tensors, taken)), taken.numpy())
+        return self._states[t]
+
     def regret(self, t: int) -> np.ndarray:
         """Normalised simple regret after the first t actions (t >= 1)."""
         best = np.take_along_axis(self.y, self.actions[:, :t], axis=1).min(1)
@@ -132,73 +168,87 @@ def _own_transform(values: np.ndarray, cfg: NAPConfig) -> ObjectiveTransform:
     return ObjectiveTransform(False, cfg.transform.for_past_values()).fit(values)
 
 
-def _policy(model: TNPModel, episodes: _Episodes, t: int) -> tuple[torch.distributions.Categorical, Any]:
-    x, y, slot, mask, taken = episodes.state(t)
+def _policy(model: TNPModel, episodes: _Episodes, t: int) -> tuple[torch.distributions.Categorical, torch.Tensor]:
+    """The policy at step t over the pool (the taken points masked out), and the candidates' features."""
+    (x, y, slot, mask, taken), _ = episodes.device_state(t)
     cache = model.encode_context(x, y, ctx_mask=mask, ctx_task=slot)
-    features = model.candidate_features(cache, torch.as_tensor(episodes.x, dtype=torch.float32))
-    scores = model.acquisition_scores(features, t / episodes.budget)
+    features = model.candidate_features(cache, episodes.pool)
+    scores = model.acquisition_scores(features, episodes.fractions[t])
     scores = scores.masked_fill(taken, float("-inf"))
-    return torch.distributions.Categorical(logits=scores), (features, taken)
+    # no argument validation: it only checks, and each check would wait for a GPU
+    return torch.distributions.Categorical(logits=scores, validate_args=False), features
 
 
-def _aux_nll(model: TNPModel, episodes: _Episodes, t: int, features: torch.Tensor, taken: torch.Tensor,
-             rng: np.random.RandomState) -> torch.Tensor | None:
-    """Bar-distribution NLL of unevaluated pool points, normalised by the own points' transform (t >= 2)."""
-    if t < 2:
-        return None
-    e = len(episodes.inst)
-    targets = np.zeros((e, episodes.cfg.aux_queries))
-    idx = np.zeros((e, episodes.cfg.aux_queries), dtype=np.int64)
+def _aux_draws(episodes: _Episodes, t: int, rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray]:
+    """The auxiliary loss's unevaluated pool points at step t (indices) and their values, normalised by the own
+    points' transform and clamped as in pretraining."""
+    e, q = len(episodes.inst), episodes.cfg.aux_queries
+    _, taken = episodes.device_state(t)
+    targets = np.zeros((e, q))
+    idx = np.zeros((e, q), dtype=np.int64)
     for k in range(e):
-        free = np.flatnonzero(~taken[k].numpy())
-        idx[k] = rng.choice(free, size=episodes.cfg.aux_queries, replace=False)
+        idx[k] = rng.choice(np.flatnonzero(~taken[k]), size=q, replace=False)
         transform = _own_transform(episodes.y[k, episodes.actions[k, :t]], episodes.cfg)
         targets[k] = np.clip(transform.transform(episodes.y[k, idx[k]]), -TARGET_CLAMP, TARGET_CLAMP)
-    chosen = torch.gather(features, 1, torch.as_tensor(idx)[..., None].expand(-1, -1, features.shape[-1]))
-    logits = model.head(chosen)
-    return model.bar.nll(logits, torch.as_tensor(targets, dtype=torch.float32)).mean()
+    return idx, targets
+
+
+def _aux_nll(model: TNPModel, features: torch.Tensor, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Bar-distribution NLL of the pool points ``idx`` (E, Q) at their ``targets`` (E, Q)."""
+    chosen = torch.gather(features, 1, idx[..., None].expand(-1, -1, features.shape[-1]))
+    return model.bar.nll(model.head(chosen), targets).mean()
 
 
 class _PPO:
     """The NAP training task: each step rolls out a batch of episodes, then yields one PPO loss per episode step
     and epoch (the loop takes an optimiser step after each)."""
 
-    def __init__(self, model: TNPModel, tasks: _Tasks, cfg: NAPConfig) -> None:
-        self.model, self.tasks, self.cfg = model, tasks, cfg
+    def __init__(self, model: TNPModel, tasks: _Tasks, cfg: NAPConfig, device: torch.device) -> None:
+        self.model, self.tasks, self.cfg, self.device = model, tasks, cfg, device
         self.last: dict[str, float] = {}
 
     def losses(self, step: int, rng: np.random.RandomState) -> Iterator[torch.Tensor]:
-        cfg, model = self.cfg, self.model
-        episodes = _Episodes(self.tasks, cfg, rng)
-        old_logp = torch.zeros(cfg.episodes, cfg.horizon)
+        cfg, model, device = self.cfg, self.model, self.device
+        episodes = _Episodes(self.tasks, cfg, rng, device)
+        old_logp = torch.zeros(cfg.episodes, cfg.horizon, device=device)
         rewards = np.zeros((cfg.episodes, cfg.horizon))
         model.eval()
         with torch.no_grad():
             for t in range(cfg.horizon):
                 dist, _ = _policy(model, episodes, t)
                 action = dist.sample()
-                episodes.actions[:, t] = action.numpy()
+                episodes.actions[:, t] = action.cpu().numpy()
                 old_logp[:, t] = dist.log_prob(action)
                 rewards[:, t] = -np.log10(np.maximum(episodes.regret(t + 1), REGRET_FLOOR))
         returns = np.cumsum(rewards[:, ::-1], axis=1)[:, ::-1]
         self.last = {"mean_return": float(returns[:, 0].mean()),
                      "final_regret": float(episodes.regret(cfg.horizon).mean())}
         adv = (returns - returns.mean(0)) / (returns.std(0) + 1e-8)
-        adv_t = torch.as_tensor(adv, dtype=torch.float32)
-        actions = torch.as_tensor(episodes.actions)
-        model.train()
+        adv_t = torch.as_tensor(adv, dtype=torch.float32).to(device)
+        actions = torch.as_tensor(episodes.actions).to(device)
+        # the PPO passes' draws, in the order the passes take them: each epoch's step order, then at each step
+        # (t >= 2) the auxiliary loss's pool points; moved to the device at once
+        plan: list[tuple[int, int | None]] = []
+        draws: list[tuple[np.ndarray, np.ndarray]] = []
         for _ in range(cfg.ppo_epochs):
-            for t in rng.permutation(cfg.horizon):
-                dist, (features, taken) = _policy(model, episodes, int(t))
-                logp = dist.log_prob(actions[:, t])
-                ratio = torch.exp(logp - old_logp[:, t])
-                a = adv_t[:, t]
-                loss = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
-                loss = loss - cfg.entropy_coef * dist.entropy().mean()
-                aux = _aux_nll(model, episodes, int(t), features, taken, rng) if cfg.aux_coef > 0 else None
-                if aux is not None:
-                    loss = loss + cfg.aux_coef * aux
-                yield loss
+            for t in map(int, rng.permutation(cfg.horizon)):
+                if cfg.aux_coef > 0 and t >= 2:
+                    draws.append(_aux_draws(episodes, t, rng))
+                plan.append((t, len(draws) - 1 if cfg.aux_coef > 0 and t >= 2 else None))
+        if draws:
+            aux_idx = torch.as_tensor(np.stack([d[0] for d in draws])).to(device)
+            aux_y = torch.as_tensor(np.stack([d[1] for d in draws]), dtype=torch.float32).to(device)
+        model.train()
+        for t, k in plan:
+            dist, features = _policy(model, episodes, t)
+            logp = dist.log_prob(actions[:, t])
+            ratio = torch.exp(logp - old_logp[:, t])
+            a = adv_t[:, t]
+            loss = -torch.min(ratio * a, ratio.clamp(1 - cfg.clip, 1 + cfg.clip) * a).mean()
+            loss = loss - cfg.entropy_coef * dist.entropy().mean()
+            if k is not None:
+                loss = loss + cfg.aux_coef * _aux_nll(model, features, aux_idx[k], aux_y[k])
+            yield loss
 
     def evaluate(self) -> dict[str, float]:
         """The mean return and final regret of the step's episodes."""
@@ -206,18 +256,28 @@ class _PPO:
 
 
 def train_nap(scenario: str, out: str | Path, base: str | Path, cfg: NAPConfig | None = None,
-              progress: bool = True, command: str | None = None) -> Path:
-    """Train an acquisition head (and, with ``aux_coef > 0``, the surrogate) by PPO; write ``out`` + card."""
+              progress: bool = True, command: str | None = None, run_dir: str | Path | None = None,
+              resume: bool = False, checkpoint_every: int = 10) -> Path:
+    """Train an acquisition head (and, with ``aux_coef > 0``, the surrogate) by PPO; write ``out`` + card.
+
+    With ``run_dir``, checkpoints (every ``checkpoint_every`` iterations and at the end) and ``log.jsonl`` go
+    there, and ``resume`` continues from its checkpoint (bit for bit on the same CPU); a run folder that holds a
+    checkpoint is only continued, never started over.
+    """
     cfg = cfg or NAPConfig()
+    cfg.validate()
+    device = resolve_device(cfg.device)  # first: a missing GPU fails before the tasks load
     out = Path(out)
+    if run_dir is not None:
+        check_run_dir(run_dir, resume, scenario, cfg)
     setup_torch(cfg.seed, cfg.threads)
     rng = np.random.RandomState(cfg.seed)
     tasks, space = _load_tasks(scenario, cfg)
     base_model = load_model(base)
     model = with_task_slots(base_model, max(8, base_model.cfg.task_slots),
                             max_dims=max(SearchSpaceEncoder(space).n_dims, base_model.cfg.max_dims),
-                            acquisition_head=True)
-    ppo = _PPO(model, tasks, cfg)
+                            acquisition_head=True).to(device)
+    ppo = _PPO(model, tasks, cfg, device)
 
     def card(state: LoopState) -> dict[str, Any]:
         return {
@@ -233,7 +293,24 @@ def train_nap(scenario: str, out: str | Path, base: str | Path, cfg: NAPConfig |
         }
 
     loop = LoopConfig(steps=cfg.iterations, lr=cfg.lr, weight_decay=1e-4, max_minutes=cfg.max_minutes,
-                      eval_every=1, monitor="final_regret", loss_weight=0.05, threads=cfg.threads,
-                      desc="nap (ppo)", progress=progress)
-    train(model, ppo.losses, loop, rng=rng, evaluate=ppo.evaluate, out=out, card=card)
+                      eval_every=1, monitor="final_regret", loss_weight=0.05, checkpoint_every=checkpoint_every,
+                      threads=cfg.threads, desc="nap (ppo)", progress=progress)
+    train(model, ppo.losses, loop, rng=rng, evaluate=ppo.evaluate, run_dir=run_dir, resume=resume,
+          checkpoint_meta={"scenario": scenario, "base": str(base), "nap_config": asdict(cfg)}, out=out, card=card)
     return out
+
+
+def check_run_dir(run_dir: str | Path, resume: bool, scenario: str, cfg: NAPConfig) -> None:
+    """A ``ValueError`` unless ``train_nap`` may use ``run_dir``: a folder that holds a checkpoint is continued
+    only with ``resume``, and only for the same scenario and settings (but ``_RESUMABLE_CHANGES``)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT).exists():
+        return
+    if not resume:
+        raise ValueError(f"{run_dir} holds a checkpoint: resume it (--resume) or give another run folder")
+    saved = json.loads((run_dir / CHECKPOINT_META).read_text())
+    changed = ["scenario"] if saved.get("scenario") != scenario else []
+    old, new = saved.get("nap_config", {}), json.loads(json.dumps(asdict(cfg)))
+    changed += [f"nap_config.{k}" for k in new if k not in _RESUMABLE_CHANGES and old.get(k) != new[k]]
+    if changed:
+        raise ValueError(f"cannot resume {run_dir}: its checkpoint's run differs in {', '.join(changed)}")
