@@ -2,7 +2,8 @@
 # The meta-learning stage (issue 16): YAHPO validation instances of lcbench (all 7), rbv2_xgboost and rbv2_rpart
 # (the first 8 of splits.json's validation list each), 50 evaluations.
 #   metabo group: metabo-transfer (related studies of the train instances in context, the scenario's fine-tuned
-#     model) and metabo (zero-shot), 5 seeds;
+#     model) and metabo (zero-shot), 5 seeds; METABO=... runs other metabo variants in this group, e.g. the
+#     learned acquisition against EI from the same model (metabo-nap,metabo-nap-ei) or the levers under test;
 #   peers group: TPE, random search and the transfer baselines warmstart-tpe and synetune-zeroshot, 5 seeds;
 #   gp group: Optuna's GPSampler, 3 seeds;
 #   slow group: SMAC3 (HPO facade), HEBO and Syne Tune's quantile and bounding-box searchers, 3 seeds on the first

@@ -115,20 +115,15 @@ class RelatedStudies:
         sources: anything ``metabo.meta.load_corpus`` takes.
         transform: the value transform; past studies' values get its ``for_past_values()`` steps.
         max_points: related points in the context per suggestion, shared among the chosen studies.
-        half_life: if set, the related points shrink as the study's own evidence grows: ``max_points * h / (h +
-            n_own)`` with ``n_own`` own points in the context (at least one point per chosen study).
     """
 
-    def __init__(self, sources: Any, transform: ValueTransformConfig = DEFAULT_TRANSFORM, max_points: int = 128,
-                 half_life: float | None = None) -> None:
+    def __init__(self, sources: Any, transform: ValueTransformConfig = DEFAULT_TRANSFORM, max_points: int = 128
+                 ) -> None:
         if max_points < 1:
             raise ValueError(f"max_related_points must be at least 1, got {max_points}")
-        if half_life is not None and not half_life > 0:
-            raise ValueError(f"half_life must be positive, got {half_life}")
         self.sources = sources
         self.transform = transform
         self.max_points = max_points
-        self.half_life = half_life
         self._aligned: dict[str, list[AlignedStudy]] = {}
         self._portfolio: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -153,10 +148,7 @@ class RelatedStudies:
         if not aligned:
             return None
         chosen = choose_studies(model, aligned, x_own[:, dims], y_own, rng, dims=dims)
-        n_points = self.max_points
-        if self.half_life is not None:
-            n_points = max(len(chosen), round(self.max_points * self.half_life / (self.half_life + len(y_own))))
-        points = related_points(chosen, n_points, rng, dims=dims)
+        points = related_points(chosen, self.max_points, rng, dims=dims)
         # Search around the best configuration of every related study, not only of those in the context.
         seeds = np.stack([a.x[int(np.argmax(a.y))] for a in aligned])[:, dims]
         return points, seeds

@@ -44,6 +44,8 @@ class CandidateSearchConfig:
             [0, 1]) to an evaluated or running trial are skipped; 0 allows repeats (very noisy objectives).
         stall_growth: the skip distance grows by this factor for every trial since the best value last improved
             (up to ``MAX_SKIP_DISTANCE``), so a search stuck near its incumbent moves on; 1 keeps it fixed.
+        n_bound: extra copies of the best points and seeds in which each continuous coordinate moves onto its
+            nearer bound with probability 1/2, so optima in corners of the space are proposed (0: none).
     """
 
     n_candidates: int = 512  # Sobol points
@@ -54,6 +56,7 @@ class CandidateSearchConfig:
     refine_lr: float = 0.05
     min_distance: float = 0.01  # 0: repeats allowed (bench name metabo-repeats)
     stall_growth: float = 1.0  # 1: a fixed skip distance
+    n_bound: int = 0
 
     def skip_distance(self, stalled_trials: int) -> float:
         """The skip distance after ``stalled_trials`` trials without improvement."""
@@ -153,6 +156,10 @@ def _pool(subspace: Subspace, incumbents: np.ndarray, rng: np.random.RandomState
             flip = rng.rand(cfg.n_local) < 0.2
             local[flip, block] = rng.rand(int(flip.sum()), block.stop - block.start)
         parts.append(np.clip(local, 0.0, 1.0))
+    if len(centres) and cfg.n_bound:
+        base = centres[rng.randint(len(centres), size=cfg.n_bound)]
+        move = (rng.rand(cfg.n_bound, d) < 0.5) & continuous
+        parts.append(np.where(move, np.round(base), base))
     return np.concatenate(parts, axis=0)
 
 

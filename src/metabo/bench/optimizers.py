@@ -36,7 +36,6 @@ from metabo.bench.peers import make_peer_sampler
 from metabo.meta import WarmStartSampler
 from metabo.model.io import default_model_path, multitask_model_path
 from metabo.normalise import ValueTransformConfig
-from metabo.related import RelatedStudies
 from metabo.sampler import TNPSampler
 
 
@@ -90,7 +89,7 @@ def _metabo(**options: Any) -> Callable[[Run], BaseSampler]:
     return lambda run: TNPSampler(seed=run.seed, model=run.argument, **options)
 
 
-def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei", half_life: float | None = None,
+def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei",
                   search: CandidateSearchConfig = CandidateSearchConfig()) -> Callable[[Run], BaseSampler]:
     """metabo with the scenario's related studies in context and the model ``model_of`` gives; plain metabo on
     problems without related studies (except for the learned acquisition, which needs its own model)."""
@@ -102,9 +101,8 @@ def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei
         if model is None:
             raise ValueError(f"no model for this problem ({getattr(run.problem, 'name', None)}): NAP models and "
                              "related studies exist for YAHPO scenarios")
-        related = RelatedStudies(f"yahpo:{run.scenario}", half_life=half_life)
-        return TNPSampler(seed=run.seed, model=model, related=related, acquisition=acquisition, budget=run.budget,
-                          search_space=run.problem.search_space(), search=search)
+        return TNPSampler(seed=run.seed, model=model, related=f"yahpo:{run.scenario}", acquisition=acquisition,
+                          budget=run.budget, search_space=run.problem.search_space(), search=search)
 
     return build
 
@@ -138,10 +136,12 @@ _SPECS = [
     OptimizerSpec("metabo-nocompress", _metabo(transform=ValueTransformConfig(compress_worse=False)), _default_model),
     OptimizerSpec("metabo-noclip", _metabo(transform=ValueTransformConfig(clip_worse=0.0)), _default_model),
     OptimizerSpec("metabo-repeats", _metabo(search=CandidateSearchConfig(min_distance=0.0)), _default_model),
+    OptimizerSpec("metabo-leave", _metabo(search=CandidateSearchConfig(stall_growth=1.5)), _default_model),
+    OptimizerSpec("metabo-corners", _metabo(search=CandidateSearchConfig(n_bound=128)), _default_model),
     OptimizerSpec("metabo-transfer", _with_related(_transfer_model), _related_model(_transfer_model)),
-    OptimizerSpec("metabo-transfer-fade", _with_related(_transfer_model, half_life=16.0),
-                  _related_model(_transfer_model)),
     OptimizerSpec("metabo-transfer-leave", _with_related(_transfer_model, search=CandidateSearchConfig(stall_growth=1.5)),
+                  _related_model(_transfer_model)),
+    OptimizerSpec("metabo-transfer-corners", _with_related(_transfer_model, search=CandidateSearchConfig(n_bound=128)),
                   _related_model(_transfer_model)),
     OptimizerSpec("metabo-related", _with_related(_multitask_model), _related_model(_multitask_model)),
     OptimizerSpec("metabo-nap", _with_related(_nap_model, acquisition="nap"), _related_model(_nap_model),
