@@ -11,6 +11,8 @@
 #      the rbv2_rpart and iaml_glmnet bars (benchmarks/meta_other.sh).
 #   2c. The ablation of metabo's defaults: min_distance, compress_worse and clip_worse against metabo-repeats,
 #      metabo-nocompress and metabo-noclip (benchmarks/ablation_min_distance.sh).
+#   2d. The meta-learning stage over the validation instances of three scenarios, with NAP against EI and the
+#      transfer levers under test (benchmarks/meta_stage.sh, summarised by benchmarks/meta_stage_summary.py).
 #   3. Suggestion speed against n (benchmarks/speed.py; run it on an otherwise idle machine).
 #   4. Compute-to-quality curve, if the pretraining run folder with its snapshots exists (RUN=runs/...).
 #   5. Compose BENCHMARKS.md with `metabo report --compose`.
@@ -78,6 +80,9 @@ else
     meta_stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
     meta_stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
     meta_stage WORKERS=$WORKERS bash benchmarks/ablation_min_distance.sh
+    meta_stage WORKERS=$WORKERS METABO=metabo-transfer,metabo,metabo-nap,metabo-nap-ei,metabo-transfer-corners \
+        bash benchmarks/meta_stage.sh
+    meta_stage python benchmarks/meta_stage_summary.py --out $R/meta_stage/summary.md
     ablations=(--section "Ablation: metabo's defaults against metabo-repeats, metabo-nocompress and metabo-noclip=$R/ablation_min_distance/results.db::::10,25,50::metabo")
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
@@ -120,6 +125,8 @@ if [ "$META" = 1 ]; then
         --section "iaml_glmnet (4 validation instances), metabo zero-shot=$R/meta_other/results.db::metabo,metabo-nocompress,metabo-noclip,$OTHER_PEERS::$OTHER_BUDGETS"
         --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS")
 fi
+[ "$META" = 1 ] && [ -f "$R/meta_stage/summary.md" ] && \
+    fragments+=(--fragment "Meta-learning stage: validation instances of lcbench, rbv2_xgboost and rbv2_rpart=$R/meta_stage/summary.md")
 fragments+=(--fragment "End-to-end example: past studies in SQLite=benchmarks/fragments/end_to_end.md"
            --fragment "What was tried=benchmarks/fragments/what_was_tried.md")
 [ "$PART" = all ] || OUT=$R/BENCHMARKS.$PART.md  # a part never overwrites the whole file

@@ -212,7 +212,6 @@ class TNPSampler(BaseSampler):
             worst = values[finite].min() if maximize else values[finite].max()
             values = np.where(finite, values, worst)
 
-        stalled = len(values) - 1 - int(np.argmax(values if maximize else -values)) if len(values) else 0
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])
         transform = ObjectiveTransform(maximize, self._transform.for_own_values(self._related is not None))
@@ -235,7 +234,7 @@ class TNPSampler(BaseSampler):
             warm = None
             if related is not None and len(y) < self._n_warm_trials:
                 warm = self._related.portfolio_point(self.model, search_space, dims, x_seen)
-            x_next, logits = self._suggest(subspace, x, y, x_pending, x_seen, related, warm, stalled)
+            x_next, logits = self._suggest(subspace, x, y, x_pending, x_seen, related, warm)
         if len(y) >= 2:
             self._record_prediction(study, trial, logits, transform)
         return encoder.decode(x_next)
@@ -264,7 +263,7 @@ class TNPSampler(BaseSampler):
 
     # ------------------------------------------------------------------ internals
     def _suggest(self, subspace: Subspace, x: np.ndarray, y: np.ndarray, x_pending: np.ndarray, x_seen: np.ndarray,
-                 related: tuple[ctx.Context, np.ndarray] | None, warm: np.ndarray | None, stalled: int
+                 related: tuple[ctx.Context, np.ndarray] | None, warm: np.ndarray | None
                  ) -> tuple[np.ndarray, torch.Tensor]:
         """Encode the context and choose a point in ``subspace`` (or take the portfolio's ``warm`` point): the
         full encoded row and its predictive logits."""
@@ -281,9 +280,9 @@ class TNPSampler(BaseSampler):
             return warm[0], logits[0]
         incumbents = x_own[np.argsort(-y)] if len(y) else x_own[:0]
         seeds = related[1] if related is not None else None
-        skip = self._search.skip_distance(stalled)
-        suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents, subspace.nearby(x_seen, skip),
-                                          self._rng, seeds, self._search, skip)
+        suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents,
+                                          subspace.nearby(x_seen, self._search.min_distance), self._rng, seeds,
+                                          self._search)
         return subspace.to_full(suggestion.x[None])[0], suggestion.logits
 
     def _record_prediction(self, study: Study, trial: FrozenTrial, logits: torch.Tensor,

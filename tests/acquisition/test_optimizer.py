@@ -176,34 +176,19 @@ def test_a_suggestion_is_made_even_when_every_candidate_is_near_a_seen_point(tin
     assert np.isfinite(s.acquisition) and s.x.shape == (2,)
 
 
-def test_the_skip_distance_grows_while_the_search_stalls_and_is_capped():
-    fixed = CandidateSearchConfig()
-    assert fixed.skip_distance(0) == fixed.skip_distance(30) == fixed.min_distance
-    growing = CandidateSearchConfig(stall_growth=1.5)
-    assert growing.skip_distance(0) == growing.min_distance
-    assert growing.skip_distance(3) == pytest.approx(growing.min_distance * 1.5 ** 3)
-    assert growing.skip_distance(1000) == 0.25
-    assert CandidateSearchConfig(min_distance=0.0, stall_growth=2.0).skip_distance(10) == 0.0
-    with pytest.raises(ValueError, match="stall_growth"):
-        CandidateSearchConfig(stall_growth=0.5)
 
+def test_bound_copies_put_continuous_coordinates_on_their_nearer_bound():
+    from metabo.acquisition.optimizer import _pool
 
-def test_a_stalled_sampler_skips_further_from_its_trials(tiny_model):
-    import optuna
-
-    import metabo
-
-    def objective(trial: optuna.Trial) -> float:
-        x = [trial.suggest_float(f"x{i}", 0, 1) for i in range(4)]
-        return 0.0 if trial.number == 0 else 1.0 + 0.0 * sum(x)  # never improves on trial 0
-
-    def nearest_distances(growth: float) -> list[float]:
-        sampler = metabo.TNPSampler(model=tiny_model, seed=0, search=CandidateSearchConfig(stall_growth=growth))
-        study = optuna.create_study(sampler=sampler)
-        study.optimize(objective, n_trials=10)
-        x = np.array([[t.params[f"x{i}"] for i in range(4)] for t in study.trials])
-        return [float(np.abs(x[i] - x[:i]).max(1).min()) for i in range(6, 10)]
-
-    # from trial 6 on, 1.0 * 3 ** 5 > 25 times the fixed 0.01: the skip distance sits at its cap, 0.25
-    assert min(nearest_distances(3.0)) >= 0.25 - 1e-9
-    assert min(nearest_distances(1.0)) >= 0.01 - 1e-9
+    enc = SearchSpaceEncoder({"a": FloatDistribution(0, 1), "b": FloatDistribution(0, 1),
+                              "c": CategoricalDistribution(("x", "y"))})
+    sub = Subspace.full(enc)
+    centres = np.array([[0.2, 0.9, 1.0, 0.0]])
+    plain = _pool(sub, centres, np.random.RandomState(0), None, CandidateSearchConfig(n_candidates=8, n_local=4))
+    cfg = CandidateSearchConfig(n_candidates=8, n_local=4, n_bound=64)
+    pool = _pool(sub, centres, np.random.RandomState(0), None, cfg)
+    assert np.array_equal(pool[: len(plain)], plain)  # the bound copies come last and change nothing before them
+    bound = pool[len(plain):]
+    assert bound.shape == (64, 4)
+    assert set(np.unique(bound[:, 0])) == {0.0, 0.2} and set(np.unique(bound[:, 1])) == {0.9, 1.0}
+    assert (bound[:, 2:] == centres[0, 2:]).all()  # one-hot coordinates are never moved

@@ -26,9 +26,6 @@ from metabo.model.transformer import ContextCache
 from metabo.space import Subspace
 
 
-MAX_SKIP_DISTANCE = 0.25
-
-
 @dataclass(frozen=True)
 class CandidateSearchConfig:
     """How candidates are proposed and refined.
@@ -42,10 +39,9 @@ class CandidateSearchConfig:
         refine_lr: first step length (max-norm); it shrinks by 0.85 per step.
         min_distance: candidates closer than this (max-norm in the unit cube, where every parameter spans
             [0, 1]) to an evaluated or running trial are skipped; 0 allows repeats (very noisy objectives).
-        stall_growth: the skip distance grows by this factor for every trial since the best value last improved
-            (up to ``MAX_SKIP_DISTANCE``), so a search stuck near its incumbent moves on; 1 keeps it fixed.
         n_bound: extra copies of the best points and seeds in which each continuous coordinate moves onto its
-            nearer bound with probability 1/2, so optima in corners of the space are proposed (0: none).
+            nearer bound with probability 1/2, so optima in corners of the space are proposed (0: none, the
+            default while its measurement is incomplete; BENCHMARKS.md, What was tried).
     """
 
     n_candidates: int = 512  # Sobol points
@@ -55,18 +51,9 @@ class CandidateSearchConfig:
     refine_steps: int = 2  # 10 took more time for no clear gain (bench name metabo-refine10)
     refine_lr: float = 0.05
     min_distance: float = 0.01  # 0: repeats allowed (bench name metabo-repeats)
-    stall_growth: float = 1.0  # 1: a fixed skip distance
     n_bound: int = 0
 
-    def skip_distance(self, stalled_trials: int) -> float:
-        """The skip distance after ``stalled_trials`` trials without improvement."""
-        if self.min_distance <= 0 or self.stall_growth == 1.0:
-            return self.min_distance
-        return min(MAX_SKIP_DISTANCE, self.min_distance * self.stall_growth ** min(stalled_trials, 64))
-
     def __post_init__(self) -> None:
-        if not self.stall_growth >= 1.0:
-            raise ValueError(f"stall_growth must be at least 1, got {self.stall_growth}")
         if not 0.0 <= self.min_distance < 1.0:
             raise ValueError(f"min_distance must be in [0, 1), got {self.min_distance}")
         for name in ("n_candidates", "n_refine"):
@@ -95,8 +82,7 @@ def score_points(model_cache: ContextCache, acquisition: Acquisition, x: np.ndar
 
 def optimize_acquisition(cache: ContextCache, acquisition: Acquisition, subspace: Subspace, incumbents: np.ndarray,
                          x_seen: np.ndarray, rng: np.random.RandomState, seeds: np.ndarray | None = None,
-                         cfg: CandidateSearchConfig = CandidateSearchConfig(),
-                         skip_distance: float | None = None) -> Suggestion:
+                         cfg: CandidateSearchConfig = CandidateSearchConfig()) -> Suggestion:
     """The best candidate found in ``subspace``.
 
     Args:
@@ -104,18 +90,17 @@ def optimize_acquisition(cache: ContextCache, acquisition: Acquisition, subspace
         acquisition: what to maximise.
         subspace: where to search; every point argument is in its coordinates.
         incumbents: context points, best first, whose neighbourhoods the local pool explores.
-        x_seen: evaluated or pending points: candidates within ``skip_distance`` (default ``cfg.min_distance``)
-            of one are skipped, unless every candidate is.
+        x_seen: evaluated or pending points: candidates within ``cfg.min_distance`` of one are skipped, unless
+            every candidate is.
         rng: draws the pool.
         seeds: extra points to search around (the best points of related studies).
         cfg: pool sizes and refinement settings.
     """
     continuous = subspace.continuous
-    skip_distance = cfg.min_distance if skip_distance is None else skip_distance
     pool = subspace.snap(_pool(subspace, incumbents[: cfg.n_incumbents], rng, seeds, cfg))
     with torch.no_grad():
         scores = score_points(cache, acquisition, pool)[0]
-    scores = _skip_seen(scores, pool, x_seen, skip_distance)
+    scores = _skip_seen(scores, pool, x_seen, cfg.min_distance)
     order = torch.argsort(scores, descending=True)
     starts = pool[order[: cfg.n_refine].numpy()]
     refined = _refine(cache, acquisition, starts, continuous, cfg) if continuous.any() and cfg.refine_steps > 0 \
@@ -123,7 +108,7 @@ def optimize_acquisition(cache: ContextCache, acquisition: Acquisition, subspace
     finalists = subspace.snap(np.concatenate([refined, starts[:1]], axis=0))
     with torch.no_grad():
         final_scores, logits = score_points(cache, acquisition, finalists)
-    final_scores = _skip_seen(final_scores, finalists, x_seen, skip_distance)
+    final_scores = _skip_seen(final_scores, finalists, x_seen, cfg.min_distance)
     i = int(torch.argmax(final_scores))
     return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
