@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from metabo.bench.optimizers import REGISTRY
 from metabo.bench.report import load_curves
 
 BUDGETS = (5, 10, 25, 50)
@@ -59,7 +60,8 @@ def scenario_section(store: Path) -> list[str]:
                 diffs.append(f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]" if len(d) else "")
         else:
             diffs = [""] * len(BUDGETS)
-        lines.append(f"| {o} | {len(pairs)} | " + " | ".join(cells) + " | " + " | ".join(diffs) + " |")
+        label = o if o.split(":")[0] in REGISTRY else f"{o} (option since deleted)"
+        lines.append(f"| {label} | {len(pairs)} | " + " | ".join(cells) + " | " + " | ".join(diffs) + " |")
     lines.append("")
     peers = [o for o in means if o in TRANSFER_PEERS + NON_TRANSFER_PEERS]
 
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     lines = ["Mean normalised regret per scenario (YAHPO validation instances) on the problem-seed pairs each "
              f"optimiser shares with {TRANSFER}, and paired differences from GP on the pairs both ran. Command: "
-             "`bash benchmarks/meta_stage.sh`, then `python benchmarks/meta_stage_summary.py`.", ""]
+             "`bash benchmarks/meta_stage.sh` (with `METABO=` naming the metabo variants), then "
+             "`python benchmarks/meta_stage_summary.py`. The bars are checked against the peers that have run.", ""]
     for store in stores:
         lines += scenario_section(store)
     text = "\n".join(lines)
