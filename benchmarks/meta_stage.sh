@@ -12,6 +12,9 @@
 # from GP. Resumable and divisible: PARTS=metabo,peers (default all four) runs only those groups, SCENARIOS
 # only those scenarios, and a rerun skips every complete run. Related data and fine-tuning use train instances
 # only; validation instances are never seen in training; reserved ones are never used.
+# The stores as they stood at the end of the session that ran the stage are committed, compressed, under
+# benchmarks/stores/meta_stage/: a missing store under $OUT starts from its committed copy, so a rerun only adds
+# the runs still missing (the slow group, new variants). FRESH=1 starts from empty stores instead.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=${OUT:-bench_results/meta_stage}
@@ -40,6 +43,11 @@ mkdir -p "$OUT"
 IFS=, read -ra scenarios <<< "$SCENARIOS"
 for scenario in "${scenarios[@]}"; do
     store="$OUT/$scenario.db"
+    committed="benchmarks/stores/meta_stage/$scenario.db.xz"
+    if [ ! -e "$store" ] && [ -f "$committed" ] && [ "${FRESH:-0}" != 1 ]; then
+        python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+            "$committed" "$store"
+    fi
     all=$(names "$scenario" "${INSTANCES[$scenario]}")
     four=$(names "$scenario" "$(first4 "${INSTANCES[$scenario]}")")
     metabo bench --reference --problems "$all" --seeds 1 --store "$store" --no-progress
