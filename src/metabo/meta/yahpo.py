@@ -9,7 +9,7 @@ does for a configuration that leaves them out. ``benchmarks/check_yahpo_equivale
 to yahpo-gym 1.0.2's on random configurations; ``tests/data/yahpo_reference.json`` holds a sample of them.
 
 This is the library side of YAHPO: meta-learning (``metabo.meta.yahpo_source``, ``metabo.train.nap``) and the
-CLI read the data through it; the benchmark family ``metabo.bench.problems.yahpo`` builds on it.
+CLI read the data through it; the benchmark harness's YAHPO family builds on it.
 
 Objectives (minimised, at full fidelity, deterministic surrogates):
 
@@ -161,7 +161,7 @@ def unavailable_reason(scenario: str = "lcbench") -> str | None:
     try:
         import onnxruntime  # noqa: F401  (optional heavy dependency)
     except ImportError:
-        return "onnxruntime is not installed (pip install 'metabo[bench]')"
+        return "onnxruntime is not installed (pip install onnxruntime, or the project's bench extra)"
     return None if (folder / scenario / "model.onnx").is_file() else f"no {scenario} surrogate in {folder}"
 
 
