@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -306,3 +307,47 @@ def test_nearby_keeps_seen_points_a_subspace_point_can_reach():
     np.testing.assert_allclose(sub.nearby(seen, 0.01), [[0.1], [0.3]])
     assert sub.nearby(seen, 0.001).tolist() == [[0.1]]  # 0.805 is no longer within reach of 0.8
     np.testing.assert_array_equal(Subspace.full(enc).nearby(seen, 0.01), seen)  # nothing fixed: all of them
+
+
+MIXED_CHOICES = [1, "a", None, 2.5, True]  # Optuna stores True as 1 (True == 1): five choices, four storable
+
+
+def test_choices_equal_in_python_share_one_coordinate_and_warn_once():
+    dist = CategoricalDistribution(MIXED_CHOICES)
+    with pytest.warns(UserWarning, match=r"'mixed_once'.*True \(stored as 1\)"):
+        enc = SearchSpaceEncoder({"mixed_once": dist})
+    assert enc.n_dims == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second encoder of the same parameter is silent
+        SearchSpaceEncoder({"mixed_once": dist})
+    # stored values are matched by Optuna's index: True and 1 are one choice, 2.5 and None keep their own
+    assert np.array_equal(enc.encode({"mixed_once": True}), enc.encode({"mixed_once": 1}))
+    decoded = [enc.decode(np.eye(4)[k])["mixed_once"] for k in range(4)]
+    assert [dist.to_internal_repr(v) for v in decoded] == [0, 1, 2, 3]
+    assert decoded[2] is None and decoded[3] == 2.5
+
+
+def test_choices_that_do_not_collide_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        enc = SearchSpaceEncoder({"distinct": CategoricalDistribution(["1", 1, None, 2.5])})
+    assert enc.n_dims == 4
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_study_with_colliding_choices_tries_every_storable_choice(seed):
+    """Proposing True, which Optuna stores as 1, must not hide the choices never tried (the issue: 2.5)."""
+    import optuna
+
+    import metabo
+    from metabo.acquisition import CandidateSearchConfig
+
+    dist = CategoricalDistribution(MIXED_CHOICES)
+    sampler = metabo.TNPSampler(seed=seed, n_startup_trials=2, search=CandidateSearchConfig(n_candidates=64))
+    study = optuna.create_study(sampler=sampler)
+    costs = {0: 1.0, 1: 2.0, 2: 3.0, 3: 4.0}  # the untried choices look worst: only exploring finds them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study.optimize(lambda t: costs[dist.to_internal_repr(t.suggest_categorical("c", MIXED_CHOICES))],
+                       n_trials=8)
+    assert {dist.to_internal_repr(t.params["c"]) for t in study.trials} == {0, 1, 2, 3}

@@ -5,7 +5,10 @@ Every parameter maps to one or more coordinates in [0, 1]:
 * ``FloatDistribution``: linear or log scale, one coordinate; ``step`` is honoured on decode.
 * ``IntDistribution``: linear or log scale over ``[low - 0.5, high + 0.5]`` so each integer owns an equal
   slice of the coordinate; decode rounds to the nearest admissible value.
-* ``CategoricalDistribution``: one-hot, one coordinate per choice; decode takes the argmax.
+* ``CategoricalDistribution``: one-hot, one coordinate per choice Optuna can store; decode takes the argmax.
+  Choices are matched by Optuna's own index (``to_internal_repr``), never by equality of the values: where
+  two choices are equal in Python (``True == 1``, ``1 == 1.0``) Optuna stores the later one as the earlier, so
+  the later one gets no coordinate (it could be proposed but never observed) and a warning says so once.
 
 The model sees these coordinates padded with zeros to its fixed input width (see ``model.TNPModel``). A space
 wider than that is optimised one ``Subspace`` at a time: some coordinates free, the others fixed (as BoTorch's
@@ -15,6 +18,7 @@ wider than that is optimised one ``Subspace`` at a time: some coordinates free, 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -35,6 +39,37 @@ class _ParamSlot:
     distribution: BaseDistribution
     start: int
     width: int
+    choice_index: tuple[int, ...] = ()  # categoricals: Optuna's choice index of each coordinate
+
+
+_WARNED_COLLISIONS: set[tuple[str, str]] = set()
+
+
+def storable_choices(dist: CategoricalDistribution) -> tuple[int, ...]:
+    """Indices of the choices Optuna can store: each choice's own index unless an earlier choice is equal to it
+    (``True == 1``), in which case Optuna stores the earlier one and the later is unreachable."""
+    return tuple(sorted({int(dist.to_internal_repr(choice)) for choice in dist.choices}))
+
+
+def _warn_collisions(name: str, dist: CategoricalDistribution, storable: tuple[int, ...]) -> None:
+    lost = [i for i in range(len(dist.choices)) if i not in storable]
+    key = (name, repr(dist.choices))
+    if not lost or key in _WARNED_COLLISIONS:
+        return
+    _WARNED_COLLISIONS.add(key)
+    pairs = ", ".join(f"{dist.choices[i]!r} (stored as {dist.choices[int(dist.to_internal_repr(dist.choices[i]))]!r})"
+                      for i in lost)
+    warnings.warn(f"metabo: categorical parameter {name!r} has choices equal to earlier ones in Python, which "
+                  f"Optuna stores as the earlier choice: {pairs}; metabo treats equal choices as one "
+                  "(use distinct values, e.g. strings, to keep them apart).", stacklevel=4)
+
+
+def _slot(name: str, dist: BaseDistribution, start: int) -> _ParamSlot:
+    if not isinstance(dist, CategoricalDistribution):
+        return _ParamSlot(name, dist, start, 1)
+    storable = storable_choices(dist)
+    _warn_collisions(name, dist, storable)
+    return _ParamSlot(name, dist, start, len(storable), storable)
 
 
 class SearchSpaceEncoder:
@@ -52,9 +87,8 @@ class SearchSpaceEncoder:
             dist = search_space[name]
             if not isinstance(dist, SUPPORTED_DISTRIBUTIONS):
                 raise TypeError(f"parameter {name!r}: unsupported distribution {type(dist).__name__}")
-            width = len(dist.choices) if isinstance(dist, CategoricalDistribution) else 1
-            slots.append(_ParamSlot(name, dist, start, width))
-            start += width
+            slots.append(_slot(name, dist, start))
+            start += slots[-1].width
         self._slots = slots
         self.search_space = dict(search_space)
         self.n_dims = start
@@ -116,8 +150,8 @@ class SearchSpaceEncoder:
                 raise KeyError(f"parameter {s.name!r} missing from {sorted(missing)}") from None
             dist = s.distribution
             if isinstance(dist, CategoricalDistribution):
-                index = [dist.to_internal_repr(v) for v in values]
-                out[np.arange(len(values)), s.start + np.asarray(index, dtype=int)] = 1.0
+                columns = [s.choice_index.index(int(dist.to_internal_repr(v))) for v in values]
+                out[np.arange(len(values)), s.start + np.asarray(columns, dtype=int)] = 1.0
                 continue
             low, high = _bounds(dist)
             if high <= low:
@@ -137,7 +171,8 @@ class SearchSpaceEncoder:
         for s in self._slots:
             dist = s.distribution
             if isinstance(dist, CategoricalDistribution):
-                params[s.name] = dist.choices[int(np.argmax(row[s.start : s.start + s.width]))]
+                column = int(np.argmax(row[s.start : s.start + s.width]))
+                params[s.name] = dist.to_external_repr(s.choice_index[column])
             else:
                 params[s.name] = _from_unit(float(row[s.start]), dist)
         return params
