@@ -60,20 +60,6 @@ def test_select_points_takes_all_when_they_fit_without_drawing():
     assert rng.randint(1 << 30) == np.random.RandomState(0).randint(1 << 30)
 
 
-# ---------------------------------------------------------------------------------------------- limit_own
-def test_limit_own_keeps_pairs_and_the_best_half():
-    x, y = _own(30, 3, seed=2)
-    same_x, same_y = ctx.limit_own(x, y, 30, np.random.RandomState(0))
-    assert same_x is x and same_y is y
-    kx, ky = ctx.limit_own(x, y, 10, np.random.RandomState(0))
-    assert kx.shape == (10, 3) and ky.shape == (10,)
-    assert set(np.sort(y)[-5:]) <= set(ky.tolist())
-    for row, value in zip(kx, ky):  # each kept row keeps its own value
-        i = int(np.flatnonzero(y == value)[0])
-        np.testing.assert_array_equal(row, x[i])
-    np.testing.assert_array_equal(ctx.limit_own(x, y, 10, np.random.RandomState(0))[0], kx)
-
-
 # ---------------------------------------------------------------------------------------------- related_points
 def test_related_points_share_the_budget_with_slots_in_order():
     studies = [_study(30, 2, seed=k) for k in range(3)]

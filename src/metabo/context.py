@@ -126,25 +126,25 @@ def collate(contexts: Sequence[Context], width: int | None = None) -> tuple[Tens
     return x, y, task, mask
 
 
-def limit_own(x: np.ndarray, y: np.ndarray, limit: int, rng: np.random.RandomState
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """The study's own points that fit a context of ``limit`` points (``select_points``)."""
-    if len(y) <= limit:
-        return x, y
-    keep = select_points(y, limit, rng)
-    return x[keep], y[keep]
-
-
 @torch.no_grad()
-def encode(model: TNPModel, context: Context, x_pending: np.ndarray | None = None) -> ContextCache:
-    """Encode ``context`` for scoring candidates; pending points join it under slot 0, valued at the model's
-    predicted mean ("kriging believer"), so parallel workers spread out."""
-    x, y, task = context.tensors()
-    cache = model.encode_context(x, y, ctx_task=task)
+def encode(model: TNPModel, context: Context | Sequence[Context], x_pending: np.ndarray | None = None
+           ) -> ContextCache:
+    """Encode ``context`` for scoring candidates: one context, or one per model output (objectives and
+    constraints, ``metabo.outcomes``) as one batch. Pending points join every context under slot 0, valued at
+    that output's predicted mean ("kriging believer"), so parallel workers spread out."""
+    if isinstance(context, Context):
+        (x, y, task), mask = context.tensors(), None
+    else:
+        x, y, task, mask = collate(context)
+        task = task if any(c.has_related for c in context) else None
+    cache = model.encode_context(x, y, mask, ctx_task=task)
     if x_pending is None or not len(x_pending):
         return cache
-    xp = torch.as_tensor(x_pending, dtype=torch.float32)[None]
+    b = x.shape[0]
+    xp = torch.as_tensor(x_pending, dtype=torch.float32)[None].expand(b, -1, -1)
     fantasy = model.bar.mean(model.predict_logits(cache, xp))
     if task is not None:
-        task = torch.cat([task, torch.full((1, xp.shape[1]), OWN_SLOT, dtype=task.dtype)], 1)
-    return model.encode_context(torch.cat([x, xp], 1), torch.cat([y, fantasy], 1), ctx_task=task)
+        task = torch.cat([task, torch.full((b, xp.shape[1]), OWN_SLOT, dtype=task.dtype)], 1)
+    if mask is not None:
+        mask = torch.cat([mask, torch.ones(b, xp.shape[1], dtype=torch.bool)], 1)
+    return model.encode_context(torch.cat([x, xp], 1), torch.cat([y, fantasy], 1), mask, ctx_task=task)

@@ -27,27 +27,32 @@ import contextlib
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers._base import _process_constraints_after_trial
 from optuna.search_space import IntersectionSearchSpace
-from optuna.study import Study, StudyDirection
+from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from metabo import context as ctx
-from metabo.acquisition import (ACQUISITION_KINDS, AcquisitionKind, CandidateSearchConfig, make_acquisition,
-                                optimize_acquisition, score_points)
+from metabo.acquisition import (ACQUISITION_KINDS, Acquisition, AcquisitionKind, CandidateSearchConfig,
+                                FeasibilityWeighted, make_acquisition, optimize_acquisition)
+from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
+                                            LogExpectedScalarisedImprovement, reference_point)
 from metabo.model.io import load_cached, multitask_model_path
 from metabo.model.transformer import TNPModel
-from metabo.normalise import DEFAULT_TRANSFORM, ObjectiveTransform, ValueTransformConfig
+from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
+from metabo.outcomes import Outcomes, constraint_names, read_outcomes
 from metabo.related import RelatedStudies
 from metabo.space import SearchSpaceEncoder, Subspace
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
 PRED_STD_ATTR = "metabo_predicted_std"
+PRED_FEASIBILITY_ATTR = "metabo_predicted_feasibility"
 
 _threads_lock = threading.Lock()
 _threads_users = 0
@@ -105,6 +110,9 @@ class TNPSampler(BaseSampler):
         search: how candidates are proposed and refined (``metabo.acquisition.CandidateSearchConfig``), including
             ``min_distance``, the spacing that stops the search from re-proposing evaluated points.
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
+        constraints_func: deprecated in Optuna 5 and accepted as Optuna's samplers accept it: a function of a
+            trial returning its constraint values (feasible when all are <= 0), stored after each trial. Prefer
+            ``trial.set_constraint(name, value)`` in the objective; both are read the same way.
     """
 
     def __init__(
@@ -122,6 +130,7 @@ class TNPSampler(BaseSampler):
         transform: ValueTransformConfig = DEFAULT_TRANSFORM,
         search: CandidateSearchConfig = CandidateSearchConfig(),
         warn_independent_sampling: bool = True,
+        constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ) -> None:
         has_related = related is not None
         if n_startup_trials is None:
@@ -157,7 +166,7 @@ class TNPSampler(BaseSampler):
         self._fixed_space = dict(search_space) if search_space else None
         self._n_startup_trials = n_startup_trials
         self._n_warm_trials = n_warm_trials if has_related else 0
-        self._acquisition = acquisition
+        self._acquisition_kind = acquisition
         self._budget = budget
         self._search = search
         self._transform = transform
@@ -165,7 +174,12 @@ class TNPSampler(BaseSampler):
         self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
         self._warn_independent = warn_independent_sampling
         self._warned_params: set[str] = set()
+        self._warned: set[str] = set()
         self._search_space = IntersectionSearchSpace(include_pruned=True)
+        if constraints_func is not None:
+            warnings.warn("TNPSampler: constraints_func is deprecated (as in Optuna 5); use "
+                          "trial.set_constraint(name, value) in the objective instead.", FutureWarning, stacklevel=2)
+        self._constraints_func = constraints_func
 
     # ------------------------------------------------------------------ model
     @property
@@ -184,8 +198,6 @@ class TNPSampler(BaseSampler):
         self._independent_sampler.reseed_rng()
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        if study._is_multi_objective():
-            raise ValueError("TNPSampler supports single-objective studies only")
         space = self._fixed_space if self._fixed_space is not None else self._search_space.calculate(study)
         return {n: d for n, d in space.items() if self._is_modelled(d)}
 
@@ -203,40 +215,37 @@ class TNPSampler(BaseSampler):
         complete = [t for t in trials if t.state == TrialState.COMPLETE and search_space.keys() <= t.params.keys()]
         if len(complete) < self._n_startup_trials:
             return {}
-        values = np.array([t.value for t in complete], dtype=np.float64)
-        finite = np.isfinite(values)
-        if finite.sum() < (1 if self._related is not None else 2) and len(values):
+        raw = np.array([t.values for t in complete], dtype=np.float64).reshape(len(complete), len(study.directions))
+        if len(raw) and np.isfinite(raw).sum(0).min() < (1 if self._related is not None else 2):
             return {}
-        maximize = study.direction == StudyDirection.MAXIMIZE
-        if len(values):
-            worst = values[finite].min() if maximize else values[finite].max()
-            values = np.where(finite, values, worst)
+        outcomes = read_outcomes(complete, study.directions, self._transform.for_own_values(self._related is not None),
+                                 self._constraint_names(complete))
 
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])
-        transform = ObjectiveTransform(maximize, self._transform.for_own_values(self._related is not None))
-        y = transform.fit(values).transform(values)
         pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
                    and search_space.keys() <= t.params.keys()]
         x_pending = encoder.encode_many([t.params for t in pending])
         x_seen = np.concatenate([x, x_pending.reshape(-1, x.shape[1])])
 
-        x, y = ctx.limit_own(x, y, self.model.cfg.max_context, self._rng)
+        keep = ctx.select_points(outcomes.ranking(), self.model.cfg.max_context, self._rng)
+        x, own = x[keep], outcomes.select(keep)
+        rank = own.ranking()
         dims = encoder.random_subspace_dims(self.model.cfg.max_dims, self._rng)
         with _one_torch_thread():
             related = None
             if self._related is not None:
-                related = self._related.context(self.model, search_space, dims, x, y, self._rng)
-            fixed = x[int(np.argmax(y))] if len(y) else (
+                related = self._related.context(self.model, search_space, dims, x, own.y[:, 0], self._rng)
+            fixed = x[int(np.argmax(rank))] if len(rank) else (
                 self._related.best_point(encoder.n_dims) if self._related is not None
                 else np.full(encoder.n_dims, 0.5))
             subspace = Subspace(encoder, dims, fixed)
             warm = None
-            if related is not None and len(y) < self._n_warm_trials:
+            if related is not None and len(rank) < self._n_warm_trials:
                 warm = self._related.portfolio_point(self.model, search_space, dims, x_seen)
-            x_next, logits = self._suggest(subspace, x, y, x_pending, x_seen, related, warm)
-        if len(y) >= 2:
-            self._record_prediction(study, trial, logits, transform)
+            x_next, logits = self._suggest(subspace, x, own, x_pending, x_seen, related, warm)
+        if len(rank) >= 2:
+            self._record_prediction(study, trial, logits, own)
         return encoder.decode(x_next)
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
@@ -259,46 +268,103 @@ class TNPSampler(BaseSampler):
         self._independent_sampler.before_trial(study, trial)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        if self._constraints_func is not None:
+            _process_constraints_after_trial(self._constraints_func, study, trial, state)
         self._independent_sampler.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ internals
-    def _suggest(self, subspace: Subspace, x: np.ndarray, y: np.ndarray, x_pending: np.ndarray, x_seen: np.ndarray,
-                 related: tuple[ctx.Context, np.ndarray] | None, warm: np.ndarray | None
+    def _suggest(self, subspace: Subspace, x: np.ndarray, own: Outcomes, x_pending: np.ndarray,
+                 x_seen: np.ndarray, related: tuple[ctx.Context, np.ndarray] | None, warm: np.ndarray | None
                  ) -> tuple[np.ndarray, torch.Tensor]:
-        """Encode the context and choose a point in ``subspace`` (or take the portfolio's ``warm`` point): the
-        full encoded row and its predictive logits."""
+        """Encode the contexts (one per objective and constraint) and choose a point in ``subspace`` (or take the
+        portfolio's ``warm`` point): the full encoded row and every output's predictive logits (B, K)."""
         x_own = subspace.restrict(x)
-        context = ctx.join(related[0] if related is not None else None, x_own, y)
-        best = float(np.max(y)) if len(y) else None
-        fraction = min(1.0, len(y) / self._budget) if self._acquisition == "nap" else 0.0
-        acquisition = make_acquisition(self._acquisition, self.model, best, fraction)
-        cache = ctx.encode(self.model, context, subspace.restrict(x_pending) if len(x_pending) else None)
+        contexts = [ctx.join(related[0] if related is not None and j == 0 else None, *own.known_rows(j, x_own))
+                    for j in range(own.y.shape[1])]
+        acquisition = self._acquisition(own)
+        cache = ctx.encode(self.model, contexts[0] if len(contexts) == 1 else contexts,
+                           subspace.restrict(x_pending) if len(x_pending) else None)
         if warm is not None:
-            warm = subspace.encoder.snap(warm[None])
-            with torch.no_grad():
-                logits = score_points(cache, acquisition, subspace.restrict(warm))[1]
-            return warm[0], logits[0]
-        incumbents = x_own[np.argsort(-y)] if len(y) else x_own[:0]
-        seeds = related[1] if related is not None else None
-        suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents,
-                                          subspace.nearby(x_seen, self._search.min_distance), self._rng, seeds,
-                                          self._search)
-        return subspace.to_full(suggestion.x[None])[0], suggestion.logits
+            x_next = subspace.encoder.snap(warm[None])[0]
+        else:
+            incumbents = x_own[np.argsort(-own.ranking())] if len(own.y) else x_own[:0]
+            seeds = related[1] if related is not None else None
+            suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents,
+                                              subspace.nearby(x_seen, self._search.min_distance), self._rng, seeds,
+                                              self._search)
+            if len(contexts) == 1:
+                return subspace.to_full(suggestion.x[None])[0], suggestion.logits[None]
+            x_next = subspace.to_full(suggestion.x[None])[0]
+        chosen = torch.as_tensor(subspace.restrict(x_next[None]), dtype=torch.float32)
+        with torch.no_grad():
+            logits = self.model.predict_logits(cache, chosen[None].expand(len(contexts), -1, -1))[:, 0]
+        return x_next, logits
 
-    def _record_prediction(self, study: Study, trial: FrozenTrial, logits: torch.Tensor,
-                           transform: ObjectiveTransform) -> None:
-        """Store the predicted mean and std of the chosen point (on the objective's own scale) on the trial.
+    def _acquisition(self, own: Outcomes) -> Acquisition:
+        """What to maximise: the configured acquisition for one objective; log-EHVI (ParEGO beyond three
+        objectives) for several; either weighted by the probability of feasibility under constraints, or that
+        probability alone before any feasible trial."""
+        n_obj, feasible = own.n_objectives, own.feasible
+        kind = self._acquisition_kind
+        if n_obj == 1 and not own.n_constraints:
+            fraction = min(1.0, len(own.y) / self._budget) if kind == "nap" else 0.0
+            return make_acquisition(kind, self.model, float(np.max(own.y[:, 0])) if len(own.y) else None, fraction)
+        if kind not in ("ei", "pi") or (n_obj > 1 and kind != "ei"):
+            self._warn_once("acquisition", f"TNPSampler: acquisition={kind!r} applies to single-objective "
+                            "unconstrained studies; this study uses (constrained) log-EI / log-EHVI.")
+            kind = "ei"
+        objective: Acquisition | None = None
+        if feasible.any() and n_obj == 1:
+            objective = make_acquisition(kind, self.model, float(np.max(own.y[feasible, 0])))
+        elif feasible.any():
+            reference = reference_point(own.objectives)
+            front = own.objectives[own.feasible_front()]
+            seed = self._rng.randint(2**31 - 1)
+            objective = (LogExpectedHypervolumeImprovement(self.model, front, reference, seed)
+                         if n_obj <= MAX_EHVI_OBJECTIVES else
+                         LogExpectedScalarisedImprovement(self.model, own.objectives[feasible], reference, self._rng,
+                                                          seed))
+        if not own.n_constraints:
+            assert objective is not None  # without constraints every trial is feasible
+            return objective
+        return FeasibilityWeighted(self.model, objective, own.thresholds)
+
+    def _constraint_names(self, trials: Sequence[FrozenTrial]) -> list[str]:
+        """The constraints the trials report; warns once if trials report different ones."""
+        names = constraint_names(trials)
+        if names and any(t.constraints.keys() != set(names) for t in trials):
+            self._warn_once("constraints", "TNPSampler: trials report different constraints (" + ", ".join(names)
+                            + "); a constraint a trial lacks is left out of that constraint's model, and the "
+                            "trial's feasibility is decided by the constraints it reports.")
+        return names
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            warnings.warn(message, stacklevel=3)
+            self._warned.add(key)
+
+    def _record_prediction(self, study: Study, trial: FrozenTrial, logits: torch.Tensor, own: Outcomes) -> None:
+        """Store the predicted mean and std of the chosen point (on each objective's own scale) on the trial, and
+        under constraints its predicted probability of feasibility.
 
         The moments are taken on the model's scale and mapped back through the value transform (the mean, and
         half the distance between the images of mean - sd and mean + sd): raw-scale moments of the whole
         distribution would be dominated by the far bad tail, which a compressed or power-transformed scale maps
-        to astronomically bad values.
+        to astronomically bad values. Several objectives store lists.
         """
         bar = self.model.bar
         logits = logits.double()
-        mean_t = float(bar.mean(logits))
-        sd_t = float(bar.variance(logits).clamp_min(0.0).sqrt())
-        lo, mid, hi = transform.inverse(np.array([mean_t - sd_t, mean_t, mean_t + sd_t]))
-        std = abs(hi - lo) / 2 if np.isfinite(lo) and np.isfinite(hi) else float("nan")
-        study._storage.set_trial_user_attr(trial._trial_id, PRED_MEAN_ATTR, float(mid))
-        study._storage.set_trial_user_attr(trial._trial_id, PRED_STD_ATTR, float(std))
+        means, stds = [], []
+        for k in range(own.n_objectives):
+            mean_t = float(bar.mean(logits[k]))
+            sd_t = float(bar.variance(logits[k]).clamp_min(0.0).sqrt())
+            lo, mid, hi = own.transforms[k].inverse(np.array([mean_t - sd_t, mean_t, mean_t + sd_t]))
+            means.append(float(mid))
+            stds.append(float(abs(hi - lo) / 2) if np.isfinite(lo) and np.isfinite(hi) else float("nan"))
+        one = own.n_objectives == 1
+        study._storage.set_trial_user_attr(trial._trial_id, PRED_MEAN_ATTR, means[0] if one else means)
+        study._storage.set_trial_user_attr(trial._trial_id, PRED_STD_ATTR, stds[0] if one else stds)
+        if own.n_constraints:
+            rows = logits[own.n_objectives:]
+            p = bar.probability_of_improvement(rows, torch.as_tensor(own.thresholds, dtype=torch.float64))
+            study._storage.set_trial_user_attr(trial._trial_id, PRED_FEASIBILITY_ATTR, float(p.prod()))

@@ -56,3 +56,21 @@ class Encoded:
     @property
     def n_related(self) -> int:
         return int((~self.own).sum())
+
+
+@dataclass
+class EncodedOutputs:
+    """One call of ``metabo.context.encode`` with every output's context (objectives, then constraints)."""
+
+    contexts: list[ctx.Context]
+    x_pending: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.contexts)
+
+    def __iter__(self):
+        return iter(self.contexts)
+
+    @property
+    def n_pending(self) -> int:
+        return 0 if self.x_pending is None else len(self.x_pending)

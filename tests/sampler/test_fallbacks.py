@@ -122,12 +122,6 @@ def test_warning_can_be_disabled(tiny_model, tnp_warnings):
     assert tnp_messages(tnp_warnings) == []
 
 
-def test_multi_objective_rejected(tiny_model):
-    study = optuna.create_study(directions=["minimize", "maximize"], sampler=make_sampler(tiny_model))
-    with pytest.raises(ValueError, match="single-objective"):
-        study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=N_STARTUP + 1)
-
-
 @pytest.mark.parametrize("with_float", [False, True])
 def test_wide_categorical_is_explored(tiny_model, with_float, tnp_warnings):
     n = tiny_model.cfg.max_dims + 4

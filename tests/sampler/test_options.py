@@ -16,12 +16,13 @@ from metabo.sampler import PRED_MEAN_ATTR
 from .helpers import N_STARTUP, make_sampler, quadratic
 
 OPTIONS = ["model", "related", "search_space", "seed", "n_startup_trials", "n_warm_trials", "acquisition", "budget",
-           "independent_sampler", "transform", "search", "warn_independent_sampling"]
+           "independent_sampler", "transform", "search", "warn_independent_sampling",
+           "constraints_func"]  # the last: Optuna's deprecated argument, accepted as GPSampler and TPE accept it
 
 
-def test_at_most_twelve_keyword_only_options():
+def test_at_most_thirteen_keyword_only_options():
     parameters = inspect.signature(metabo.TNPSampler.__init__).parameters
-    assert len(parameters) - 1 <= 12
+    assert len(parameters) - 1 <= 13
     assert list(parameters)[1:] == OPTIONS
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(parameters.values())[1:])
 

@@ -75,9 +75,10 @@ class Suggestion:
 
 def score_points(model_cache: ContextCache, acquisition: Acquisition, x: np.ndarray | Tensor
                  ) -> tuple[Tensor, Tensor]:
-    """Acquisition values (Q,) and bucket logits (Q, K) of points ``x`` (Q, d) against an encoded context."""
-    x = torch.as_tensor(x, dtype=torch.float32)
-    return acquisition(acquisition.model.candidate_features(model_cache, x[None]))
+    """Acquisition values (Q,) and the first output's bucket logits (Q, K) of points ``x`` (Q, d) against an
+    encoded context (one row per model output)."""
+    x = torch.as_tensor(x, dtype=torch.float32)[None].expand(model_cache.x.shape[0], -1, -1)
+    return acquisition(acquisition.model.candidate_features(model_cache, x))
 
 
 def optimize_acquisition(cache: ContextCache, acquisition: Acquisition, subspace: Subspace, incumbents: np.ndarray,

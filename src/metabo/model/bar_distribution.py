@@ -188,6 +188,24 @@ class BarDistribution(torch.nn.Module):
     def upper_confidence_bound(self, logits: Tensor, beta: float = 2.0) -> Tensor:
         return self.mean(logits) + beta * self.variance(logits).sqrt()
 
+    def quantile(self, logits: Tensor, u: Tensor) -> Tensor:
+        """Values (..., S) at the probabilities ``u`` (S,) in (0, 1): the inverse CDF, differentiable in the
+        logits, so fixed (quasi-random) ``u`` give samples that move smoothly with the prediction."""
+        p = torch.softmax(logits, dim=-1)
+        dtype = p.dtype
+        b = self.borders.to(dtype)
+        cum = torch.cumsum(p, dim=-1)
+        u = u.to(dtype).clamp(1e-6, 1 - 1e-6).expand(logits.shape[:-1] + u.shape[-1:])
+        k = torch.searchsorted(cum.detach().contiguous(), u.contiguous()).clamp_max(self.num_buckets - 1)
+        below = torch.gather(cum - p, -1, k)
+        p_k = torch.gather(p, -1, k).clamp_min(torch.finfo(dtype).tiny)
+        frac = ((u - below) / p_k).clamp(1e-6, 1 - 1e-6)  # position inside bucket k
+        inner = b[k] + frac * (b[k + 1] - b[k])
+        s_lo, s_hi = (s.to(dtype) for s in self._tail_scales())
+        lower = b[1] - s_lo * torch.special.ndtri(1 - frac / 2)  # y = b[1] - |N(0, s_lo^2)|
+        upper = b[-2] + s_hi * torch.special.ndtri((1 + frac) / 2)  # y = b[-2] + |N(0, s_hi^2)|
+        return torch.where(k == 0, lower, torch.where(k == self.num_buckets - 1, upper, inner))
+
     def cdf(self, logits: Tensor, y: Tensor | float) -> Tensor:
         """P(Y <= y)."""
         p_above = self.probability_of_improvement(logits, y)

@@ -1,0 +1,92 @@
+"""Tests of metabo.acquisition.hypervolume and the bar distribution's quantile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from metabo.acquisition import FeasibilityWeighted, LogExpectedImprovement
+from metabo.acquisition.hypervolume import (LogExpectedHypervolumeImprovement, LogExpectedScalarisedImprovement,
+                                            hypervolume_improvement, non_dominated_boxes, reference_point)
+from metabo.outcomes import pareto_ranks
+
+
+def _brute_force_improvement(point, front, reference, n=200_000, seed=0):
+    """Monte-Carlo volume of the region ``point`` dominates above ``reference`` that no front point dominates."""
+    rng = np.random.RandomState(seed)
+    if not np.all(point > reference):
+        return 0.0
+    s = reference + (point - reference) * rng.rand(n, len(point))
+    dominated = np.zeros(n, dtype=bool)
+    for f in front:
+        dominated |= np.all(f >= s, axis=1)
+    return float(np.prod(point - reference) * (~dominated).mean())
+
+
+@pytest.mark.parametrize("m", [2, 3])
+def test_boxes_give_the_hypervolume_improvement(m):
+    rng = np.random.RandomState(m)
+    y = rng.rand(25, m)
+    front = y[pareto_ranks(y) == 0]
+    reference = reference_point(y)
+    lower, upper = non_dominated_boxes(front, reference)
+    for _ in range(4):
+        point = y.max(0) + 0.1 * rng.rand(m) - 0.35 * rng.rand(m)
+        exact = float(hypervolume_improvement(torch.as_tensor(point)[None], torch.as_tensor(lower),
+                                              torch.as_tensor(upper))[0])
+        assert exact == pytest.approx(_brute_force_improvement(point, front, reference), abs=4e-3)
+    # a front point adds nothing, and nothing is lost below the reference
+    zero = hypervolume_improvement(torch.as_tensor(front), torch.as_tensor(lower), torch.as_tensor(upper))
+    assert torch.allclose(zero, torch.zeros(len(front), dtype=zero.dtype), atol=1e-12)
+
+
+def test_quantile_inverts_the_distribution(tiny_model):
+    bar = tiny_model.bar
+    logits = torch.randn(3, bar.num_buckets) * 2
+    u = torch.rand(40_000, generator=torch.Generator().manual_seed(0))
+    samples = bar.quantile(logits, u)
+    for t in (-1.0, 0.0, 1.5):
+        empirical = (samples > t).double().mean(-1)
+        assert torch.allclose(empirical, bar.probability_of_improvement(logits, t).double(), atol=0.01)
+    assert torch.allclose(samples.mean(-1), bar.mean(logits), atol=0.05)
+
+
+def _logits_at(model, means):
+    """Logits of a sharp predictive distribution at each of ``means`` (Q,)."""
+    centres = (model.bar.borders[1:] + model.bar.borders[:-1]) / 2
+    return -((centres[None, :] - torch.as_tensor(means, dtype=torch.float32)[:, None]) ** 2) / 0.02
+
+
+def test_ehvi_prefers_points_beyond_the_front(tiny_model):
+    front = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.6]])
+    acq = LogExpectedHypervolumeImprovement(tiny_model, front, reference_point(front), seed=0)
+    # candidates: beyond the front, on it, and dominated
+    logits = torch.stack([_logits_at(tiny_model, [1.2, 0.6, -0.5]), _logits_at(tiny_model, [1.2, 0.6, -0.5])])
+    scores = acq.score_outputs(logits, torch.zeros(2, 3, 1))
+    assert scores[0] > scores[1] > scores[2]
+
+
+def test_scalarised_improvement_prefers_better_points(tiny_model):
+    y = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+    acq = LogExpectedScalarisedImprovement(tiny_model, y, reference_point(y), np.random.RandomState(0), seed=0)
+    logits = torch.stack([_logits_at(tiny_model, [1.5, 0.0]), _logits_at(tiny_model, [1.5, 0.0])])
+    scores = acq.score_outputs(logits, torch.zeros(2, 2, 1))
+    assert scores[0] > scores[1]
+
+
+def test_feasibility_weighting_adds_the_log_probability_of_each_constraint(tiny_model):
+    bar = tiny_model.bar
+    logits = torch.randn(3, 5, bar.num_buckets)
+    objective = LogExpectedImprovement(tiny_model, 0.3)
+    acq = FeasibilityWeighted(tiny_model, objective, [0.0, -0.5])
+    expected = objective.score(logits[0], None) + sum(
+        torch.log(bar.probability_of_improvement(logits[1 + k], t)) for k, t in enumerate([0.0, -0.5]))
+    assert torch.allclose(acq.score_outputs(logits, torch.zeros(3, 5, 1)), expected, atol=1e-5)
+    alone = FeasibilityWeighted(tiny_model, None, [0.0, -0.5]).score_outputs(logits, torch.zeros(3, 5, 1))
+    assert torch.allclose(alone, expected - objective.score(logits[0], None), atol=1e-5)
+
+
+def test_ehvi_needs_two_or_three_objectives(tiny_model):
+    with pytest.raises(ValueError, match="2-3 objectives"):
+        LogExpectedHypervolumeImprovement(tiny_model, np.zeros((2, 4)), np.full(4, -1.0), seed=0)

@@ -1,0 +1,94 @@
+"""TNPSampler on studies with several objectives (log-EHVI for 2-3, ParEGO scalarisation beyond)."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import metabo
+from metabo.sampler import PRED_MEAN_ATTR, PRED_STD_ATTR
+
+from .helpers import make_sampler
+
+
+def _zdt1(trial: optuna.Trial) -> tuple[float, float]:
+    x = np.array([trial.suggest_float(f"x{i}", 0, 1) for i in range(4)])
+    g = 1 + 9 * x[1:].mean()
+    return float(x[0]), float(g * (1 - np.sqrt(x[0] / g)))
+
+
+def _hypervolume_2d(values: np.ndarray, reference: np.ndarray) -> float:
+    """Exact 2-D hypervolume (minimisation) of the points below ``reference``."""
+    pts = values[np.all(values < reference, axis=1)]
+    pts = pts[np.argsort(pts[:, 0])]
+    volume, best_second = 0.0, reference[1]
+    for a, b in pts:
+        if b < best_second:
+            volume += (reference[0] - a) * (best_second - b)
+            best_second = b
+    return volume
+
+
+def test_two_objectives_beat_random_search():
+    """ZDT1 in 4 dimensions, 30 trials, 3 seeds: a larger hypervolume than random search in every seed."""
+    reference = np.array([1.1, 11.0])
+    for seed in range(3):
+        runs = {}
+        for name, sampler in [("metabo", metabo.TNPSampler(seed=seed)),
+                              ("random", optuna.samplers.RandomSampler(seed=seed))]:
+            study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+            study.optimize(_zdt1, n_trials=30)
+            runs[name] = _hypervolume_2d(np.array([t.values for t in study.trials]), reference)
+        assert runs["metabo"] > runs["random"]
+
+
+@pytest.mark.parametrize("n_objectives", [2, 3, 4])
+def test_any_number_of_objectives_and_directions_run(tiny_model, n_objectives):
+    def objective(trial: optuna.Trial) -> list[float]:
+        x = np.array([trial.suggest_float("a", 0, 1), trial.suggest_float("b", 0, 1)])
+        return [float(np.sum((x - k / n_objectives) ** 2)) for k in range(n_objectives)]
+
+    directions = ["minimize", "maximize"] * 2
+    study = optuna.create_study(directions=directions[:n_objectives], sampler=make_sampler(tiny_model))
+    study.optimize(objective, n_trials=8)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    last = study.trials[-1].user_attrs
+    assert len(last[PRED_MEAN_ATTR]) == n_objectives and len(last[PRED_STD_ATTR]) == n_objectives
+
+
+def test_constraints_and_several_objectives_together(tiny_model, spy_encode_many):
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x, y = trial.suggest_float("x", 0, 1), trial.suggest_float("y", 0, 1)
+        trial.set_constraint("c", x + y - 1.2)
+        return x, y
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(tiny_model))
+    study.optimize(objective, n_trials=8)
+    assert len(spy_encode_many[-1]) == 3  # two objectives and one constraint, one context each
+    assert "metabo_predicted_feasibility" in study.trials[-1].user_attrs
+
+
+def test_pending_trials_join_every_output_context(tiny_model, spy_encode_many):
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=make_sampler(tiny_model))
+    study.optimize(_zdt1, n_trials=5)
+    running = [study.ask() for _ in range(2)]
+    for t in running:
+        _zdt1(t)  # suggests the parameters; the trials stay RUNNING
+    encoded = spy_encode_many[-1]
+    assert encoded.n_pending == 1 and len(encoded) == 2
+
+
+def test_related_studies_inform_the_first_objective_only(multitask_model, make_past_studies, spy_encode_many):
+    past = make_past_studies(2, 10, seed=0)
+    sampler = make_sampler(multitask_model, related=past, n_startup_trials=2)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        a, b = trial.suggest_float("a", 0, 1), trial.suggest_float("b", 0, 1)
+        return (a - 0.3) ** 2 + (b - 0.7) ** 2, a
+
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=5)
+    first, second = spy_encode_many[-1]
+    assert first.has_related and not second.has_related
