@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = run_benchmark(optimizers, problems, range(args.seeds), args.budget, store, workers=args.workers,
                            threads=args.threads, progress=not args.no_progress, retry_errors=args.retry_errors)
     elapsed = time.perf_counter() - start
-    print(f"runs: {counts['done']} done, {counts['skipped']} already complete, {counts['failed']} failed "
-          f"in {elapsed:.1f} s")
+    print(f"runs: {counts['done']} done, {counts['skipped']} already complete, {counts['with_errors']} with "
+          f"optimiser errors, {counts['failed']} failed in {elapsed:.1f} s")
     budgets = sorted({max(1, args.budget // 2), args.budget})
     report = build_report(store, budgets, out)
     groups = ["all"] + ([f"d{d}" for d in args.dims] if len(args.dims) > 1 else [])
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{h['optimizer']}: {h['errors']} errors, {h['fallbacks']} random fallbacks, {h['warnings']} warnings, "
               f"median suggestion {h['suggest_median_s']:.4f} s")
     print(f"\nreport: {report.markdown_path}\nplots: {', '.join(str(p) for p in report.plots)}")
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or counts["with_errors"] else 0
 
 
 if __name__ == "__main__":

@@ -62,13 +62,99 @@ def test_info_prints_the_card_of_a_given_model(tmp_path, capsys):
     assert card["name"] == "tiny-card" and card["steps"] == 7 and card["config"] == model.cfg.to_dict()
 
 
-def test_info_on_a_broken_model_fails(tmp_path):
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_info_on_a_broken_model_is_one_line_and_status_2(tmp_path, capsys):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00" * 64)
+    assert main(["info", "--model", str(bad)]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith("metabo info: ") and "not a readable safetensors file" in line
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
     from metabo.model import ModelLoadError
 
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelLoadError):
+        main(["--debug", "info", "--model", str(bad)])
+    monkeypatch.setenv("METABO_DEBUG", "1")
     with pytest.raises(ModelLoadError):
         main(["info", "--model", str(bad)])
+
+
+def test_a_bug_is_never_turned_into_a_user_error(monkeypatch):
+    import metabo.cli as cli
+
+    def broken(args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "_cmd_info", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["info"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["finetune", "--yahpo", "nosuch", "--out", "m.safetensors"], "unknown YAHPO scenario 'nosuch'"),
+    (["finetune", "--yahpo", "lcbench", "--yahpo", "rbv2_rpart", "--out", "m.safetensors"], "one scenario"),
+    (["finetune", "--file", "missing.csv", "--out", "m.safetensors"], "missing.csv"),
+    (["finetune", "--storage", "sqlite:///missing.db", "--out", "m.safetensors"], "missing.db"),
+    (["finetune", "--file", "past.csv", "--out", "m.pt"], "--out must be a .safetensors path"),
+    (["finetune", "--file", "past.csv", "--base", "none.safetensors", "--out", "m.safetensors"], "no such model"),
+    (["nap", "--yahpo", "nosuch", "--base", "b.safetensors", "--out", "m.safetensors"], "unknown YAHPO scenario"),
+    (["nap", "--yahpo", "lcbench", "--base", "none.safetensors", "--out", "m.safetensors"], "no such model"),
+    (["pretrain", "--out", "run", "--d-model", "30"], "multiple of --heads"),
+    (["pretrain", "--out", "run", "--init", "none.safetensors"], "no such model"),
+    (["info", "--model", "none.safetensors"], "no such model file"),
+    (["card", "none.safetensors"], "no such model file"),
+    (["demo", "--out", "afile", "--trials", "1"], "afile"),
+])
+def test_user_errors_are_one_line_and_status_2(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    (tmp_path / "past.csv").write_text("x,value\n0.1,1.0\n")
+    assert main(argv) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith(f"metabo {argv[0]}: ") and message in line
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["pretrain", "--out", "r", "--steps", "0"], "--steps: must be at least 1"),
+    (["pretrain", "--out", "r", "--threads", "0"], "--threads: must be at least 1"),
+    (["pretrain", "--out", "r", "--lr", "-1"], "--lr: must be a finite number above 0"),
+    (["finetune", "--out", "m.safetensors", "--max-steps", "x"], "--max-steps: not an integer"),
+    (["nap", "--yahpo", "lcbench", "--base", "b", "--out", "o", "--episodes", "0"], "--episodes: must be at least 1"),
+    (["demo", "--trials", "0"], "--trials: must be at least 1"),
+    (["nosuch"], "invalid choice"),
+])
+def test_usage_errors_are_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    line = _one_error_line(capsys)
+    assert message in line and line.endswith("--help)")
+
+
+def test_card_command_stamps_a_card_without_a_hash(tmp_path, capsys):
+    from metabo.model import ModelLoadError, load_model
+    from metabo.model.io import card_path, file_sha256
+
+    path = save_model(make_tiny_model(3), tmp_path / "old.safetensors", {"name": "old"})
+    card = json.loads(card_path(path).read_text())
+    del card["sha256"], card["sha256_by"]  # as an older metabo wrote it
+    card_path(path).write_text(json.dumps(card))
+    with pytest.raises(ModelLoadError, match="metabo card"):
+        load_model(path)
+    assert main(["card", str(path)]) == 0
+    stamped = json.loads(card_path(path).read_text())
+    assert stamped["sha256"] == file_sha256(path) and stamped["sha256_by"] == f"metabo card {path}"
+    assert stamped["name"] == "old"
+    load_model(path)
 
 
 def test_info_default_model(capsys):

@@ -13,7 +13,8 @@ from safetensors.torch import load_file, save_file
 
 from conftest import make_tiny_model
 from metabo.model import ModelLoadError, load_cached, load_model, save_model
-from metabo.model.io import FORMAT_NAME, FORMAT_VERSION, card_path, read_card
+from metabo.model.io import (FORMAT_NAME, FORMAT_VERSION, SAVED_BY, card_path, default_model_path, file_sha256,
+                             read_card, stamp_card)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,7 @@ def test_card_written(model, saved):
     assert card["format"] == FORMAT_NAME and card["format_version"] == FORMAT_VERSION
     assert card["config"] == model.cfg.to_dict()
     assert card["name"] == "tiny" and card["steps"] == 3
+    assert card["sha256"] == file_sha256(saved) and card["sha256_by"] == SAVED_BY
     assert read_card(saved) == card
     assert not list(saved.parent.glob("*.tmp"))  # no temporary files left behind
 
@@ -133,8 +135,13 @@ def _meta(model, **kw):
     return {k: v for k, v in meta.items() if v is not None}
 
 
-def test_resaved_with_same_metadata_loads(model, saved, tmp_path):
+def test_resaved_with_same_metadata_loads_once_its_card_is_stamped(model, saved, tmp_path):
     p = _resave(saved, tmp_path / "same.safetensors", _meta(model))
+    with pytest.raises(ModelLoadError, match="no model card.*metabo card"):
+        load_model(p)
+    card = stamp_card(p, by="the test")
+    assert card["sha256"] == file_sha256(p) and card["sha256_by"] == "the test"
+    assert card["config"] == model.cfg.to_dict()
     torch.testing.assert_close(_outputs(load_model(p)), _outputs(model), atol=0, rtol=0)
 
 
@@ -239,3 +246,121 @@ def test_widened_multitask_model_round_trips(model, tmp_path):
     x, y, task = torch.rand(1, 5, 4), torch.randn(1, 5), torch.tensor([[0, 1, 2, 0, 7]])
     with torch.no_grad():
         torch.testing.assert_close(loaded(x, y, x[:, :3], ctx_task=task), wide.eval()(x, y, x[:, :3], ctx_task=task))
+
+
+# ---------------------------------------------------------------------------- integrity: finite weights, the card
+
+def _card_for(p: Path, saved: Path, **edits) -> Path:
+    """Give ``p`` the card of ``saved`` with the hash of ``p`` itself, then apply ``edits`` (None: drop the key)."""
+    card = {**read_card(saved), "sha256": file_sha256(p), **edits}
+    card_path(p).write_text(json.dumps({k: v for k, v in card.items() if v is not None}))
+    return p
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_weights_refused(model, saved, tmp_path, bad):
+    def poison(state):
+        key = next(k for k in state if k.endswith("weight") and state[k].ndim == 2)
+        state = dict(state)
+        state[key] = state[key].clone()
+        state[key][0, 0] = bad
+        return state
+
+    p = _card_for(_resave(saved, tmp_path / "nan.safetensors", _meta(model), poison), saved)
+    with pytest.raises(ModelLoadError, match="non-finite"):
+        load_model(p)
+    with pytest.raises(ModelLoadError, match="non-finite"):
+        stamp_card(p, by="test", force=True)  # stamping never vouches for broken weights
+
+
+def test_missing_card_refused_with_how_to_make_one(saved):
+    card_path(saved).unlink()
+    with pytest.raises(ModelLoadError, match=f"no model card.*`metabo card {saved}`"):
+        load_model(saved)
+
+
+@pytest.mark.parametrize("edits, message", [
+    ({"format": "other"}, "not a metabo model card"),
+    ({"format": None}, "not a metabo model card"),
+    ({"format_version": "2"}, "card version"),
+    ({"config": None}, "architecture"),
+    ({"config": {"bogus": 1}}, "architecture"),
+    ({"config": "not a dict"}, "architecture"),
+    ({"sha256": None}, "no sha256.*metabo card"),
+    ({"sha256": "0" * 64}, "differs from the one in its card"),
+    ({"sha256": 12}, "no sha256"),
+])
+def test_card_checked_on_load(saved, tmp_path, edits, message):
+    _card_for(saved, saved, **edits)
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(saved)
+
+
+def test_card_of_another_architecture_refused(model, saved):
+    _card_for(saved, saved, config={**model.cfg.to_dict(), "d_model": model.cfg.d_model * 2})
+    with pytest.raises(ModelLoadError, match="another architecture"):
+        load_model(saved)
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "{not json", "null"])
+def test_card_that_is_not_a_json_object_refused(saved, text):
+    card_path(saved).write_text(text)
+    with pytest.raises(ModelLoadError, match="card"):
+        load_model(saved)
+
+
+def test_weights_changed_after_the_card_was_written(model, saved):
+    other = make_tiny_model(5)
+    card = card_path(saved).read_text()
+    save_model(other, saved)
+    card_path(saved).write_text(card)  # the old card, hash of the old weights
+    with pytest.raises(ModelLoadError, match="changed or was corrupted"):
+        load_model(saved)
+
+
+def test_caller_cannot_forge_the_hash_or_format(model, tmp_path):
+    p = save_model(model, tmp_path / "m.safetensors", {"sha256": "0" * 64, "format": "x", "sha256_by": "me"})
+    assert read_card(p)["sha256"] == file_sha256(p) and read_card(p)["sha256_by"] == SAVED_BY
+    load_model(p)
+
+
+def test_stamp_card_is_idempotent_and_guards_a_recorded_hash(model, saved):
+    before = card_path(saved).read_text()
+    assert stamp_card(saved, by="again")["sha256_by"] == SAVED_BY  # already right: left as it was
+    assert card_path(saved).read_text() == before
+    _card_for(saved, saved, sha256="f" * 64)
+    with pytest.raises(ModelLoadError, match="--force"):
+        stamp_card(saved, by="test")
+    assert stamp_card(saved, by="forced", force=True)["sha256"] == file_sha256(saved)
+    load_model(saved)
+
+
+def test_stamp_card_adds_the_hash_keeping_every_other_field(saved):
+    card = read_card(saved)
+    _card_for(saved, saved, sha256=None, sha256_by=None)
+    stamped = stamp_card(saved, by="metabo card x")
+    assert stamped == {**card, "sha256_by": "metabo card x"}
+    assert list(stamped)[-2:] == ["sha256", "sha256_by"]
+
+
+def test_load_cached_hashes_once(saved, monkeypatch):
+    from metabo.model import io
+
+    calls = []
+    real = io.file_sha256
+    monkeypatch.setattr(io, "file_sha256", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(io, "_CACHE", {})
+    for _ in range(3):
+        load_cached(saved)
+    assert len(calls) == 1
+
+
+SHIPPED = sorted(default_model_path().parent.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_shipped_models_pass_every_check_and_name_the_stamping_command(path):
+    load_model(path)
+    card = read_card(path)
+    assert card["sha256"] == file_sha256(path)
+    assert card["sha256_by"] == f"metabo card src/metabo/weights/{path.name}"

@@ -1,17 +1,24 @@
-"""Command line: ``metabo demo | pretrain | finetune | nap | bench | report | info``."""
+"""Command line: ``metabo demo | pretrain | finetune | nap | bench | report | info | card``.
+
+A mistake in what the user gave (a missing or broken model file, an unknown scenario or optimiser, a value out
+of range) ends the command with one line on stderr and exit status 2; ``--debug`` (or ``METABO_DEBUG=1``) shows
+the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from metabo.bench.cli import register_cli
+from metabo.bench.cli import positive_int, register_cli
+from metabo.bench.peers.envs import PeerEnvError
 from metabo.demo import run_demo
 from metabo.meta import load_corpus, yahpo
-from metabo.model.io import default_model_path, load_model, read_card
+from metabo.model.io import ModelLoadError, card_path, default_model_path, load_model, read_card, stamp_card
 from metabo.model.transformer import ModelConfig
 from metabo.priors.gp import PriorConfig
 from metabo.train.finetune import FinetuneConfig, dumps, finetune
@@ -19,8 +26,44 @@ from metabo.train.loop import describe_device, resolve_device
 from metabo.train.nap import NAPConfig, check_run_dir, train_nap
 from metabo.train.pretrain import TrainConfig, pretrain
 
+DEBUG_ENV = "METABO_DEBUG"
+# errors raised by what the user gave; anything else is a bug and keeps its traceback
+USER_ERRORS = (ModelLoadError, ValueError, KeyError, OSError, ModuleNotFoundError, PeerEnvError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (subcommand parsers inherit it)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def _check_out(path: str) -> None:
+    if Path(path).suffix != ".safetensors":
+        raise ValueError(f"--out must be a .safetensors path, got {path}")
+
+
+def _check_base(path: str | None) -> None:
+    """Load the model to start from now, so a bad --base fails before the corpus or tasks load."""
+    if path is not None:
+        load_model(path)
+
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
+    if args.d_model % args.heads:
+        raise ValueError(f"--d-model {args.d_model} must be a multiple of --heads {args.heads}")
+    _check_base(args.init)
     cfg = TrainConfig(
         steps=args.steps,
         seed=args.seed,
@@ -51,10 +94,9 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     sources += [f"yahpo:{s}" for s in args.yahpo or []]
     if not sources:
         raise SystemExit("metabo finetune: give past studies with --storage URL, --file PATH or --yahpo SCENARIO")
-    target_space = None
-    if args.yahpo:
-        first = yahpo.instances(args.yahpo[0], ("train",))[0]
-        target_space = yahpo.YahpoSurrogate(args.yahpo[0], first).search_space()
+    _check_out(args.out)
+    _check_base(args.base)
+    target_space = _yahpo_target_space(args.yahpo) if args.yahpo else None
     corpus = load_corpus(sources, target_space=target_space, yahpo_n_configs=args.yahpo_n_configs,
                          seed=args.seed)
     cfg = FinetuneConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, seed=args.seed,
@@ -67,6 +109,20 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     print(f"model written to {result.path} (card: {result.path.with_suffix('.json')}, "
           f"validation curve: {result.path.with_suffix('.curve.png')})")
     return 0
+
+
+def _yahpo_target_space(scenarios: list[str]) -> dict:
+    """The search space of the one YAHPO scenario a model is fine-tuned for (its first train instance's)."""
+    distinct = list(dict.fromkeys(scenarios))
+    for scenario in distinct:
+        yahpo.check_scenario(scenario)
+    if len(distinct) > 1:
+        raise ValueError(f"--yahpo takes one scenario, got {', '.join(distinct)}: scenarios have different search "
+                         "spaces and a model is fine-tuned for one (fine-tune one model per scenario)")
+    train = yahpo.instances(distinct[0], ("train",))
+    if not train:
+        raise ValueError(f"YAHPO scenario {distinct[0]!r} has no train instances in {yahpo.data_dir()}/splits.json")
+    return yahpo.YahpoSurrogate(distinct[0], train[0]).search_space()
 
 
 def _cmd_nap(args: argparse.Namespace) -> int:
@@ -83,6 +139,9 @@ def _cmd_nap(args: argparse.Namespace) -> int:
             check_run_dir(args.run_dir, args.resume, args.yahpo, cfg)
     except ValueError as exc:
         raise SystemExit(f"metabo nap: {exc}") from None
+    _check_out(args.out)
+    yahpo.check_scenario(args.yahpo)
+    _check_base(args.base)  # before the tasks load, which takes a while
     print(f"metabo nap: training on {describe_device(device)}")
     out = train_nap(args.yahpo, args.out, args.base, cfg, progress=not args.no_progress, command=command,
                     run_dir=args.run_dir, resume=args.resume, checkpoint_every=args.checkpoint_every)
@@ -100,35 +159,46 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_card(args: argparse.Namespace) -> int:
+    for path in args.model:
+        command = "metabo card " + ("--force " if args.force else "") + shlex.quote(path)
+        card = stamp_card(path, by=command, force=args.force)
+        print(f"{card_path(path)}: sha256 {card['sha256']} (stamped by: {card['sha256_by']})")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     run_demo(n_trials=args.trials, out_dir=Path(args.out), seed=args.seed)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="metabo", description="Meta-learned Bayesian optimisation.")
+    parser = _Parser(prog="metabo", description="Meta-learned Bayesian optimisation.")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the traceback of an error instead of one line (also: {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="tune a scikit-learn model with TNPSampler and TPE side by side")
-    demo.add_argument("--trials", type=int, default=40)
+    demo.add_argument("--trials", type=positive_int, default=40)
     demo.add_argument("--out", default="metabo_demo", help="folder for the SQLite study, table and plot")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_cmd_demo)
 
     pre = sub.add_parser("pretrain", help="pretrain a model on the synthetic GP prior")
     pre.add_argument("--out", required=True, help="run folder (checkpoints, log.jsonl, model.safetensors)")
-    pre.add_argument("--steps", type=int, default=20000)
+    pre.add_argument("--steps", type=positive_int, default=20000)
     pre.add_argument("--seed", type=int, default=0)
-    pre.add_argument("--threads", type=int, default=1)
-    pre.add_argument("--lr", type=float, default=8e-4)
-    pre.add_argument("--d-model", type=int, default=128)
-    pre.add_argument("--layers", type=int, default=4)
-    pre.add_argument("--heads", type=int, default=4)
+    pre.add_argument("--threads", type=positive_int, default=1)
+    pre.add_argument("--lr", type=positive_float, default=8e-4)
+    pre.add_argument("--d-model", type=positive_int, default=128)
+    pre.add_argument("--layers", type=positive_int, default=4)
+    pre.add_argument("--heads", type=positive_int, default=4)
     pre.add_argument("--dims-power", type=float, default=1.5, help="> 1 favours tasks with fewer active dimensions")
-    pre.add_argument("--checkpoint-every", type=int, default=250)
+    pre.add_argument("--checkpoint-every", type=positive_int, default=250)
     pre.add_argument("--snapshot-every", type=int, default=2500, help="keep a model copy every N steps (0: never)")
-    pre.add_argument("--max-minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
-    pre.add_argument("--stop-after", type=int, default=None,
+    pre.add_argument("--max-minutes", type=positive_float, default=None,
+                     help="stop (with a checkpoint) after this long")
+    pre.add_argument("--stop-after", type=positive_int, default=None,
                      help="stop at this step; the learning-rate schedule still follows --steps")
     pre.add_argument("--related-prob", type=float, default=0.0,
                      help="share of batches with related studies in context (the multi-task prior); > 0 gives "
@@ -146,14 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--study-pattern", default="*", help="glob over study names in --storage")
     fin.add_argument("--file", action="append", help="CSV/TSV/Parquet file of one past study (repeatable)")
     fin.add_argument("--yahpo", action="append", help="YAHPO scenario whose train instances form the corpus")
-    fin.add_argument("--yahpo-n-configs", type=int, default=100, help="random evaluations per YAHPO instance")
+    fin.add_argument("--yahpo-n-configs", type=positive_int, default=100, help="random evaluations per YAHPO instance")
     fin.add_argument("--base", default=None, help="model to start from (default: the shipped multi-task model)")
-    fin.add_argument("--max-minutes", type=float, default=8.0)
-    fin.add_argument("--max-steps", type=int, default=4000)
-    fin.add_argument("--lr", type=float, default=1e-4)
-    fin.add_argument("--patience", type=int, default=8, help="evaluations without improvement before stopping")
+    fin.add_argument("--max-minutes", type=positive_float, default=8.0)
+    fin.add_argument("--max-steps", type=positive_int, default=4000)
+    fin.add_argument("--lr", type=positive_float, default=1e-4)
+    fin.add_argument("--patience", type=positive_int, default=8, help="evaluations without improvement before stopping")
     fin.add_argument("--seed", type=int, default=0)
-    fin.add_argument("--threads", type=int, default=2)
+    fin.add_argument("--threads", type=positive_int, default=2)
     fin.add_argument("--no-progress", action="store_true")
     fin.set_defaults(func=_cmd_finetune)
 
@@ -162,22 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     nap.add_argument("--base", required=True, help="model to start from (e.g. the scenario's fine-tuned model)")
     nap.add_argument("--out", required=True, help="output .safetensors path")
     nap_defaults = NAPConfig()
-    nap.add_argument("--iterations", type=int, default=nap_defaults.iterations, help="PPO iterations")
-    nap.add_argument("--episodes", type=int, default=nap_defaults.episodes, help="episodes per iteration")
-    nap.add_argument("--horizon", type=int, default=nap_defaults.horizon, help="steps per training episode")
-    nap.add_argument("--pool-size", type=int, default=nap_defaults.pool_size,
+    nap.add_argument("--iterations", type=positive_int, default=nap_defaults.iterations, help="PPO iterations")
+    nap.add_argument("--episodes", type=positive_int, default=nap_defaults.episodes, help="episodes per iteration")
+    nap.add_argument("--horizon", type=positive_int, default=nap_defaults.horizon, help="steps per training episode")
+    nap.add_argument("--pool-size", type=positive_int, default=nap_defaults.pool_size,
                      help="evaluated configurations an episode chooses among")
-    nap.add_argument("--lr", type=float, default=nap_defaults.lr)
+    nap.add_argument("--lr", type=positive_float, default=nap_defaults.lr)
     nap.add_argument("--aux-coef", type=float, default=nap_defaults.aux_coef,
                      help="weight of the auxiliary NLL (0: RL alone)")
-    nap.add_argument("--max-minutes", type=float, default=nap_defaults.max_minutes,
+    nap.add_argument("--max-minutes", type=positive_float, default=nap_defaults.max_minutes,
                      help="stop after this long (a resume starts the clock anew)")
     nap.add_argument("--seed", type=int, default=nap_defaults.seed)
-    nap.add_argument("--threads", type=int, default=nap_defaults.threads)
+    nap.add_argument("--threads", type=positive_int, default=nap_defaults.threads)
     nap.add_argument("--device", choices=("auto", "cpu", "cuda"), default=nap_defaults.device,
                      help="auto: the GPU where torch sees one, else the CPU")
     nap.add_argument("--run-dir", default=None, help="folder for checkpoints and log.jsonl (needed to resume)")
-    nap.add_argument("--checkpoint-every", type=int, default=10, help="checkpoint every N iterations (and at the end)")
+    nap.add_argument("--checkpoint-every", type=positive_int, default=10,
+                     help="checkpoint every N iterations (and at the end)")
     nap.add_argument("--resume", action="store_true",
                      help="continue from the run folder's checkpoint (starts afresh where there is none)")
     nap.add_argument("--no-progress", action="store_true")
@@ -188,12 +259,37 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="show a model's card")
     info.add_argument("--model", default=None, help="path to a .safetensors model (default: the shipped one)")
     info.set_defaults(func=_cmd_info)
+
+    card = sub.add_parser("card", help="check model files and record their weights' sha256 in their cards",
+                          description="Check each model file (format, version, finite weights, the card's "
+                                      "architecture) and record the SHA-256 of its weights in its card, with the "
+                                      "command that did it (sha256_by). Weights without a card get a minimal one. "
+                                      "metabo loads a model only when its card's hash matches the weights.")
+    card.add_argument("model", nargs="+", help=".safetensors model file(s)")
+    card.add_argument("--force", action="store_true",
+                      help="replace a hash the card already records (the weights changed: only for weights you trust)")
+    card.set_defaults(func=_cmd_card)
     return parser
 
 
+def error_line(exc: BaseException) -> str:
+    """An exception as one line (a KeyError's message without the quotes ``str`` adds)."""
+    text = exc.args[0] if isinstance(exc, KeyError) and len(exc.args) == 1 else str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(text).split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``metabo`` command line; user errors end with one line on stderr and status 2."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        if args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+            raise
+        print(f"metabo {args.command}: {error_line(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

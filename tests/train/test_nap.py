@@ -168,7 +168,8 @@ def test_the_cli_sets_the_schedule(monkeypatch, tmp_path, capsys):
 
     seen = {}
     monkeypatch.setattr("metabo.cli.train_nap", lambda *a, **kw: seen.update(cfg=a[3], **kw) or Path(a[1]))
-    main(["nap", "--yahpo", "lcbench", "--base", "b.safetensors", "--out", str(tmp_path / "m.safetensors"),
+    base = save_model(make_tiny_model(0), tmp_path / "b.safetensors", {"name": "tiny"})  # the CLI loads it first
+    main(["nap", "--yahpo", "lcbench", "--base", str(base), "--out", str(tmp_path / "m.safetensors"),
           "--device", "cpu", "--iterations", "7", "--episodes", "5", "--horizon", "6", "--pool-size", "40",
           "--lr", "1e-4", "--max-minutes", "3", "--seed", "2", "--run-dir", str(tmp_path / "run"), "--resume",
           "--checkpoint-every", "3", "--no-progress"])

@@ -33,8 +33,19 @@ QUICK_YAHPO = "yahpo/lcbench/*"  # the first validation instance is used
 QUICK_SEEDS, QUICK_BUDGET = 2, 12
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _int_list(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()]
+    return [positive_int(t) for t in text.split(",") if t.strip()]
 
 
 def _str_list(text: str) -> list[str]:
@@ -66,11 +77,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         args.optimizers, args.seeds, args.budget = QUICK_OPTIMIZERS, QUICK_SEEDS, QUICK_BUDGET
         args.store = args.store or QUICK_STORE
     args.store = args.store or DEFAULT_STORE
-    try:
-        problems = _select(args)
-    except (KeyError, ValueError, PermissionError, FileNotFoundError, ImportError) as exc:
-        print(f"metabo bench: {exc}", file=sys.stderr)  # a selection mistake, not a crash
-        return 2
+    problems = _select(args)  # a selection mistake raises KeyError, ValueError, PermissionError, ...: one line
     if args.list:
         print("\n".join(f"{p.name}  (dim {p.dim})" for p in problems))
         return 0
@@ -84,13 +91,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                            workers=args.workers, threads=args.threads, progress=not args.no_progress,
                            retry_errors=args.retry_errors)
     print(f"{len(problems)} problems x {len(args.optimizers)} optimisers x {args.seeds} seeds: "
-          f"{counts['done']} runs done, {counts['skipped']} already complete, {counts['failed']} failed "
+          f"{counts['done']} runs done, {counts['skipped']} already complete, {counts['with_errors']} with "
+          f"optimiser errors (stored, not complete: rerun to retry), {counts['failed']} failed (not stored) "
           f"(store: {args.store})")
     if args.quick:
         report = build_report(args.store, None, Path(args.store).parent / "report", n_boot=200)
         print(format_rows(report.rows))
         print(f"report: {report.markdown_path}")
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or counts["with_errors"] else 0
 
 
 def _titled_paths(items: list[str], option: str) -> list[tuple[str, str]]:
@@ -115,6 +123,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
 
+    if not Path(args.store).is_file():
+        raise SystemExit(f"metabo report: {args.store}: no such results store")
     try:
         report = build_report(args.store, args.budgets, args.out, baseline=args.baseline)
     except ValueError as exc:
@@ -134,11 +144,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``bench`` and the committed benchmark scripts: workers, threads, progress."""
-    parser.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="parallel worker processes (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per worker (default 1)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--retry-errors", action="store_true",
-                        help="rerun stored runs in which the optimiser raised (default: complete runs are skipped)")
+    parser.add_argument("--retry-errors", action="store_true", default=True,
+                        help="rerun stored runs in which the optimiser raised (the default: they are not complete "
+                             "results)")
+    parser.add_argument("--keep-errors", dest="retry_errors", action="store_false",
+                        help="count stored runs in which the optimiser raised as complete (do not rerun them)")
 
 
 def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -161,7 +174,7 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     bench.add_argument("--reference", action="store_true",
                        help="instead of optimisers, run a long reference search (TPE + local search) per selected "
                             "problem without a known optimum and per seed, and store its best value")
-    bench.add_argument("--reference-evals", type=int, default=None,
+    bench.add_argument("--reference-evals", type=positive_int, default=None,
                        help="evaluations per reference search (default 5000 for cheap problems)")
     bench.add_argument("--list", action="store_true", help="print the selected problems and exit")
     bench.add_argument("--setup-peers", type=_str_list, default=None, metavar="NAMES",
@@ -170,8 +183,8 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     bench.add_argument("--optimizers", type=_str_list, default=["metabo", "tpe", "random", "gp"],
                        help=f"comma list from {', '.join(available_optimizers())}, metabo:<model path> "
                             "(default metabo,tpe,random,gp)")
-    bench.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
-    bench.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
+    bench.add_argument("--seeds", type=positive_int, default=5, help="seeds 0..N-1 (default 5)")
+    bench.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
     bench.add_argument("--store", default=None, help=f"SQLite results file (default {DEFAULT_STORE})")
     add_run_options(bench)
     bench.set_defaults(func=_cmd_bench)

@@ -27,14 +27,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from optuna.samplers import BaseSampler, CmaEsSampler, GPSampler, RandomSampler, TPESampler
 
 from metabo.acquisition import CandidateSearchConfig
 from metabo.bench.peers import make_peer_sampler
 from metabo.meta import WarmStartSampler
-from metabo.model.io import default_model_path, multitask_model_path
+from metabo.model.io import ModelLoadError, default_model_path, load_cached, multitask_model_path
 from metabo.normalise import ValueTransformConfig
 from metabo.sampler import TNPSampler
 
@@ -173,6 +173,25 @@ def check_optimizer_names(names: list[str]) -> None:
     """Raise ``KeyError`` for any name ``make_sampler`` would refuse (before a long run starts)."""
     for name in names:
         _resolve(name)
+
+
+def check_models(names: list[str], problems: Sequence[Any]) -> None:
+    """Load every model file the metabo runs of ``names`` on ``problems`` would use (once per file, cached), so
+    a missing or broken model stops a benchmark before it starts: ``ModelLoadError`` naming the optimiser."""
+    checked: set[Path] = set()
+    for name in names:
+        spec, argument = _resolve(name)
+        if spec.model_path is None:
+            continue
+        for problem in problems:
+            path = spec.model_path(Run(0, None, problem, argument))
+            if path is None or Path(path) in checked:
+                continue
+            try:
+                load_cached(path)
+            except ModelLoadError as exc:
+                raise ModelLoadError(f"optimiser {name!r}: {exc}") from exc
+            checked.add(Path(path))
 
 
 def make_sampler(name: str, seed: int, budget: int | None = None, problem: Any = None) -> BaseSampler:

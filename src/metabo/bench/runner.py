@@ -8,8 +8,13 @@ evaluates the problem and tells the value. Nothing an optimiser raises is hidden
   marked failed, and the point is asked from a ``RandomSampler`` instead (``fallback``), so the run goes on;
 * if ``study.tell()`` raises (in the sampler's ``after_trial``), the error is recorded; Optuna still stores
   the value;
-* if the sampler cannot even be built, every trial is a counted fallback and the run records the error;
+* if the sampler cannot even be built, the run fails (``OptimizerSetupError``) and nothing is stored: random
+  points are never recorded under the optimiser's name. ``run_benchmark`` first loads every model file the
+  metabo runs will use, so a missing or broken model stops the benchmark before it starts;
 * warnings raised while asking or telling are counted per distinct message.
+
+A run in which the optimiser raised is stored (its trials say which points came from the fallback) but does not
+count as complete: ``run_benchmark`` reports it and runs it again next time, unless told to keep it.
 
 Runs are executed in the calling process (``workers=1``) or in a spawned process pool; every worker sets its
 torch thread count (default 1) before importing anything else that uses torch. Only the calling process writes
@@ -33,12 +38,17 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import metabo
-from metabo.bench.optimizers import check_optimizer_names, make_sampler, model_fingerprint, peer_info, startup_trials
+from metabo.bench.optimizers import (check_models, check_optimizer_names, make_sampler, model_fingerprint, peer_info,
+                                     startup_trials)
 from metabo.bench.problems import Problem, get_problem
 from metabo.bench.reference import ensure_problem_constants
 from metabo.bench.store import ResultStore, RunKey, RunResult, TrialRecord
 
 FALLBACK_SEED_OFFSET = 1_000_003
+
+
+class OptimizerSetupError(RuntimeError):
+    """The optimiser of a run could not be built (a missing model file, a problem it cannot run on, ...)."""
 
 
 def set_threads(threads: int) -> None:
@@ -83,17 +93,17 @@ def execute_run(key: RunKey) -> RunResult:
     info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(key.optimizer, problem)}
     try:
         primary = make_sampler(key.optimizer, key.seed, budget=key.budget, problem=problem)
-    except Exception as exc:  # noqa: BLE001 - recorded, never hidden
-        primary = None
-        info["setup_error"] = _error_text(exc)
-    study = optuna.create_study(direction="minimize", sampler=primary or fallback)
+    except Exception as exc:  # noqa: BLE001 - the run fails: its points would all be random ones
+        raise OptimizerSetupError(f"cannot build optimiser {key.optimizer!r} for {key.problem}: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+    study = optuna.create_study(direction="minimize", sampler=primary)
     caught_warnings: Counter[str] = Counter()
     records: list[TrialRecord] = []
     best = float("inf")
     start = time.perf_counter()
     for index in range(key.budget):
         error_text: str | None = None
-        used_fallback = primary is None
+        used_fallback = False
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
@@ -122,14 +132,13 @@ def execute_run(key: RunKey) -> RunResult:
         records.append(TrialRecord(index, value, best, suggest_seconds, error=error_text is not None,
                                    fallback=used_fallback, error_text=error_text, params=dict(trial.params)))
     wall = time.perf_counter() - start
-    if primary is not None:
-        peer = peer_info(primary)
-        if peer is not None:
-            info["peer"] = peer
-        close = getattr(primary, "close", None)
-        if callable(close):
-            close()  # external peers: end the worker process now rather than at garbage collection
-    return RunResult(key=key, trials=records, startup_trials=startup_trials(primary) if primary else None,
+    peer = peer_info(primary)
+    if peer is not None:
+        info["peer"] = peer
+    close = getattr(primary, "close", None)
+    if callable(close):
+        close()  # external peers: end the worker process now rather than at garbage collection
+    return RunResult(key=key, trials=records, startup_trials=startup_trials(primary),
                      wall_seconds=wall, finished_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                      warnings=dict(caught_warnings), info=info)
 
@@ -143,7 +152,7 @@ def plan_runs(optimizers: Sequence[str], problems: Sequence[Problem], seeds: Ite
 
 def run_benchmark(optimizers: Sequence[str], problems: Sequence[Problem], seeds: Iterable[int], budget: int,
                   store: str | Path, workers: int = 1, threads: int = 1, progress: bool = True,
-                  retry_errors: bool = False) -> dict[str, int]:
+                  retry_errors: bool = True) -> dict[str, int]:
     """Run every missing (optimiser, problem, seed, budget) run and store it.
 
     Args:
@@ -155,41 +164,52 @@ def run_benchmark(optimizers: Sequence[str], problems: Sequence[Problem], seeds:
         workers: parallel processes (1: run in this process, after setting its torch threads).
         threads: torch threads per run.
         progress: show a tqdm bar over runs.
-        retry_errors: also rerun stored runs in which the optimiser raised (e.g. after fixing a broken model).
+        retry_errors: rerun stored runs in which the optimiser raised (the default: such runs are not complete
+            results); ``False`` keeps them.
 
     With ``workers > 1`` the pool uses the ``spawn`` start method, so a script calling this must guard its entry
     point with ``if __name__ == "__main__":``.
 
+    Raises:
+        KeyError: an unknown optimiser name; ``ModelLoadError``: a model file a metabo run needs is missing or
+        broken (both before anything runs or is written).
+
     Returns:
-        counts: ``planned``, ``skipped`` (already complete), ``done``, ``failed`` (raised outside the optimiser,
-        e.g. in the objective; not stored, retried on the next call).
+        counts: ``planned``, ``skipped`` (already complete), ``done`` (stored, the optimiser never raised),
+        ``with_errors`` (stored, but the optimiser raised and random points stood in: not complete, rerun next
+        time unless ``retry_errors=False``), ``failed`` (not stored, retried on the next call: the optimiser could
+        not be built, or something outside it raised, e.g. the objective).
     """
     from tqdm.auto import tqdm
 
     if budget < 1:
         raise ValueError("budget must be at least 1")
     check_optimizer_names(list(optimizers))
+    check_models(list(optimizers), problems)
     db = ResultStore(store)
     ensure_problem_constants(db, problems)  # random medians of non-BBOB problems: computed once per store
     planned = plan_runs(optimizers, problems, seeds, budget)
-    complete = db.complete_keys()
-    if retry_errors:
-        complete -= db.keys_with_errors()
+    complete = db.complete_keys(with_errors=not retry_errors)
     todo = [k for k in planned if k not in complete]
-    counts = {"planned": len(planned), "skipped": len(planned) - len(todo), "done": 0, "failed": 0}
+    counts = {"planned": len(planned), "skipped": len(planned) - len(todo), "done": 0, "with_errors": 0,
+              "failed": 0}
     bar = tqdm(total=len(todo), desc="runs", unit="run", disable=not progress)
     bar.set_postfix(skipped=counts["skipped"])
 
     def finish(key: RunKey, result: RunResult | None, exc: BaseException | None) -> None:
+        where = f"{key.optimizer} on {key.problem} seed {key.seed}"
         if result is not None:
             db.put_run(result)
-            counts["done"] += 1
             if result.n_errors:
-                bar.write(f"{key.optimizer} on {key.problem} seed {key.seed}: {result.n_errors} error(s), "
-                          f"{result.n_fallbacks} fallback(s); first: {(result.first_error or '').splitlines()[0]}")
+                counts["with_errors"] += 1
+                bar.write(f"{where}: {result.n_errors} error(s), {result.n_fallbacks} random fallback(s), stored "
+                          f"as incomplete; first: {(result.first_error or '').splitlines()[0]}")
+            else:
+                counts["done"] += 1
         else:
             counts["failed"] += 1
-            bar.write(f"run {key} failed and was not stored: {exc!r}")
+            text = str(exc) if isinstance(exc, OptimizerSetupError) else f"{type(exc).__name__}: {exc}"
+            bar.write(f"{where} failed and was not stored: {' '.join(text.split())}")
         bar.update(1)
 
     if workers <= 1:

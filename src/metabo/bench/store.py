@@ -6,8 +6,10 @@ Tables:
   is the known optimum), where f_opt and the random median come from and how many random points the median
   used. For a problem without a known optimum ``f_opt`` is the best value seen so far (kept up to date by
   ``put_run`` and ``put_reference``);
-* ``runs``: one row per *complete* run, keyed by (optimizer, problem, seed, budget), with the sampler's own
-  startup size, error / fallback / warning counts, the first error text, wall time and library versions;
+* ``runs``: one row per finished run, keyed by (optimizer, problem, seed, budget), with the sampler's own
+  startup size, error / fallback / warning counts, the first error text, wall time and library versions. A run
+  with errors (the optimiser raised; random points stood in) is stored but is not *complete*
+  (``complete_keys``): the runner runs it again;
 * ``trials``: one row per evaluation: value, best_so_far, suggest_seconds (wall time of ``study.ask``), error
   flag (the optimiser raised while suggesting or being told), fallback flag (the point came from the random
   fallback) and the error text.
@@ -18,7 +20,7 @@ Tables:
 Stores written before these columns and tables existed are migrated when opened (columns and tables are only
 ever added; a problem row without ``exact`` counts as exact for BBOB, the only family such stores hold).
 
-A run and its trials are written in one transaction, so a run row exists only for a complete run; an
+A run and its trials are written in one transaction, so a run row exists only for a finished run; an
 interrupted benchmark leaves no partial run behind and is resumed by running the missing runs.
 """
 
@@ -118,9 +120,12 @@ class ResultStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as con, con:
-            con.executescript(SCHEMA)
-            self._migrate(con)
+        try:
+            with closing(self._connect()) as con, con:
+                con.executescript(SCHEMA)
+                self._migrate(con)
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{self.path}: not a usable results store (SQLite: {exc})") from exc
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60.0)
@@ -207,11 +212,14 @@ class ResultStore:
                 row["random_median_source"] = "median of 10,000 uniform random points (seed 20240101)"
         return out
 
-    def complete_keys(self) -> set[RunKey]:
-        """Keys of the runs whose every trial is stored."""
+    def complete_keys(self, with_errors: bool = False) -> set[RunKey]:
+        """Keys of the complete runs: every trial stored and (unless ``with_errors``) the optimiser never raised,
+        so no random fallback point stands in the optimiser's name."""
         query = """SELECT r.optimizer, r.problem, r.seed, r.budget FROM runs r
                    WHERE (SELECT COUNT(*) FROM trials t WHERE t.optimizer = r.optimizer AND t.problem = r.problem
                           AND t.seed = r.seed AND t.budget = r.budget) = r.budget"""
+        if not with_errors:
+            query += " AND r.n_errors = 0"
         with closing(self._connect()) as con:
             return {RunKey(*row) for row in con.execute(query)}
 

@@ -96,7 +96,10 @@ class _Tasks:
 
 
 def _load_tasks(scenario: str, cfg: NAPConfig) -> tuple[_Tasks, dict[str, Any]]:
+    yahpo.check_scenario(scenario)
     instances = yahpo.instances(scenario, ("train",))
+    if not instances:
+        raise ValueError(f"YAHPO scenario {scenario!r} has no train instances to train on")
     space = yahpo.YahpoSurrogate(scenario, instances[0]).search_space()
     encoder = SearchSpaceEncoder(space)
     xs, ys = [], []
