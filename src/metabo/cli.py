@@ -14,8 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from metabo.bench.cli import positive_int, register_cli
-from metabo.bench.peers.envs import PeerEnvError
+from metabo.bench.cli import BENCH_USER_ERRORS, positive_int, register_cli
 from metabo.demo import run_demo
 from metabo.meta import load_corpus, yahpo
 from metabo.model.io import ModelLoadError, card_path, default_model_path, load_model, read_card, stamp_card
@@ -28,7 +27,7 @@ from metabo.train.pretrain import TrainConfig, pretrain
 
 DEBUG_ENV = "METABO_DEBUG"
 # errors raised by what the user gave; anything else is a bug and keeps its traceback
-USER_ERRORS = (ModelLoadError, ValueError, KeyError, OSError, ModuleNotFoundError, PeerEnvError)
+USER_ERRORS = (ModelLoadError, ValueError, KeyError, OSError, ModuleNotFoundError, *BENCH_USER_ERRORS)
 
 
 class _Parser(argparse.ArgumentParser):

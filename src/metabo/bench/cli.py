@@ -31,6 +31,7 @@ QUICK_OPTIMIZERS = ["random", "tpe"]
 QUICK_BBOB = "bbob/f08_i1_d2"  # Rosenbrock: not solved by chance in a few evaluations
 QUICK_YAHPO = "yahpo/lcbench/*"  # the first validation instance is used
 QUICK_SEEDS, QUICK_BUDGET = 2, 12
+BENCH_USER_ERRORS = (envs.PeerEnvError,)  # besides ValueError, KeyError, OSError: a peer environment not built
 
 
 def positive_int(text: str) -> int:
