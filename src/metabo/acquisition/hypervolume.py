@@ -25,8 +25,8 @@ from metabo.acquisition.functions import Acquisition
 from metabo.model.transformer import TNPModel
 
 MAX_EHVI_OBJECTIVES = 3
-# Samples per candidate; fewer with 3 objectives, whose box decompositions hold many more boxes.
-N_SAMPLES = {2: 64, 3: 32}
+# Quasi-random samples per candidate: sampling costs about as much as the network's pass over the outputs.
+N_SAMPLES = 32
 # Below this expected improvement a candidate is ranked by the sum of its per-objective log-EI instead.
 _TINY = 1e-30
 _FALLBACK_OFFSET = 1000.0
@@ -118,7 +118,7 @@ class LogExpectedHypervolumeImprovement(_SampledObjectives):
         m = front.shape[1]
         if not 2 <= m <= MAX_EHVI_OBJECTIVES:
             raise ValueError(f"hypervolume improvement takes 2-{MAX_EHVI_OBJECTIVES} objectives, got {m}")
-        super().__init__(model, m, N_SAMPLES[m], seed)
+        super().__init__(model, m, N_SAMPLES, seed)
         lower, upper = non_dominated_boxes(front, reference)
         self.lower = torch.as_tensor(lower, dtype=torch.float32)
         self.upper = torch.as_tensor(upper, dtype=torch.float32)
@@ -126,9 +126,13 @@ class LogExpectedHypervolumeImprovement(_SampledObjectives):
 
     def score_outputs(self, logits: Tensor, features: Tensor) -> Tensor:
         ehvi = hypervolume_improvement(self.samples(logits), self.lower, self.upper).mean(-1)
+        log_ehvi = torch.log(ehvi.clamp_min(_TINY))
+        far = ehvi <= _TINY
+        if not bool(far.any()):
+            return log_ehvi
         fallback = sum(self.model.bar.log_expected_improvement(logits[k], self.best[k])
                        for k in range(self.n_objectives))
-        return torch.where(ehvi > _TINY, torch.log(ehvi.clamp_min(_TINY)), fallback - _FALLBACK_OFFSET)
+        return torch.where(far, fallback - _FALLBACK_OFFSET, log_ehvi)
 
 
 class LogExpectedScalarisedImprovement(_SampledObjectives):
@@ -140,7 +144,7 @@ class LogExpectedScalarisedImprovement(_SampledObjectives):
     """
 
     def __init__(self, model: TNPModel, y: np.ndarray, reference: np.ndarray, rng: np.random.RandomState,
-                 seed: int, n_samples: int = 64) -> None:
+                 seed: int, n_samples: int = N_SAMPLES) -> None:
         m = y.shape[1]
         super().__init__(model, m, n_samples, seed)
         self.weights = torch.as_tensor(rng.dirichlet(np.ones(m)), dtype=torch.float32)

@@ -202,9 +202,11 @@ class BarDistribution(torch.nn.Module):
         frac = ((u - below) / p_k).clamp(1e-6, 1 - 1e-6)  # position inside bucket k
         inner = b[k] + frac * (b[k + 1] - b[k])
         s_lo, s_hi = (s.to(dtype) for s in self._tail_scales())
-        lower = b[1] - s_lo * torch.special.ndtri(1 - frac / 2)  # y = b[1] - |N(0, s_lo^2)|
-        upper = b[-2] + s_hi * torch.special.ndtri((1 + frac) / 2)  # y = b[-2] + |N(0, s_hi^2)|
-        return torch.where(k == 0, lower, torch.where(k == self.num_buckets - 1, upper, inner))
+        lowest = k == 0
+        z = torch.special.ndtri(torch.where(lowest, 1 - frac / 2, (1 + frac) / 2))  # |N(0, 1)| quantile in a tail
+        lower = b[1] - s_lo * z  # y = b[1] - |N(0, s_lo^2)|
+        upper = b[-2] + s_hi * z  # y = b[-2] + |N(0, s_hi^2)|
+        return torch.where(lowest, lower, torch.where(k == self.num_buckets - 1, upper, inner))
 
     def cdf(self, logits: Tensor, y: Tensor | float) -> Tensor:
         """P(Y <= y)."""
