@@ -94,9 +94,10 @@ class TNPSampler(BaseSampler):
             related points join the context). Needs a model with task slots.
         search_space: the study's search space, if known up front; lets the model choose the first trials too.
         seed: seed for reproducible suggestions.
-        n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over.
-            Default: 4 without related studies; with them 1, or 0 when ``search_space`` is given. Without
-            related studies it must be at least 2 (the objective scale needs two values).
+        n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over (at
+            least 0). Default: 4 without related studies; with them 1, or 0 when ``search_space`` is given.
+            Without related studies the model needs a finite value of each objective to condition on, so 0 and 1
+            both let it choose from the second trial on.
         n_warm_trials: with related studies, this many first trials form a zero-shot portfolio
             (``metabo.related.portfolio_choice``): among the best configurations of every related study, the one
             that most raises the mean over studies of the best predicted quality so far. 0 lets the acquisition
@@ -135,9 +136,8 @@ class TNPSampler(BaseSampler):
         has_related = related is not None
         if n_startup_trials is None:
             n_startup_trials = (0 if search_space else 1) if has_related else 4
-        if n_startup_trials < (0 if has_related else 2):
-            raise ValueError("n_startup_trials must be at least 2 without related studies (the objective scale "
-                             "needs two values), and at least 0 with them")
+        if n_startup_trials < 0:
+            raise ValueError(f"n_startup_trials must be at least 0, got {n_startup_trials}")
         if n_warm_trials < 0:
             raise ValueError(f"n_warm_trials must be at least 0, got {n_warm_trials}")
         if acquisition not in ACQUISITION_KINDS:
@@ -216,7 +216,9 @@ class TNPSampler(BaseSampler):
         if len(complete) < self._n_startup_trials:
             return {}
         raw = np.array([t.values for t in complete], dtype=np.float64).reshape(len(complete), len(study.directions))
-        if len(raw) and np.isfinite(raw).sum(0).min() < (1 if self._related is not None else 2):
+        # The model conditions on at least one finite value of each objective (related studies give it a context
+        # before the study has any): until then, the independent sampler.
+        if (len(raw) or self._related is None) and np.isfinite(raw).sum(0).min() < 1:
             return {}
         outcomes = read_outcomes(complete, study.directions, self._transform.for_own_values(self._related is not None),
                                  self._constraint_names(complete))
@@ -254,7 +256,7 @@ class TNPSampler(BaseSampler):
             n_complete = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
             joint = self._search_space.calculate(study)
             outside = param_name not in joint or not self._is_modelled(joint[param_name])
-            if n_complete >= self._n_startup_trials and outside and not param_distribution.single():
+            if n_complete >= max(self._n_startup_trials, 1) and outside and not param_distribution.single():
                 warnings.warn(
                     f"TNPSampler: parameter {param_name!r} is outside the space the model handles (dynamic, "
                     f"conditional, or a categorical with more than {self.model.cfg.max_dims} choices); it is "

@@ -7,10 +7,12 @@ import inspect
 
 import optuna
 import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 import metabo
 from metabo.acquisition import CandidateSearchConfig
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
+from conftest import tnp_messages
 from metabo.sampler import PRED_MEAN_ATTR
 
 from .helpers import N_STARTUP, make_sampler, quadratic
@@ -28,7 +30,6 @@ def test_at_most_thirteen_keyword_only_options():
 
 
 @pytest.mark.parametrize("options, error, match", [
-    (dict(n_startup_trials=1), ValueError, "n_startup_trials"),
     (dict(n_startup_trials=-1), ValueError, "n_startup_trials"),
     (dict(n_warm_trials=-1), ValueError, "n_warm_trials"),
     (dict(acquisition="nope"), ValueError, "acquisition"),
@@ -59,6 +60,61 @@ def test_properties_and_startup_defaults(tiny_model):
         sampler.n_startup_trials = 3  # read-only
     with pytest.raises(AttributeError):
         sampler.model = tiny_model
+
+
+def _objective(kind: str):
+    """A 2-D objective of one, two objectives, or one objective with a constraint."""
+    def objective(trial: optuna.Trial):
+        x, y = trial.suggest_float("x", -1.0, 1.0), trial.suggest_int("y", 0, 4)
+        if kind == "constrained":
+            trial.set_constraint("c", x - 0.5)
+        return (x * x + y, (x - 1) ** 2 - y) if kind == "two objectives" else x * x + y
+    return objective
+
+
+@pytest.mark.parametrize("kind", ["one objective", "two objectives", "constrained"])
+@pytest.mark.parametrize("n_startup", [0, 1])
+def test_zero_or_one_startup_trial_without_related(tiny_model, spy_encode_many, tnp_warnings, n_startup, kind):
+    sampler = make_sampler(tiny_model, n_startup_trials=n_startup)
+    assert sampler.n_startup_trials == n_startup
+    study = optuna.create_study(sampler=sampler, directions=["minimize"] * (2 if kind == "two objectives" else 1))
+    study.optimize(_objective(kind), n_trials=3)
+    # trial 0 has no value to condition on (independent sampler); trials 1 and 2 are the model's, on 1 and 2 values
+    n_outputs = 1 if kind == "one objective" else 2
+    assert [[len(c.y) for c in call] for call in spy_encode_many] == [[1] * n_outputs, [2] * n_outputs]
+    # one value gives no scale to state a prediction in; two do
+    assert PRED_MEAN_ATTR not in study.trials[1].user_attrs and PRED_MEAN_ATTR in study.trials[2].user_attrs
+    assert tnp_messages(tnp_warnings) == []  # no parameter is "outside the model's space" before any trial
+
+
+def test_sample_relative_from_the_first_finite_value(tiny_model):
+    """What Optuna's conformance tests need of n_startup_trials=0: every parameter of the relative space is
+    sampled once the study has one value; before it (or with only infinite values) the independent sampler."""
+    sampler = make_sampler(tiny_model, n_startup_trials=0)
+    study = optuna.create_study(sampler=sampler)
+    space = {"x": FloatDistribution(-1.0, 1.0), "n": IntDistribution(1, 100, log=True),
+             "c": CategoricalDistribution([1, 10, 100])}
+
+    def sample() -> dict:
+        trial = study._storage.get_trial(study._storage.create_new_trial(study._study_id))
+        return sampler.sample_relative(study, trial, space)
+
+    assert sample() == {}
+    study.tell(study.ask(space), float("inf"))
+    assert sample() == {}
+    study.tell(study.ask(space), 1.0)
+    params = sample()
+    assert params.keys() == space.keys()
+    assert all(dist._contains(dist.to_internal_repr(params[name])) for name, dist in space.items())
+    assert type(params["x"]) is float and type(params["n"]) is int and type(params["c"]) is int
+
+
+def test_reseed_rng_reseeds_the_model_search_and_the_independent_sampler(tiny_model):
+    reseeded, same_seed = make_sampler(tiny_model, seed=1), make_sampler(tiny_model, seed=1)
+    reseeded.reseed_rng()
+    assert reseeded._rng.randint(2**31) != same_seed._rng.randint(2**31)
+    assert (reseeded._independent_sampler._rng.rng.randint(2**31)
+            != same_seed._independent_sampler._rng.rng.randint(2**31))
 
 
 def test_model_from_path(tiny_model, tmp_path):
