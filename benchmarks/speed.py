@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -93,19 +94,29 @@ def time_interleaved(names: list[str], n: int, points: np.ndarray, problem: str,
     ``tell="fail"``: it is told as failed, so every repeat sees the same n observations.
     """
     from optuna.distributions import FloatDistribution
-    from optuna.trial import TrialState
 
     space = {f"x{i}": FloatDistribution(0.0, 1.0) for i in range(DIM)}
     studies = _studies(names, n, points, problem, seed)
     f = PROBLEMS[problem]
-    times: dict[str, list[float]] = {name: [] for name in names}
+    return time_asks(studies, space, lambda params: f(np.array([params[f"x{i}"] for i in range(DIM)])), repeats,
+                     tell)
+
+
+def time_asks(studies: dict, space: dict, evaluate: Callable[[dict], float], repeats: int, tell: str = "value",
+              clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+    """Seconds per ``study.ask(space)`` of each named study, ``repeats`` rounds of one ask of each in turn;
+    each asked trial is told ``evaluate(params)`` (``tell="value"``) or failed (``tell="fail"``). ``clock``:
+    wall time by default; ``time.process_time`` counts this process's CPU time (steadier on a shared machine)."""
+    from optuna.trial import TrialState
+
+    times: dict[str, list[float]] = {name: [] for name in studies}
     for _ in range(repeats):
         for name, study in studies.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             trial = study.ask(space)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
             if tell == "value":
-                study.tell(trial, f(np.array([trial.params[f"x{i}"] for i in range(DIM)])))
+                study.tell(trial, evaluate(trial.params))
             else:
                 study.tell(trial, state=TrialState.FAIL)
     return times

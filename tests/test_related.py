@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
+import optuna
 import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
 from scipy.stats import spearmanr
@@ -11,9 +15,11 @@ from scipy.stats import spearmanr
 import metabo.related as related_mod
 from conftest import BOWL_SPACE, bowl
 from metabo.context import OWN_SLOT
-from metabo.meta import PastStudy, align_corpus
+from metabo.meta import MetaDataError, PastStudy, align_corpus
+from metabo.meta.yahpo import unavailable_reason
 from metabo.related import (MIN_POINTS_TO_RANK, RelatedStudies, choose_studies, portfolio_candidates,
-                            portfolio_choice, predict_in_studies, rank_studies, space_key, study_scores)
+                            portfolio_choice, predict_in_studies, rank_correlations, rank_studies, space_key,
+                            study_scores)
 
 ALL_DIMS = np.arange(2)
 
@@ -51,6 +57,23 @@ def test_rank_studies_orders_by_rank_correlation(multitask_model, aligned, monke
     order = rank_studies(multitask_model, aligned, x_own, y_own, np.random.RandomState(0))
     assert order.tolist() == [2, 1, 3, 0]
     assert spearmanr(means[1], y_own).statistic < 1  # (1 is second for a reason)
+
+
+def test_rank_correlations_are_scipys_spearman_to_the_bit():
+    rng = np.random.RandomState(0)
+    for case in range(300):
+        n, m = rng.randint(1, 12), rng.randint(MIN_POINTS_TO_RANK, 80)
+        means = rng.randn(n, m).astype(np.float32).astype(np.float64)
+        y = rng.randn(m)
+        if case % 2:
+            means, y = np.round(means, 1), np.round(y)  # ties
+        means[0, :] = 0.5 if case % 3 == 0 else means[0, :]  # a constant row
+        means[-1, 0] = np.nan if case % 5 == 0 else means[-1, 0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scipy warns about constant input
+            expected = [spearmanr(row, y).statistic if np.ptp(row) > 0 else 0.0 for row in means]
+        np.testing.assert_array_equal(rank_correlations(means, y), np.nan_to_num(expected, nan=0.0))
+    np.testing.assert_array_equal(rank_correlations(rng.randn(3, 5), np.ones(5)), np.zeros(3))  # constant y
 
 
 def test_rank_studies_is_random_below_the_minimum(multitask_model, aligned, monkeypatch):
@@ -211,3 +234,70 @@ def test_space_key_ignores_order_and_tells_spaces_apart():
     assert space_key(BOWL_SPACE) == space_key(dict(reversed(list(BOWL_SPACE.items()))))
     assert space_key(BOWL_SPACE) != space_key({**BOWL_SPACE, "b": FloatDistribution(0.0, 2.0)})
     hash(space_key(BOWL_SPACE))
+
+
+# ------------------------------------------------------------------------------------ sources checked up front
+def _storage(tmp_path, values: dict[str, list[float]]) -> str:
+    url = f"sqlite:///{tmp_path / 'past.db'}"
+    for name, ys in values.items():
+        study = optuna.create_study(study_name=name, storage=url)
+        for y in ys:
+            study.add_trial(optuna.trial.create_trial(params={"a": 0.5}, distributions={"a": BOWL_SPACE["a"]},
+                                                      value=y))
+    return url
+
+
+def test_sources_are_checked_but_not_loaded_up_front(make_past_studies, tmp_path, monkeypatch):
+    csv = tmp_path / "past.csv"
+    csv.write_text("a,b,value\n0.1,0.2,1.0\n")
+    url = _storage(tmp_path, {"mlp": [1.0, 2.0]})
+    monkeypatch.setattr(related_mod, "load_corpus", lambda *a, **k: pytest.fail("loaded in the constructor"))
+    related = RelatedStudies([*make_past_studies(2), str(csv), (url, "ml*"), url])
+    assert related.sources[2] == str(csv)
+
+
+def _bad_sources(tmp_path) -> dict[str, tuple[object, type, str]]:
+    """name -> (related=..., the error, a regex its message matches)."""
+    nan_csv = tmp_path / "nan.csv"
+    nan_csv.write_text("a,b,value\n0.1,0.2,nan\n0.3,0.4,\n")
+    url = _storage(tmp_path, {"mlp-a": [math.inf], "mlp-b": []})
+    infinite = optuna.create_study(study_name="infinite")
+    infinite.add_trial(optuna.trial.create_trial(params={"a": 0.5}, distributions={"a": BOWL_SPACE["a"]},
+                                                 value=math.inf))
+    return {
+        "missing file": (str(tmp_path / "missing.csv"), FileNotFoundError, "missing.csv"),
+        "bad storage URL": ("nosuchdb://x", ValueError, "cannot open Optuna storage 'nosuchdb://x'"),
+        "missing SQLite file": (f"sqlite:///{tmp_path / 'missing.db'}", ValueError, "no such SQLite file"),
+        "pattern matching no study": ((url, "cnn-*"), ValueError, r"no study matches the pattern 'cnn-\*'"),
+        "no usable study": ((url, "mlp-*"), ValueError, "none of the studies matching 'mlp-\\*'"),
+        "unknown YAHPO scenario": ("yahpo:nope", ValueError, "'yahpo:nope'.*unknown YAHPO scenario 'nope'"),
+        "unknown kind of source": ("past.db", ValueError, "unknown corpus source 'past.db'"),
+        "unsupported type": (42, TypeError, "unsupported corpus source"),
+        "empty corpus": ([], ValueError, "no corpus source"),
+        "table without a finite value": (str(nan_csv), ValueError, "nan.csv.*no row has a finite value"),
+        "study without a finite value": (infinite, ValueError, "'infinite'.*no observation with a finite value"),
+        "past study without observations": (PastStudy("empty", "test", dict(BOWL_SPACE), []), ValueError,
+                                            "'empty' \\(test\\) has no observation"),
+    }
+
+
+@pytest.mark.parametrize("case", [
+    "missing file", "bad storage URL", "missing SQLite file", "pattern matching no study", "no usable study",
+    "unknown YAHPO scenario", "unknown kind of source", "unsupported type", "empty corpus",
+    "table without a finite value", "study without a finite value", "past study without observations"])
+def test_a_bad_source_fails_in_the_constructor(case, make_past_studies, tmp_path):
+    source, error, message = _bad_sources(tmp_path)[case]
+    with pytest.raises(error, match=message) as info:
+        RelatedStudies(source)
+    assert "\n" not in str(info.value)
+    if case != "empty corpus":
+        with pytest.raises(error, match=message):  # also among good sources
+            RelatedStudies([*make_past_studies(1), source])
+    assert not (tmp_path / "missing.db").exists()  # checking a storage never creates it
+
+
+@pytest.mark.skipif(unavailable_reason("lcbench") is not None, reason=str(unavailable_reason("lcbench")))
+def test_a_yahpo_scenario_without_train_instances_fails_in_the_constructor():
+    with pytest.raises(MetaDataError, match="'iaml_glmnet' has no train instance"):
+        RelatedStudies("yahpo:iaml_glmnet")
+    RelatedStudies("yahpo:lcbench")  # nothing evaluated yet: quick

@@ -1,10 +1,10 @@
 """Related past studies at serving: which studies join the context, and the zero-shot portfolio.
 
 A related study is an ``AlignedStudy`` (``metabo.meta.align``): its rows encoded in the new study's unit cube and
-its values normalised on its own (larger is better). ``RelatedStudies`` loads and aligns the sources once per
-search space; each suggestion then takes the studies that fit the model's task slots (all of them, or the
-``task_slots - 1`` whose predictions best rank the new study's observations, ``rank_studies``) and lays out their
-points with ``metabo.context.related_points``, as training does.
+its values normalised on its own (larger is better). ``RelatedStudies`` checks the sources when it is built, then
+loads and aligns them once per search space; each suggestion then takes the studies that fit the model's task
+slots (all of them, or the ``task_slots - 1`` whose predictions best rank the new study's observations,
+``rank_studies``) and lays out their points with ``metabo.context.related_points``, as training does.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 from optuna.distributions import BaseDistribution
-from scipy.stats import spearmanr
+from scipy.stats import rankdata
 
 from metabo.context import Context, related_points, select_points
-from metabo.meta import align_corpus, load_corpus
+from metabo.meta import align_corpus, check_sources, load_corpus
 from metabo.meta.align import AlignedStudy
 from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
@@ -59,9 +59,29 @@ def rank_studies(model: TNPModel, studies: Sequence[AlignedStudy], x_own: np.nda
     if len(y_own) < MIN_POINTS_TO_RANK:
         return rng.permutation(n)
     means = predict_in_studies(model, studies, x_own, rng, points_per_study, dims)
-    scores = np.array([spearmanr(m, y_own).statistic if np.ptp(m) > 0 else 0.0 for m in means])
-    scores = np.nan_to_num(scores, nan=0.0)
-    return np.argsort(-scores, kind="stable")
+    return np.argsort(-rank_correlations(means, y_own), kind="stable")
+
+
+def rank_correlations(means: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rank correlation of each row of ``means`` (n, m) with ``y`` (m,); 0 where a row or ``y`` is
+    constant, or a row holds NaN.
+
+    The same numbers as ``scipy.stats.spearmanr(row, y).statistic`` row by row, in one pass: the same
+    operations in the same order as its ``np.corrcoef``, and ranks are multiples of 1/2, so the sums are exact in
+    any order.
+    """
+    scores = np.zeros(len(means))
+    valid = np.ptp(means, axis=1) > 0  # also False for rows holding NaN
+    if not valid.any() or not np.ptp(y) > 0:
+        return scores
+    rx = rankdata(means[valid], axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry = rankdata(y)
+    ry -= ry.mean()
+    inv = np.true_divide(1, len(y) - 1)
+    sd_x, sd_y = np.sqrt(np.einsum("ij,ij->i", rx, rx) * inv), np.sqrt((ry @ ry) * inv)
+    scores[valid] = np.clip((rx @ ry) * inv / sd_y / sd_x, -1.0, 1.0)
+    return scores
 
 
 def study_scores(model: TNPModel, studies: Sequence[AlignedStudy], x: np.ndarray, rng: np.random.RandomState,
@@ -111,10 +131,18 @@ class RelatedStudies:
     """The related past studies of one sampler: loaded and aligned once per search space, then chosen and laid
     out for each suggestion.
 
+    The sources are checked here (``metabo.meta.check_sources``), so a bad one fails before any trial runs;
+    they are loaded on first use, once per search space.
+
     Args:
         sources: anything ``metabo.meta.load_corpus`` takes.
         transform: the value transform; past studies' values get its ``for_past_values()`` steps.
         max_points: related points in the context per suggestion, shared among the chosen studies.
+
+    Raises:
+        ValueError: ``max_points`` below 1; no source; a source that cannot be read or holds no study with a
+            finite value (``metabo.meta.MetaDataError``, naming the source).
+        FileNotFoundError: a missing table file or YAHPO data folder.
     """
 
     def __init__(self, sources: Any, transform: ValueTransformConfig = DEFAULT_TRANSFORM, max_points: int = 128
@@ -122,6 +150,7 @@ class RelatedStudies:
         if max_points < 1:
             raise ValueError(f"max_related_points must be at least 1, got {max_points}")
         self.sources = sources
+        self._sources = check_sources(sources)
         self.transform = transform
         self.max_points = max_points
         self._aligned: dict[str, list[AlignedStudy]] = {}
@@ -131,7 +160,7 @@ class RelatedStudies:
         """The studies aligned to ``search_space`` (loaded on first use; a warning if none aligns)."""
         key = space_key(search_space)
         if key not in self._aligned:
-            corpus = load_corpus(self.sources, target_space=search_space)
+            corpus = load_corpus(self._sources, target_space=search_space)
             aligned, _ = align_corpus(corpus, search_space, transform=self.transform)
             if not aligned:
                 warnings.warn("TNPSampler: no related study could be aligned to this search space; the model "

@@ -68,6 +68,14 @@ def test_related_studies_need_task_slots(tiny_model, make_past_studies):
         metabo.TNPSampler(model=tiny_model, related=make_past_studies(2))
 
 
+def test_a_bad_related_source_fails_in_the_constructor(multitask_model, tmp_path):
+    # not at the first model-chosen trial, after the start-up trials ran (metabo.meta.check_sources)
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        metabo.TNPSampler(model=multitask_model, related=str(tmp_path / "missing.csv"))
+    with pytest.raises(ValueError, match="unknown YAHPO scenario 'nope'"):
+        metabo.TNPSampler(model=multitask_model, related=["yahpo:nope"])
+
+
 def test_a_corpus_that_does_not_align_leaves_the_model_without_related_data(multitask_model, spy_encode):
     other = [PastStudy("other", "test", {"z": optuna.distributions.FloatDistribution(0, 1)}, [({"z": 0.5}, 1.0)])]
     study = optuna.create_study(sampler=make_sampler(multitask_model, other))

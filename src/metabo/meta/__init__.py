@@ -9,7 +9,7 @@ Modules (one job each):
 * ``signature``: parameter names and kinds, to select studies that fit a target space.
 * ``align``: a past study in a target space's unit cube, with an observed mask and overlap (documented rules).
 * ``objective``: per-study normalisation, larger is better.
-* ``corpus``: ``load_corpus`` over any mix of sources.
+* ``corpus``: ``load_corpus`` over any mix of sources; ``check_sources`` checks them up front.
 * ``warm_start``: ``WarmStartSampler``, the best past configurations first, then a base sampler.
 
 Example::
@@ -32,7 +32,7 @@ Example::
 """
 
 from metabo.meta.align import AlignedStudy, AlignmentError, Rejection, align, align_corpus
-from metabo.meta.corpus import load_corpus, load_source
+from metabo.meta.corpus import check_sources, load_corpus, load_source
 from metabo.meta.objective import normalise_values
 from metabo.meta.optuna_source import from_storage, from_study
 from metabo.meta.signature import matches, shared_signature, space_signature
@@ -50,6 +50,7 @@ __all__ = [
     "WarmStartSampler",
     "align",
     "align_corpus",
+    "check_sources",
     "from_storage",
     "from_study",
     "load_corpus",

@@ -12,11 +12,16 @@ A source is one of:
 With a ``target_space``, file columns are parsed with its distributions, and studies that share no parameter
 with it (or lose every row in alignment) are left out with a warning that gives the reason (``on_reject="raise"``
 raises instead).
+
+``check_sources`` raises up front, before any target space is known, where loading would fail or find no study
+(a missing file, a storage that cannot be opened or has no matching study, an unknown YAHPO scenario, a study
+without a finite value, no source at all), without the expensive part of loading.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections import abc
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence, Union
 
@@ -24,11 +29,11 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from metabo.meta.align import AlignmentError, OutOfRange, align
-from metabo.meta.optuna_source import from_storage, from_study
+from metabo.meta.optuna_source import check_storage, from_storage, from_study
 from metabo.meta.signature import MatchMode
 from metabo.meta.study import MetaDataError, PastStudy
-from metabo.meta.table_source import CSV_SUFFIXES, PARQUET_SUFFIXES, read_table
-from metabo.meta.yahpo_source import yahpo_studies
+from metabo.meta.table_source import CSV_SUFFIXES, PARQUET_SUFFIXES, check_table, read_table
+from metabo.meta.yahpo_source import check_yahpo_corpus, yahpo_studies
 from metabo.normalise import ValueTransformConfig
 
 _CHECK_ONLY = ValueTransformConfig(power=False)  # only whether a study aligns matters here
@@ -43,30 +48,99 @@ def _is_storage_pair(source: Any) -> bool:
             and "://" in source[0])
 
 
+SourceKind = Literal["past", "study", "storage", "yahpo", "table"]
+
+
+def source_kind(source: Any) -> SourceKind:
+    """What ``source`` is (see the module docstring); ``MetaDataError`` or ``TypeError`` for anything else."""
+    if isinstance(source, PastStudy):
+        return "past"
+    if isinstance(source, optuna.Study):
+        return "study"
+    if isinstance(source, tuple):
+        if not _is_storage_pair(source):
+            raise MetaDataError(f"a storage source tuple is (url, pattern), not {source!r}")
+        return "storage"
+    if isinstance(source, str) and source.startswith(YAHPO_PREFIX):
+        return "yahpo"
+    if isinstance(source, str) and "://" in source:
+        return "storage"
+    if isinstance(source, (str, Path)):
+        if Path(source).suffix.lower() in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
+            return "table"
+        raise MetaDataError(f"unknown corpus source {str(source)!r}: expected a storage URL (sqlite:///...), a "
+                            ".csv/.tsv/.parquet file, 'yahpo:<scenario>', an optuna.Study or a PastStudy")
+    raise TypeError(f"unsupported corpus source of type {type(source).__name__}: {source!r}")
+
+
+def _storage(source: str | tuple[str, str], pattern: str | None) -> tuple[str, str | None]:
+    """The URL and name pattern of a storage source (a pair's own pattern wins)."""
+    return source if isinstance(source, tuple) else (source, pattern)
+
+
 def load_source(source: Source, target_space: Mapping[str, BaseDistribution] | None = None, *,
                 pattern: str | None = None, match: MatchMode | None = None, value_column: str = "value",
                 direction: str | None = None, yahpo_n_configs: int = 100,
                 yahpo_splits: Sequence[str] = ("train",), seed: int = 0) -> list[PastStudy]:
     """The past studies of one source (see the module docstring; arguments as in ``load_corpus``)."""
-    if isinstance(source, PastStudy):
+    kind = source_kind(source)
+    if kind == "past":
         return [source]
-    if isinstance(source, optuna.Study):
+    if kind == "study":
         return [from_study(source)]
-    if isinstance(source, tuple):
-        if not _is_storage_pair(source):
-            raise MetaDataError(f"a storage source tuple is (url, pattern), not {source!r}")
-        return from_storage(source[0], source[1], target_space, match)
-    if isinstance(source, str) and source.startswith(YAHPO_PREFIX):
+    if kind == "storage":
+        return from_storage(*_storage(source, pattern), target_space, match)
+    if kind == "yahpo":
         return yahpo_studies(source[len(YAHPO_PREFIX):], yahpo_n_configs, yahpo_splits, seed=seed)
-    if isinstance(source, str) and "://" in source:
-        return from_storage(source, pattern, target_space, match)
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if path.suffix.lower() in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
-            return [read_table(path, value_column=value_column, direction=direction, target_space=target_space)]
-        raise MetaDataError(f"unknown corpus source {str(source)!r}: expected a storage URL (sqlite:///...), a "
-                            ".csv/.tsv/.parquet file, 'yahpo:<scenario>', an optuna.Study or a PastStudy")
-    raise TypeError(f"unsupported corpus source of type {type(source).__name__}: {source!r}")
+    return [read_table(Path(source), value_column=value_column, direction=direction, target_space=target_space)]
+
+
+def check_source(source: Source, *, pattern: str | None = None, value_column: str = "value",
+                 direction: str | None = None, yahpo_splits: Sequence[str] = ("train",)) -> None:
+    """Raise where ``load_source`` (same arguments) would fail or find no study for any target space, without
+    loading what is expensive to load (every study of a storage, the YAHPO evaluations).
+
+    Raises:
+        FileNotFoundError: a missing table file or YAHPO data folder.
+        MetaDataError (a ``ValueError``): an unknown kind of source, a storage that cannot be opened or holds no
+            usable study matching the pattern, an unknown or unusable YAHPO scenario, an unreadable table, a
+            study or table without a finite value, a multi-objective study.
+        PermissionError: reserved YAHPO instances. TypeError: a source of an unsupported type.
+    """
+    kind = source_kind(source)
+    if kind in ("past", "study"):
+        study = source if kind == "past" else from_study(source)
+        if not study.observations:
+            raise MetaDataError(f"study {study.name!r} ({study.source}) has no observation with a finite value")
+    elif kind == "storage":
+        check_storage(*_storage(source, pattern))
+    elif kind == "yahpo":
+        try:
+            check_yahpo_corpus(source[len(YAHPO_PREFIX):], yahpo_splits)
+        except KeyError as exc:  # an unknown scenario: a bad value here rather than a missing key
+            raise MetaDataError(f"corpus source {source!r}: {exc.args[0]}") from None
+    else:
+        check_table(Path(source), value_column=value_column, direction=direction)
+
+
+def check_sources(sources: Source | Iterable[Source], **options: Any) -> list[Source]:
+    """The sources as a list (one source or many, as ``load_corpus`` takes them), after ``check_source`` on
+    each (``options`` as there); ``MetaDataError`` when there are none."""
+    listed = _source_list(sources)
+    if not listed:
+        raise MetaDataError("no corpus source given (the list of sources is empty)")
+    for source in listed:
+        check_source(source, **options)
+    return listed
+
+
+def _source_list(sources: Source | Iterable[Source]) -> list[Source]:
+    """One source or an iterable of them, as a list (a ``(url, pattern)`` pair is one source; anything else
+    that is not iterable is one source too, which ``source_kind`` then refuses)."""
+    single = isinstance(sources, (PastStudy, optuna.Study, str, Path)) or not isinstance(sources, abc.Iterable)
+    if single or _is_storage_pair(sources):
+        return [sources]
+    return list(sources)
 
 
 def load_corpus(sources: Source | Iterable[Source], target_space: Mapping[str, BaseDistribution] | None = None, *,
@@ -90,10 +164,8 @@ def load_corpus(sources: Source | Iterable[Source], target_space: Mapping[str, B
     Returns:
         The studies (not aligned: use ``align`` / ``align_corpus`` for encoded arrays).
     """
-    if isinstance(sources, (PastStudy, optuna.Study, str, Path)) or _is_storage_pair(sources):
-        sources = [sources]
     out: list[PastStudy] = []
-    for source in sources:
+    for source in _source_list(sources):
         out += load_source(source, target_space, pattern=pattern, match=match, value_column=value_column,
                            direction=direction, yahpo_n_configs=yahpo_n_configs, yahpo_splits=yahpo_splits,
                            seed=seed)

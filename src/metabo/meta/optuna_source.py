@@ -103,17 +103,12 @@ def from_storage(storage: str | BaseStorage, pattern: str | None = None,
     Raises:
         MetaDataError: unknown storage, or no study left after the name and signature filters.
     """
-    label = storage if isinstance(storage, str) else type(storage).__name__
+    label = _label(storage)
     if match is not None and target_space is None:
         raise ValueError("selecting studies by signature (match=...) needs a target_space")
     opened = open_storage(storage)
     pattern = pattern or "*"
-    names = [s.study_name for s in opened.get_all_studies()]
-    selected = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
-    if not selected:
-        listing = ", ".join(repr(n) for n in names[:20]) or "none"
-        raise MetaDataError(f"Optuna storage {label!r}: no study matches the pattern {pattern!r} "
-                            f"(studies there: {listing})")
+    selected = _selected_names(opened, pattern, label)
     out: list[PastStudy] = []
     for name in selected:
         study = optuna.load_study(study_name=name, storage=opened)
@@ -131,6 +126,40 @@ def from_storage(storage: str | BaseStorage, pattern: str | None = None,
     if not out:
         how = {"full": "fully", "partial": "partially"}.get(match or "", "")
         wanted = f" whose search space {how} matches {space_signature(target_space or {})}" if match else ""
-        raise MetaDataError(f"Optuna storage {label!r}: none of the studies matching {pattern!r} "
-                            f"({', '.join(selected[:20])}) is usable{wanted}")
+        raise _none_usable(label, pattern, selected, wanted)
     return out
+
+
+def check_storage(storage: str | BaseStorage, pattern: str | None = None) -> None:
+    """Raise the ``MetaDataError`` that ``from_storage(storage, pattern)`` would, without loading every study:
+    the storage cannot be opened, no study name matches ``pattern``, or no matching study is usable
+    (single-objective, with a COMPLETE trial of finite value). Stops at the first usable study."""
+    label = _label(storage)
+    opened = open_storage(storage)
+    pattern = pattern or "*"
+    selected = _selected_names(opened, pattern, label)
+    for name in selected:
+        study = optuna.load_study(study_name=name, storage=opened)
+        if len(study.directions) == 1 and from_study(study).observations:
+            return
+    raise _none_usable(label, pattern, selected, " (single-objective, with a COMPLETE trial of finite value)")
+
+
+def _label(storage: str | BaseStorage) -> str:
+    return storage if isinstance(storage, str) else type(storage).__name__
+
+
+def _selected_names(opened: BaseStorage, pattern: str, label: str) -> list[str]:
+    """The names of the studies in ``opened`` that match the glob ``pattern``; an error when none does."""
+    names = [s.study_name for s in opened.get_all_studies()]
+    selected = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    if not selected:
+        listing = ", ".join(repr(n) for n in names[:20]) or "none"
+        raise MetaDataError(f"Optuna storage {label!r}: no study matches the pattern {pattern!r} "
+                            f"(studies there: {listing})")
+    return selected
+
+
+def _none_usable(label: str, pattern: str, selected: list[str], wanted: str = "") -> MetaDataError:
+    return MetaDataError(f"Optuna storage {label!r}: none of the studies matching {pattern!r} "
+                         f"({', '.join(selected[:20])}) is usable{wanted}")

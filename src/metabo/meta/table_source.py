@@ -27,6 +27,7 @@ import csv
 import math
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
@@ -209,13 +210,80 @@ def read_table(path: str | Path, value_column: str = "value", direction: str | N
         MetaDataError: malformed input, naming the file, row and column.
         FileNotFoundError: no such file.
     """
-    path = Path(path)
+    if missing_params not in ("error", "omit"):
+        raise ValueError(f"missing_params must be 'error' or 'omit', not {missing_params!r}")
+    rows = _usable_rows(Path(path), value_column, direction, param_columns, direction_column)
+    table, values = rows.table, rows.values
+    if rows.failed:
+        warnings.warn(f"metabo.meta: {table.path}: skipped {rows.failed} row(s) with an empty, NaN or infinite value",
+                      stacklevel=2)
+
+    declared = {**(target_space or {}), **(search_space or {})}
+    space: dict[str, BaseDistribution] = {}
+    params: dict[int, dict[str, Any]] = {i: {} for i in values}
+    for c in rows.columns:
+        pname = rows.param_name[c]
+        j = table.columns.index(c)
+        cells: list[tuple[int, Any]] = []
+        for i in values:
+            cell = table.rows[i][j]
+            if _is_blank(cell):
+                if missing_params == "error":
+                    raise table.error(i, c, "empty or NaN parameter value (pass missing_params='omit' to allow)")
+                continue
+            cells.append((i, cell))
+        if not cells:
+            continue  # the parameter never has a value in the usable rows
+        dist = declared.get(pname)
+        if isinstance(dist, CategoricalDistribution):
+            space[pname], column_values = _categorical_column(cells, dist)
+        elif dist is not None:
+            space[pname], column_values = _numeric_column(table, c, cells, dist)
+        else:
+            numbers = [(i, _as_number(cell)) for i, cell in cells]
+            text = [(i, cell) for (i, cell), (_, n) in zip(cells, numbers) if n is None]
+            if not text:
+                space[pname], column_values = _numeric_column(table, c, cells, None)
+            elif len(text) == len(cells):
+                space[pname], column_values = _categorical_column(cells, None)
+            else:
+                first_number = next(i for i, n in numbers if n is not None)
+                i_text, cell_text = text[0]
+                raise table.error(i_text, c, f"non-numeric value {cell_text!r} in a column that also holds "
+                                  f"numbers ({table.labels[first_number]}); declare the column in search_space "
+                                  "(CategoricalDistribution to read it as categorical) or fix the value")
+        for i, v in column_values.items():
+            params[i][pname] = v
+    stem = name or table.path.stem
+    return PastStudy(stem, str(table.path), space, [(params[i], values[i]) for i in values], rows.direction)
+
+
+def check_table(path: str | Path, value_column: str = "value", direction: str | None = None) -> None:
+    """Raise what ``read_table(path, value_column, direction)`` would about the file whatever the search space:
+    no such file (``FileNotFoundError``), an unknown format, no value column, no data row, no row with a
+    finite value, or a bad direction (``MetaDataError``). Parameter columns are not parsed."""
+    _usable_rows(Path(path), value_column, direction, None, "direction")
+
+
+@dataclass
+class _Rows:
+    """A table's rows with a finite value, and what they are read with."""
+
+    table: _Table
+    columns: list[str]  # the parameter columns
+    param_name: dict[str, str]  # column -> parameter name
+    direction: str
+    values: dict[int, float]  # row index -> finite value
+    failed: int  # rows skipped for an empty, NaN or infinite value
+
+
+def _usable_rows(path: Path, value_column: str, direction: str | None, param_columns: Sequence[str] | None,
+                 direction_column: str) -> _Rows:
+    """Read ``path`` and find its parameter columns, its direction and its rows with a finite value."""
     if not path.is_file():
         raise FileNotFoundError(f"no such corpus file: {path}")
     if direction is not None and direction not in DIRECTIONS:
         raise MetaDataError(f"{path}: direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
-    if missing_params not in ("error", "omit"):
-        raise ValueError(f"missing_params must be 'error' or 'omit', not {missing_params!r}")
     if path.suffix.lower() in PARQUET_SUFFIXES:
         table = _read_parquet(path)
     elif path.suffix.lower() in CSV_SUFFIXES:
@@ -263,47 +331,6 @@ def read_table(path: str | Path, value_column: str = "value", direction: str | N
             failed += 1
         else:
             values[i] = v
-    if failed:
-        warnings.warn(f"metabo.meta: {path}: skipped {failed} row(s) with an empty, NaN or infinite value",
-                      stacklevel=2)
     if not values:
         raise table.error(None, value_column, "no row has a finite value")
-
-    declared = {**(target_space or {}), **(search_space or {})}
-    space: dict[str, BaseDistribution] = {}
-    params: dict[int, dict[str, Any]] = {i: {} for i in values}
-    for c in columns:
-        pname = param_name[c]
-        j = table.columns.index(c)
-        cells: list[tuple[int, Any]] = []
-        for i in values:
-            cell = table.rows[i][j]
-            if _is_blank(cell):
-                if missing_params == "error":
-                    raise table.error(i, c, "empty or NaN parameter value (pass missing_params='omit' to allow)")
-                continue
-            cells.append((i, cell))
-        if not cells:
-            continue  # the parameter never has a value in the usable rows
-        dist = declared.get(pname)
-        if isinstance(dist, CategoricalDistribution):
-            space[pname], column_values = _categorical_column(cells, dist)
-        elif dist is not None:
-            space[pname], column_values = _numeric_column(table, c, cells, dist)
-        else:
-            numbers = [(i, _as_number(cell)) for i, cell in cells]
-            text = [(i, cell) for (i, cell), (_, n) in zip(cells, numbers) if n is None]
-            if not text:
-                space[pname], column_values = _numeric_column(table, c, cells, None)
-            elif len(text) == len(cells):
-                space[pname], column_values = _categorical_column(cells, None)
-            else:
-                first_number = next(i for i, n in numbers if n is not None)
-                i_text, cell_text = text[0]
-                raise table.error(i_text, c, f"non-numeric value {cell_text!r} in a column that also holds "
-                                  f"numbers ({table.labels[first_number]}); declare the column in search_space "
-                                  "(CategoricalDistribution to read it as categorical) or fix the value")
-        for i, v in column_values.items():
-            params[i][pname] = v
-    stem = name or path.stem
-    return PastStudy(stem, str(path), space, [(params[i], values[i]) for i in values], direction)
+    return _Rows(table, columns, param_name, direction, values, failed)

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from metabo.meta import yahpo
-from metabo.meta.study import PastStudy
+from metabo.meta.study import MetaDataError, PastStudy
 from metabo.space import SearchSpaceEncoder
 
 ALLOWED_SPLITS = ("train", "validation")
@@ -38,6 +38,25 @@ def _check(splits: Iterable[str]) -> tuple[str, ...]:
     return splits
 
 
+def check_yahpo_corpus(scenario: str, splits: Sequence[str] = ("train",)) -> None:
+    """Raise, before anything is evaluated, where ``yahpo_studies(scenario, splits=splits)`` would fail or find
+    no study.
+
+    Raises:
+        KeyError: unknown scenario. PermissionError: a reserved split. ValueError: an unknown split.
+        FileNotFoundError: no YAHPO data folder. MetaDataError: the scenario cannot be evaluated here (no
+        surrogate file, no ``onnxruntime``) or has no instance in ``splits``.
+    """
+    yahpo.check_scenario(scenario)
+    splits = _check(splits)
+    yahpo.data_dir()
+    reason = yahpo.unavailable_reason(scenario)
+    if reason is not None:
+        raise MetaDataError(f"YAHPO scenario {scenario!r} cannot be evaluated: {reason}")
+    if not yahpo.instances(scenario, splits):
+        raise MetaDataError(f"YAHPO scenario {scenario!r} has no {' or '.join(splits)} instance (splits.json)")
+
+
 def yahpo_studies(scenario: str, n_configs: int = 100, splits: Sequence[str] = ("train",),
                   instances: Sequence[str] | None = None, seed: int = 0) -> list[PastStudy]:
     """One ``PastStudy`` per instance of ``scenario`` in ``splits`` with ``n_configs`` random evaluations.
@@ -53,8 +72,7 @@ def yahpo_studies(scenario: str, n_configs: int = 100, splits: Sequence[str] = (
         PermissionError: a reserved instance or split was asked for, or an instance outside ``splits``.
         FileNotFoundError: no YAHPO data folder. ``KeyError``: unknown scenario.
     """
-    if scenario not in yahpo.SCENARIOS:
-        raise KeyError(f"unknown YAHPO scenario {scenario!r}; choose from {', '.join(yahpo.SCENARIOS)}")
+    yahpo.check_scenario(scenario)
     if n_configs < 1:
         raise ValueError(f"n_configs must be at least 1, not {n_configs}")
     splits = _check(splits)

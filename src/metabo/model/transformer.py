@@ -187,11 +187,13 @@ class TNPModel(nn.Module):
             attn_mask = keep[:, None, None, :]
         cache = ContextCache(mask=attn_mask, x=x_pad)
         sq = self._sq_dist(x_pad, x_pad, null_rows=True)
-        for block in self.blocks:
-            new_h, k, v = block.forward_context(h, attn_mask, sq)
+        for i, block in enumerate(self.blocks):
+            if i + 1 < len(self.blocks):
+                h, k, v = block.forward_context(h, attn_mask, sq)
+            else:  # candidates read the last layer's context keys and values only, never its output
+                _, k, v = block.context_kv(h)
             cache.keys.append(k)
             cache.values.append(v)
-            h = new_h
         return cache
 
     def candidate_features(self, cache: ContextCache, x_cand: Tensor) -> Tensor:
