@@ -7,6 +7,9 @@ Typical use (see ``benchmarks/bbob_zero_shot.py`` for the committed command)::
     run_benchmark(["metabo", "tpe"], problems, seeds=range(5), budget=50, store="bench.db")
     build_report("bench.db", budgets=[25, 50], out_dir="bench_results/x")
 
+Constrained (``constrained/...``) and multi-objective (``mo/...``) problems run the same way; their runs store
+every objective and constraint value, and the report gives them sections of their own (``report_kinds``).
+
 ``ioh`` (the ``bench`` extra) is needed only for BBOB problems.
 """
 

@@ -22,6 +22,7 @@ from metabo.bench.peers import envs
 from metabo.bench.problems import family_available, select_problems
 from metabo.bench.reference import run_reference_searches
 from metabo.bench.report import build_report, format_rows
+from metabo.bench.report_kinds import REGRET_LABELS, TITLES
 from metabo.bench.runner import run_benchmark
 from metabo.meta import yahpo
 
@@ -130,7 +131,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         report = build_report(args.store, args.budgets, args.out, baseline=args.baseline)
     except ValueError as exc:
         raise SystemExit(f"metabo report: {exc}") from exc
-    print(format_rows(report.rows))
+    if report.rows:
+        print(format_rows(report.rows))
+    for section in report.sections:  # constrained and multi-objective problems
+        print(f"{TITLES[section.kind]} ({REGRET_LABELS[section.kind].removeprefix('mean ')}):")
+        print(format_rows(section.rows))
     for r in report.paired:
         if r.group == "all":
             print(f"{r.budget:>5}  {r.optimizer} - {r.baseline}: {r.difference:+.4f} "
@@ -160,7 +165,8 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     bench = subparsers.add_parser("bench", help="run optimisers on benchmark problems into a SQLite store")
     bench.add_argument("--problems", default="bbob/*_d2",
                        help="comma-separated glob patterns over names like bbob/f01_i1_d2, yahpo/lcbench/7593, "
-                            "sklearn/..., highs/... (default 'bbob/*_d2')")
+                            "sklearn/..., highs/..., constrained/... (constraints), mo/... (several objectives) "
+                            "(default 'bbob/*_d2')")
     bench.add_argument("--instances", type=_int_list, default=[1], help="BBOB instances for globs (default 1)")
     bench.add_argument("--yahpo-data", default=None,
                        help="YAHPO data folder (default: $METABO_YAHPO_DATA, else ../shared/data/yahpo)")

@@ -12,10 +12,15 @@ budget, the problem and the name's argument (``metabo:<path>``, ``metabo-nap:<pa
   evaluations of the scenario's *train* instances, elsewhere these are plain ``metabo``;
 * Optuna's ``random``, ``tpe`` (multivariate), ``gp`` (``GPSampler``), ``cmaes`` (needs the ``cmaes`` package)
   and the transfer baseline ``warmstart-tpe`` (the best configurations of related past studies, then TPE);
+  ``nsgaii`` (``NSGAIISampler``, for multi-objective problems) with a population of a fifth of the budget
+  (4 to 50; Optuna's default of 50 would leave a 50-trial run entirely random). TPE, GP and NSGA-II read the
+  constraints of constrained problems from the trials (Optuna 5's ``trial.set_constraint``);
 * peers in their own virtualenvs (``metabo.bench.peers``): ``hebo`` (HEBO 0.3.6), ``smac-hpo`` and ``smac-bb``
   (SMAC3 2.4.1's HPO and BlackBox facades), ``botorch`` (BoTorch 0.18.1 SingleTaskGP + qLogNEI) and the transfer
   peers ``synetune-quantile``, ``synetune-boundingbox`` and ``synetune-zeroshot`` (Syne Tune 0.16.0, fed the
-  same related past studies as ``warmstart-tpe``). A peer's environment is built on first use.
+  same related past studies as ``warmstart-tpe``). A peer's environment is built on first use. The peer
+  adapters speak single-objective, unconstrained studies only: on a constrained or multi-objective problem the
+  peer is not built (the run fails, nothing is stored) rather than silently optimising something else.
 
 Every optimiser uses its own default initial design, whose size the runner records (``startup_trials``). TPE,
 GP and metabo draw their startup points from ``RandomSampler(seed)``, so with equal seeds their first points
@@ -29,10 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from optuna.samplers import BaseSampler, CmaEsSampler, GPSampler, RandomSampler, TPESampler
+from optuna.samplers import BaseSampler, CmaEsSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 
 from metabo.acquisition import CandidateSearchConfig
 from metabo.bench.peers import make_peer_sampler
+from metabo.bench.problems import kind_of
 from metabo.meta import WarmStartSampler
 from metabo.model.io import ModelLoadError, default_model_path, load_cached, multitask_model_path
 from metabo.normalise import ValueTransformConfig
@@ -116,9 +122,17 @@ def _warmstart_tpe(run: Run) -> BaseSampler:
 
 def _peer(name: str) -> Callable[[Run], BaseSampler]:
     def build(run: Run) -> BaseSampler:
+        if run.problem is not None and kind_of(run.problem) != "single":
+            raise ValueError(f"the {name} adapter supports single-objective, unconstrained problems only; "
+                             f"{run.problem.name} is {kind_of(run.problem)}")
         return make_peer_sampler(name, run.seed, budget=run.budget, problem=run.problem)
 
     return build
+
+
+def nsgaii_population(budget: int | None) -> int:
+    """NSGA-II's population for a run: a fifth of the budget, between 4 and Optuna's default 50."""
+    return 50 if budget is None else max(4, min(50, budget // 5))
 
 
 def _default_model(run: Run) -> Path:
@@ -148,6 +162,7 @@ _SPECS = [
     OptimizerSpec("tpe", lambda run: TPESampler(multivariate=True, seed=run.seed)),
     OptimizerSpec("gp", lambda run: GPSampler(seed=run.seed)),
     OptimizerSpec("cmaes", lambda run: CmaEsSampler(seed=run.seed)),
+    OptimizerSpec("nsgaii", lambda run: NSGAIISampler(population_size=nsgaii_population(run.budget), seed=run.seed)),
     OptimizerSpec("warmstart-tpe", _warmstart_tpe),
     *(OptimizerSpec(name, _peer(name)) for name in ("hebo", "smac-hpo", "smac-bb", "botorch", "synetune-quantile",
                                                     "synetune-boundingbox", "synetune-zeroshot")),

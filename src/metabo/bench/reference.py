@@ -9,6 +9,11 @@
   1/5th success rule, occasional categorical resampling), restarted from the best points so far whenever the
   step size collapses. The store keeps its best value; the report's reference optimum is the best value ever
   seen for the problem (random sample, every optimiser's runs, every reference search).
+
+Constrained problems use their *feasible* values throughout: the random median is the median objective of the
+feasible random points, and an infeasible point counts as ``inf`` in the random sample's best and in the
+reference search. Multi-objective problems need neither: their reference is a Pareto front
+(``reference_json`` in the store, from the problem), and no reference search runs for them.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from metabo.bench.problems.base import CHEAP_RANDOM_MEDIAN_POINTS
-from metabo.bench.store import ResultStore
+from metabo.bench.problems.base import CHEAP_RANDOM_MEDIAN_POINTS, evaluate_outcome, kind_of
+from metabo.bench.store import FEASIBLE, ResultStore
 
 RANDOM_MEDIAN_SEED = 20240101  # the same seed as BBOB's random median
 REFERENCE_TPE_TRIALS = 300  # TPE's per-suggestion cost grows with trials; the local search takes over after this
@@ -63,8 +68,25 @@ def _sample_column(dist: BaseDistribution, n: int, rng: np.random.Generator) -> 
     raise TypeError(f"unsupported distribution {dist!r}")
 
 
+class FeasibleObjective:
+    """A constrained problem seen as a scalar one: the objective where feasible, ``inf`` elsewhere."""
+
+    def __init__(self, problem: Any) -> None:
+        self.problem = problem
+
+    def search_space(self) -> dict[str, BaseDistribution]:
+        return self.problem.search_space()
+
+    def evaluate(self, params: Mapping[str, Any]) -> float:
+        outcome = evaluate_outcome(self.problem, params)
+        return float(outcome.values[0]) if outcome.feasible else math.inf
+
+
 def evaluate_all(problem: Any, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Values of many configurations (in batches where the problem offers ``evaluate_many``)."""
+    """Values of many configurations (in batches where the problem offers ``evaluate_many``); for a constrained
+    problem the objective where feasible and ``inf`` elsewhere."""
+    if kind_of(problem) == "constrained":
+        problem = FeasibleObjective(problem)
     if hasattr(problem, "evaluate_many"):
         return np.concatenate([np.asarray(problem.evaluate_many(configs[i:i + _CHUNK]), dtype=np.float64)
                                for i in range(0, len(configs), _CHUNK)]) if configs else np.empty(0)
@@ -83,13 +105,17 @@ class RandomSample:
 
 
 def random_sample(problem: Any, seed: int = RANDOM_MEDIAN_SEED) -> RandomSample:
-    """Median and best of ``problem.random_median_points`` uniform random configurations (fixed seed)."""
+    """Median and best of ``problem.random_median_points`` uniform random configurations (fixed seed); the median
+    is taken over the finite values (for a constrained problem: the feasible points' objectives)."""
     n = int(problem.random_median_points)
     configs = sample_configs(problem.search_space(), n, seed)
     values = evaluate_all(problem, configs)
     finite = np.where(np.isfinite(values), values, np.inf)
+    if not np.isfinite(finite).any():
+        raise ValueError(f"{problem.name}: none of {n:,} random points has a finite (feasible) value")
     best = int(np.argmin(finite))
-    return RandomSample(float(np.median(finite)), float(finite[best]), dict(configs[best]), n, seed)
+    return RandomSample(float(np.median(finite[np.isfinite(finite)])), float(finite[best]), dict(configs[best]), n,
+                        seed)
 
 
 # --- reference search --------------------------------------------------------------------------------------------
@@ -153,6 +179,8 @@ def reference_search(problem: Any, evaluations: int, seed: int = 0,
     (value, params) pairs (e.g. the random sample's best) that seed the local search without being re-counted."""
     import optuna
 
+    if kind_of(problem) == "constrained":
+        problem = FeasibleObjective(problem)
     t0 = time.perf_counter()
     space = problem.search_space()
     rng = np.random.default_rng(seed)
@@ -216,10 +244,20 @@ def ensure_problem_constants(store: Any, problems: Sequence[Any]) -> None:
     """Store every problem's f_opt and random median, computing a random sample only where none is cached.
 
     Problems with a ``random_median`` attribute and a known optimum (BBOB) are stored exactly as before the
-    registry existed. Others get the median and best of their random sample, computed once per store.
+    registry existed. Multi-objective problems store their hypervolume reference (f_opt 0 and random median 1,
+    so that their stored constants mean "hypervolume regret"). Others get the median and best of their random
+    sample (feasible points only for constrained problems), computed once per store.
     """
     cached = store.problem_rows([p.name for p in problems])
     for p in problems:
+        kind = kind_of(p)
+        if kind == "multi":
+            if cached.get(p.name, {}).get("reference") is None:
+                store.put_problem(p.name, p.dim, 0.0, 1.0, family=p.family, exact=True, kind=kind,
+                                  f_opt_source="hypervolume regret 0: the reference front",
+                                  random_median_points=0, random_median_source="none (hypervolume regret)",
+                                  reference=multi_objective_reference(p))
+            continue
         known = p.known_optimum
         if known is not None and hasattr(p, "random_median"):
             store.put_problem(p.name, p.dim, float(known), float(p.random_median), family=p.family, exact=True,
@@ -229,17 +267,28 @@ def ensure_problem_constants(store: Any, problems: Sequence[Any]) -> None:
                                                    f"(seed {RANDOM_MEDIAN_SEED})")
             continue
         row = cached.get(p.name)
-        if row is not None and row.get("random_median_points") == int(p.random_median_points):
+        if row is not None and row.get("random_median_points") == int(p.random_median_points) \
+                and row.get("kind") == kind:
             continue  # computed once per store
         sample = random_sample(p)
         exact = known is not None
         store.put_problem(p.name, p.dim, float(known) if exact else sample.best_value, sample.median,
                           family=p.family, exact=exact,
                           f_opt_source="known optimum" if exact else
-                          f"best of the {sample.points:,} random points of the random median",
+                          f"best {'feasible value ' if kind == 'constrained' else ''}of the {sample.points:,} "
+                          "random points of the random median",
                           random_median_points=sample.points,
                           random_median_source=f"median of {sample.points:,} uniform random points "
-                                               f"(seed {sample.seed})")
+                                               f"(seed {sample.seed})" if kind == "single" else
+                                               f"median of the feasible ones of {sample.points:,} uniform random "
+                                               f"points (seed {sample.seed})", kind=kind)
+
+
+def multi_objective_reference(problem: Any) -> dict[str, object]:
+    """What the report needs for a multi-objective problem's normalised hypervolume regret."""
+    return {"objectives": list(problem.objective_names), "ideal": list(problem.ideal), "nadir": list(problem.nadir),
+            "reference_point": list(problem.reference_point),
+            "reference_hypervolume": float(problem.reference_hypervolume()), "source": problem.reference_source}
 
 
 def run_reference_searches(problems: Sequence[Any], store_path: Any, evaluations: int | None = None,
@@ -258,7 +307,7 @@ def run_reference_searches(problems: Sequence[Any], store_path: Any, evaluations
     counts = {"done": 0, "skipped": 0, "exact": 0}
     todo = []
     for p in problems:
-        if p.known_optimum is not None:
+        if p.known_optimum is not None or kind_of(p) == "multi":  # multi-objective: a reference front is known
             counts["exact"] += 1
             continue
         n = evaluations or default_reference_evaluations(p)
@@ -270,7 +319,7 @@ def run_reference_searches(problems: Sequence[Any], store_path: Any, evaluations
     for p, seed, n in tqdm(todo, desc="reference searches", unit="problem", disable=not progress):
         # the best stored trial and, for cheap problems, the random sample's best point seed the local search
         start = [(float(r["value"]), json.loads(r["params_json"])) for r in db.rows(
-            "SELECT value, params_json FROM trials WHERE problem = ? AND params_json IS NOT NULL "
+            f"SELECT value, params_json FROM trials WHERE problem = ? AND params_json IS NOT NULL AND {FEASIBLE} "
             "ORDER BY value LIMIT 1", (p.name,))]
         if p.random_median_points >= CHEAP_RANDOM_MEDIAN_POINTS:
             sample = random_sample(p)

@@ -11,6 +11,8 @@
 * Only problem-seed pairs that every reported optimiser has run for at least n evaluations enter the numbers
   at n, so every optimiser is averaged over the same pairs; the count is reported.
 * For each (optimiser, problem, seed), the stored run with the largest budget is used.
+* Constrained and multi-objective problems get sections of their own (``metabo.bench.report_kinds``): the
+  regret of the best feasible value with the fraction of feasible trials, and the normalised hypervolume regret.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
@@ -40,6 +42,7 @@ class Curves:
     best: dict[str, dict[Pair, np.ndarray]]
     problems: dict[str, dict[str, float]]
     runs: list[dict[str, object]] = field(default_factory=list)
+    group_key: str = "family"  # the problem constant whose values make the report's non-dimension groups
 
     @property
     def optimizers(self) -> list[str]:
@@ -54,13 +57,14 @@ class Curves:
         if dim is not None:
             pairs = {p for p in pairs if int(self.problems[p[0]]["dim"]) == dim}
         if family is not None:
-            pairs = {p for p in pairs if self.problems[p[0]]["family"] == family}
+            pairs = {p for p in pairs if self.problems[p[0]][self.group_key] == family}
         return sorted(pairs)
 
     def groups(self, by_dim: bool = True) -> list[Group]:
-        """Report groups: "all", then one per family (if several), then per dimension (if several)."""
+        """Report groups: "all", then one per family (``group_key``'s value; if several), then per dimension (if
+        several)."""
         out: list[Group] = [("all", None, None)]
-        families = sorted({str(c["family"]) for c in self.problems.values()})
+        families = sorted({str(c[self.group_key]) for c in self.problems.values()})
         if len(families) > 1:
             out += [(f, f, None) for f in families]
         dims = sorted({int(c["dim"]) for c in self.problems.values()})
@@ -83,11 +87,14 @@ class Curves:
 
 
 def load_curves(store: str | Path) -> Curves:
-    """Read every complete run of a store (the largest budget per optimiser/problem/seed)."""
+    """Read every run of a store's single-objective, unconstrained problems (the largest budget per
+    optimiser/problem/seed); constrained and multi-objective problems are ``report_kinds``'s."""
     db = ResultStore(store)
-    problems = db.references()
+    problems = {name: row for name, row in db.references().items() if row["kind"] == "single"}
     chosen: dict[tuple[str, str, int], dict[str, object]] = {}
     for r in db.rows("SELECT * FROM runs ORDER BY budget"):
+        if r["problem"] not in problems:
+            continue
         chosen[(r["optimizer"], r["problem"], r["seed"])] = dict(r)
     best: dict[str, dict[Pair, np.ndarray]] = defaultdict(dict)
     for (opt, prob, seed), run in chosen.items():
@@ -179,12 +186,12 @@ def paired_differences(curves: Curves, baseline: str, budgets: Sequence[int], n_
     return rows
 
 
-def paired_lines(rows: Sequence[PairedRow]) -> list[str]:
-    """Markdown section of ``paired_differences`` rows (none: no lines)."""
+def paired_lines(rows: Sequence[PairedRow], heading: str = "##", what: str = "normalised regret") -> list[str]:
+    """Markdown section of ``paired_differences`` rows (none: no lines), under a ``heading``-level title."""
     if not rows:
         return []
-    lines = ["", f"## Paired differences from {rows[0].baseline}", "",
-             f"Per problem-seed pair, the optimiser's normalised regret minus `{rows[0].baseline}`'s, averaged over "
+    lines = ["", f"{heading} Paired differences from {rows[0].baseline}", "",
+             f"Per problem-seed pair, the optimiser's {what} minus `{rows[0].baseline}`'s, averaged over "
              "the pairs both ran, with a bootstrap 95% CI; negative is better than the baseline. Wins / losses: pairs "
              "with a lower / higher regret than the baseline (the rest tie).", "",
              "| group | evaluations | pairs | optimiser | mean difference [95% CI] | wins / losses |",
@@ -256,50 +263,29 @@ def _fmt_ci(value: float, ci: tuple[float, float], digits: int) -> str:
 
 
 def markdown(rows: Sequence[SummaryRow], health_rows: Sequence[dict[str, object]], store: str | Path,
-             curves: Curves, paired: Sequence[PairedRow] = ()) -> str:
-    """The report as Markdown text."""
-    n_probs = len({p for c in curves.best.values() for p, _ in c})
-    n_seeds = len({s for c in curves.best.values() for _, s in c})
-    lines = [
-        "# Benchmark report", "",
-        f"Store: `{store}`; {len(curves.optimizers)} optimisers, {n_probs} problems, {n_seeds} seeds.", "",
-        "Normalised regret = max(0, (best_so_far - f_opt) / (random_median - f_opt)), where random_median is the "
-        "median objective over uniform random points and f_opt the known optimum or, where none is known, the best "
-        "value ever seen for the problem (0 = optimum found, 1 = a typical random point; see Reference values). "
-        "Mean over problem-seed pairs with a bootstrap 95% CI. Rank: per pair, 1 = best best_so_far, ties "
-        "averaged; mean over pairs with a bootstrap 95% CI. Every optimiser is averaged over the same pairs.", "",
-    ]
+             curves: Curves, paired: Sequence[PairedRow] = (), other_curves: Sequence[Curves] = (),
+             kind_lines: Sequence[str] = ()) -> str:
+    """The report as Markdown text; ``kind_lines`` (the constrained and multi-objective sections, whose curves are
+    ``other_curves``) follow the single-objective table."""
+    every = [curves, *other_curves]
+    n_probs = len({p for cs in every for c in cs.best.values() for p, _ in c})
+    n_seeds = len({s for cs in every for c in cs.best.values() for _, s in c})
+    n_opts = len({o for cs in every for o in cs.best})
+    lines = ["# Benchmark report", "",
+             f"Store: `{store}`; {n_opts} optimisers, {n_probs} problems, {n_seeds} seeds.", ""]
+    if rows:
+        lines += [SINGLE_OBJECTIVE_INTRO, ""]
     for h in health_rows:
         if h["errors"] or h["fallbacks"]:
             lines += [f"**Warning:** `{h['optimizer']}` raised {h['errors']} error(s) and {h['fallbacks']} of its "
                       f"{h['trials']} points came from the random fallback; its numbers below include those points "
                       "(see Optimiser health).", ""]
-    lines += [
-        "| group | evaluations | pairs | optimiser | mean normalised regret [95% CI] | average rank [95% CI] |",
-        "|---|---:|---:|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r.group} | {r.budget} | {r.n_pairs} | {r.optimizer} | {_fmt_ci(r.regret, r.regret_ci, 4)} "
-                     f"| {_fmt_ci(r.rank, r.rank_ci, 2)} |")
-    lines += paired_lines(paired)
-    lines += ["", "## Optimiser health", "",
-              "Suggestion times are wall times of `study.ask()` inside the benchmark (all workers sharing the "
-              "machine), indicative only; see `benchmarks/speed.py` for controlled timings.", "",
-              "Startup trials: the sampler's own initial design size. Shared with random: median number of leading "
-              "points identical to the `random` run of the same problem and seed (Optuna's samplers and metabo all "
-              "draw startup points from `RandomSampler(seed)`, so the initial designs coincide).", "",
-              "| optimiser | runs | trials | startup trials | shared with random | errors | random fallbacks "
-              "| warnings | median / max suggest s | model sha256 (first 16) |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
-    for h in health_rows:
-        smin, smax = h["startup_min"], h["startup_max"]
-        startup = "n/a" if smin is None else (str(smin) if smin == smax else f"{smin}-{smax}")
-        models = ", ".join(h["models"]) or "-"
-        shared = "n/a" if h["shared_prefix_median"] is None else f"{h['shared_prefix_median']:g}"
-        lines.append(f"| {h['optimizer']} | {h['runs']} | {h['trials']} | {startup} | {shared} | {h['errors']} | "
-                     f"{h['fallbacks']} | {h['warnings']} | {h['suggest_median_s']:.4f} / {h['suggest_max_s']:.3f} "
-                     f"| {models} |")
-    lines += reference_lines(curves)
+    if rows:
+        lines += _single_objective_lines(rows, paired)
+    lines += list(kind_lines)
+    lines += _health_lines(health_rows)
+    if rows:
+        lines += reference_lines(curves)
     for h in health_rows:
         if len(h["models"]) > 1:
             lines += ["", f"**Warning:** `{h['optimizer']}` runs used {len(h['models'])} different model files."]
@@ -308,6 +294,46 @@ def markdown(rows: Sequence[SummaryRow], health_rows: Sequence[dict[str, object]
                 lines += ["", f"{h['optimizer']} {title}:", ""]
                 lines += [f"- {count} x `{msg}`" for msg, count in list(h[key].items())[:10]]
     return "\n".join(lines) + "\n"
+
+
+SINGLE_OBJECTIVE_INTRO = (
+    "Normalised regret = max(0, (best_so_far - f_opt) / (random_median - f_opt)), where random_median is the "
+    "median objective over uniform random points and f_opt the known optimum or, where none is known, the best "
+    "value ever seen for the problem (0 = optimum found, 1 = a typical random point; see Reference values). "
+    "Mean over problem-seed pairs with a bootstrap 95% CI. Rank: per pair, 1 = best best_so_far, ties "
+    "averaged; mean over pairs with a bootstrap 95% CI. Every optimiser is averaged over the same pairs.")
+
+
+def _single_objective_lines(rows: Sequence[SummaryRow], paired: Sequence[PairedRow]) -> list[str]:
+    lines = [
+        "| group | evaluations | pairs | optimiser | mean normalised regret [95% CI] | average rank [95% CI] |",
+        "|---|---:|---:|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.group} | {r.budget} | {r.n_pairs} | {r.optimizer} | {_fmt_ci(r.regret, r.regret_ci, 4)} "
+                     f"| {_fmt_ci(r.rank, r.rank_ci, 2)} |")
+    return lines + paired_lines(paired)
+
+
+def _health_lines(health_rows: Sequence[dict[str, object]]) -> list[str]:
+    lines = ["", "## Optimiser health", "",
+             "Suggestion times are wall times of `study.ask()` inside the benchmark (all workers sharing the "
+             "machine), indicative only; see `benchmarks/speed.py` for controlled timings.", "",
+             "Startup trials: the sampler's own initial design size. Shared with random: median number of leading "
+             "points identical to the `random` run of the same problem and seed (Optuna's samplers and metabo all "
+             "draw startup points from `RandomSampler(seed)`, so the initial designs coincide).", "",
+             "| optimiser | runs | trials | startup trials | shared with random | errors | random fallbacks "
+             "| warnings | median / max suggest s | model sha256 (first 16) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for h in health_rows:
+        smin, smax = h["startup_min"], h["startup_max"]
+        startup = "n/a" if smin is None else (str(smin) if smin == smax else f"{smin}-{smax}")
+        models = ", ".join(h["models"]) or "-"
+        shared = "n/a" if h["shared_prefix_median"] is None else f"{h['shared_prefix_median']:g}"
+        lines.append(f"| {h['optimizer']} | {h['runs']} | {h['trials']} | {startup} | {shared} | {h['errors']} | "
+                     f"{h['fallbacks']} | {h['warnings']} | {h['suggest_median_s']:.4f} / {h['suggest_max_s']:.3f} "
+                     f"| {models} |")
+    return lines
 
 
 def reference_lines(curves: Curves) -> list[str]:
@@ -334,15 +360,17 @@ def reference_lines(curves: Curves) -> list[str]:
     return lines
 
 
-def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
-    """PNG plots of mean normalised regret and average rank vs evaluations (one panel per dimension group)."""
+def plot(curves: Curves, out_dir: Path, n_boot: int = 500, prefix: str = "", by_dim: bool = True,
+         regret_label: str = "mean normalised regret") -> list[Path]:
+    """PNG plots of mean normalised regret and average rank vs evaluations (one panel per group), written as
+    ``<prefix>regret_vs_evaluations.png`` and ``<prefix>rank_vs_evaluations.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     opts = curves.optimizers
-    groups = curves.groups()
+    groups = curves.groups(by_dim)
     max_n = max((len(c) for o in opts for c in curves.best[o].values()), default=0)
     paths = []
     for kind in ("regret", "rank"):
@@ -370,13 +398,13 @@ def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
             ax.set_xlabel("evaluations")
             if kind == "regret":
                 ax.set_yscale("log")
-                ax.set_ylabel("mean normalised regret (95% CI)")
+                ax.set_ylabel(f"{regret_label} (95% CI)")
             else:
                 ax.set_ylabel("average rank (1 = best, 95% CI)")
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        path = out_dir / f"{kind}_vs_evaluations.png"
+        path = out_dir / f"{prefix}{kind}_vs_evaluations.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths.append(path)
@@ -385,13 +413,23 @@ def plot(curves: Curves, out_dir: Path, n_boot: int = 500) -> list[Path]:
 
 @dataclass
 class Report:
-    """What ``build_report`` wrote and computed."""
+    """What ``build_report`` wrote and computed (``sections``: the constrained and multi-objective ones)."""
 
     markdown_path: Path
     plots: list[Path]
     rows: list[SummaryRow]
     health: list[dict[str, object]]
     paired: list[PairedRow] = field(default_factory=list)
+    sections: list[Any] = field(default_factory=list)
+
+
+def _default_budgets(all_curves: Sequence[Curves]) -> list[int]:
+    """Half and all of the largest evaluation count at which the optimisers of some curves share a pair."""
+    top = 0
+    for curves in all_curves:
+        lengths = {len(c) for o in curves.optimizers for c in curves.best[o].values()}
+        top = max([top, *(n for n in lengths if curves.common_pairs(n))])
+    return sorted({max(1, top // 2), top}) if top else []
 
 
 def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str | Path,
@@ -400,32 +438,45 @@ def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str 
     """Compute the summary of ``store`` at ``budgets`` (default: half and all of the largest common budget)
     and write ``report.md``, ``summary.json`` and the PNG plots into ``out_dir``; ``optimizers`` restricts the
     report (ranks included) to those optimisers; ``baseline`` adds every other optimiser's paired difference
-    from it (``paired_differences``)."""
+    from it (``paired_differences``). Constrained and multi-objective problems get their own sections
+    (``metabo.bench.report_kinds``)."""
+    from metabo.bench.report_kinds import build_section, load_sections, section_lines
+
     curves = load_curves(store)
+    kinds = load_sections(store, optimizers)
     if optimizers is not None:
-        unknown = set(optimizers) - set(curves.best)
+        have = set(curves.best) | {o for kc in kinds for o in kc.curves.best}
+        unknown = set(optimizers) - have
         if unknown:
-            raise ValueError(f"{store}: no runs of {sorted(unknown)}; it has {curves.optimizers}")
+            raise ValueError(f"{store}: no runs of {sorted(unknown)}; it has {sorted(have)}")
         curves.best = {o: c for o, c in curves.best.items() if o in optimizers}
-    if not curves.best:
+    every = ([curves] if curves.best else []) + [kc.curves for kc in kinds]
+    if not every:
         raise ValueError(f"{store}: no complete runs to report")
+    if baseline is not None and not any(baseline in c.best for c in every):
+        raise ValueError(f"baseline {baseline!r} has no runs; the store has "
+                         f"{sorted({o for c in every for o in c.best})}")
     if not budgets:
-        lengths = {len(c) for o in curves.optimizers for c in curves.best[o].values()}
-        top = max((n for n in lengths if curves.common_pairs(n)), default=0)
-        if top == 0:
+        budgets = _default_budgets(every)
+        if not budgets:
             raise ValueError(f"{store}: the optimisers share no problem-seed pair")
-        budgets = sorted({max(1, top // 2), top})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = summarise(curves, budgets, n_boot=n_boot)
-    paired = paired_differences(curves, baseline, budgets, n_boot=n_boot) if baseline else []
+    rows = summarise(curves, budgets, n_boot=n_boot) if curves.best else []
+    paired = (paired_differences(curves, baseline, budgets, n_boot=n_boot)
+              if baseline and baseline in curves.best else [])
+    sections = [build_section(kc, budgets, out, n_boot=n_boot, baseline=baseline) for kc in kinds]
     health_rows = [h for h in health(store) if optimizers is None or h["optimizer"] in optimizers]
     md_path = out / "report.md"
-    md_path.write_text(markdown(rows, health_rows, store, curves, paired))
+    kind_lines = [line for section in sections for line in section_lines(section)]
+    md_path.write_text(markdown(rows, health_rows, store, curves, paired, [kc.curves for kc in kinds], kind_lines))
     (out / "summary.json").write_text(json.dumps(
-        {"rows": [r.__dict__ for r in rows], "paired": [r.__dict__ for r in paired], "health": health_rows},
+        {"rows": [r.__dict__ for r in rows], "paired": [r.__dict__ for r in paired], "health": health_rows,
+         **{section.kind: section.to_json() for section in sections}},
         indent=2, default=str) + "\n")
-    return Report(md_path, plot(curves, out), rows, health_rows, paired)
+    plots = plot(curves, out) if curves.best else []
+    return Report(md_path, plots + [p for section in sections for p in section.plots], rows, health_rows, paired,
+                  sections)
 
 
 def format_rows(rows: Sequence[SummaryRow], group: str = "all") -> str:

@@ -13,6 +13,11 @@ evaluates the problem and tells the value. Nothing an optimiser raises is hidden
   metabo runs will use, so a missing or broken model stops the benchmark before it starts;
 * warnings raised while asking or telling are counted per distinct message.
 
+Constrained problems report each constraint with ``trial.set_constraint`` before the value is told (Optuna 5's
+samplers read them from the trial); multi-objective problems get a study with one ``minimize`` direction per
+objective and tell the vector. Every trial's objective vector and constraint values are stored; for these two
+kinds ``best_so_far`` is the best feasible value of the first objective (``inf`` until a feasible trial).
+
 A run in which the optimiser raised is stored (its trials say which points came from the fallback) but does not
 count as complete: ``run_benchmark`` reports it and runs it again next time, unless told to keep it.
 
@@ -40,7 +45,7 @@ from typing import Iterable, Sequence
 import metabo
 from metabo.bench.optimizers import (check_models, check_optimizer_names, make_sampler, model_fingerprint, peer_info,
                                      startup_trials)
-from metabo.bench.problems import Problem, get_problem
+from metabo.bench.problems import Problem, evaluate_outcome, get_problem, kind_of
 from metabo.bench.reference import ensure_problem_constants
 from metabo.bench.store import ResultStore, RunKey, RunResult, TrialRecord
 
@@ -96,7 +101,9 @@ def execute_run(key: RunKey) -> RunResult:
     except Exception as exc:  # noqa: BLE001 - the run fails: its points would all be random ones
         raise OptimizerSetupError(f"cannot build optimiser {key.optimizer!r} for {key.problem}: "
                                   f"{type(exc).__name__}: {exc}") from exc
-    study = optuna.create_study(direction="minimize", sampler=primary)
+    kind = kind_of(problem)
+    constraint_names = tuple(getattr(problem, "constraint_names", ()))
+    study = optuna.create_study(directions=["minimize"] * int(getattr(problem, "n_objectives", 1)), sampler=primary)
     caught_warnings: Counter[str] = Counter()
     records: list[TrialRecord] = []
     best = float("inf")
@@ -121,16 +128,24 @@ def execute_run(key: RunKey) -> RunResult:
                     study.sampler = primary
                 used_fallback = True
             suggest_seconds = time.perf_counter() - t0
-            value = problem.evaluate(trial.params)
+            outcome = evaluate_outcome(problem, trial.params)
+            value = outcome.values[0]
+            for name, constraint in zip(constraint_names, outcome.constraints, strict=True):
+                trial.set_constraint(name, constraint)  # before tell: a finished trial's attributes are frozen
             try:
-                study.tell(trial, value)
+                study.tell(trial, list(outcome.values) if len(outcome.values) > 1 else value)
             except Exception as exc:  # noqa: BLE001 - recorded, never hidden
                 error_text = (error_text + "\n---\n" if error_text else "") + _error_text(exc)
         for w in caught:
             caught_warnings[f"{w.category.__name__}: {str(w.message)[:300]}"] += 1
-        best = min(best, value)
+        if outcome.feasible:
+            best = min(best, value)
+        plain = kind == "single"
         records.append(TrialRecord(index, value, best, suggest_seconds, error=error_text is not None,
-                                   fallback=used_fallback, error_text=error_text, params=dict(trial.params)))
+                                   fallback=used_fallback, error_text=error_text, params=dict(trial.params),
+                                   values=None if plain else outcome.values,
+                                   constraints=dict(zip(constraint_names, outcome.constraints)) or None,
+                                   feasible=outcome.feasible if constraint_names else None))
     wall = time.perf_counter() - start
     peer = peer_info(primary)
     if peer is not None:

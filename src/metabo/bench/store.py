@@ -12,7 +12,12 @@ Tables:
   (``complete_keys``): the runner runs it again;
 * ``trials``: one row per evaluation: value, best_so_far, suggest_seconds (wall time of ``study.ask``), error
   flag (the optimiser raised while suggesting or being told), fallback flag (the point came from the random
-  fallback) and the error text.
+  fallback) and the error text. Constrained and multi-objective problems (``problems.kind``) also store every
+  objective value (``values_json``), the constraint values by name (``constraints_json``) and ``feasible``
+  (NULL without constraints); there ``value`` is the first objective and ``best_so_far`` its best *feasible*
+  value so far (``inf`` before the first feasible trial). Their problem rows carry ``kind`` and, for
+  multi-objective problems, the hypervolume reference (``reference_json``: ideal, nadir, reference point,
+  reference hypervolume and its source).
 
 * ``reference_runs``: one row per long reference search (problem, method, seed, evaluations, best value and
   parameters), see ``metabo.bench.reference``.
@@ -57,9 +62,11 @@ CREATE TABLE IF NOT EXISTS trials (
 );
 """
 
-# columns added to ``problems`` after the first release; old stores get them on open
+# columns added to ``problems`` and ``trials`` after the first release; old stores get them on open
 PROBLEM_COLUMNS = {"family": "TEXT", "exact": "INTEGER", "f_opt_source": "TEXT", "random_median_points": "INTEGER",
-                   "random_median_source": "TEXT"}
+                   "random_median_source": "TEXT", "kind": "TEXT", "reference_json": "TEXT"}
+TRIAL_COLUMNS = {"values_json": "TEXT", "constraints_json": "TEXT", "feasible": "INTEGER"}
+FEASIBLE = "(feasible IS NULL OR feasible = 1)"  # SQL: a trial without constraints is feasible
 EXACT_FAMILIES = ("bbob",)  # families whose f_opt in a pre-migration store is exact
 
 
@@ -85,6 +92,9 @@ class TrialRecord:
     fallback: bool = False
     error_text: str | None = None
     params: dict[str, float] = field(default_factory=dict)
+    values: tuple[float, ...] | None = None  # every objective (constrained and multi-objective problems)
+    constraints: dict[str, float] | None = None  # constraint name -> value, feasible when <= 0
+    feasible: bool | None = None  # None: the problem has no constraints
 
 
 @dataclass
@@ -132,17 +142,21 @@ class ResultStore:
 
     @staticmethod
     def _migrate(con: sqlite3.Connection) -> None:
-        have = {row[1] for row in con.execute("PRAGMA table_info(problems)")}
-        for column, kind in PROBLEM_COLUMNS.items():
-            if column not in have:
-                con.execute(f"ALTER TABLE problems ADD COLUMN {column} {kind}")
+        for table, columns in (("problems", PROBLEM_COLUMNS), ("trials", TRIAL_COLUMNS)):
+            have = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
+            for column, kind in columns.items():
+                if column not in have:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def put_problem(self, name: str, dim: int, f_opt: float, random_median: float, *, family: str | None = None,
                     exact: bool = True, f_opt_source: str | None = None, random_median_points: int | None = None,
-                    random_median_source: str | None = None) -> None:
+                    random_median_source: str | None = None, kind: str = "single",
+                    reference: dict[str, object] | None = None) -> None:
         """Insert or update a problem's normalisation constants.
 
         For an inexact ``f_opt`` (a best value seen, not a known optimum) a better value already stored is kept.
+        ``kind`` is ``single``, ``constrained`` or ``multi``; ``reference`` the hypervolume reference of a
+        multi-objective problem.
         """
         family = family or name.split("/", 1)[0]
         with closing(self._connect()) as con, con:
@@ -150,9 +164,10 @@ class ResultStore:
             if not exact and old is not None and not old[2] and old[0] is not None and old[0] <= f_opt:
                 f_opt, f_opt_source = old[0], old[1]
             con.execute("INSERT OR REPLACE INTO problems (name, dim, f_opt, random_median, family, exact, f_opt_source,"
-                        " random_median_points, random_median_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " random_median_points, random_median_source, kind, reference_json)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (name, dim, f_opt, random_median, family, int(exact), f_opt_source, random_median_points,
-                         random_median_source))
+                         random_median_source, kind, json.dumps(reference) if reference is not None else None))
 
     def problem_row(self, name: str) -> dict[str, object] | None:
         """The stored constants of a problem (``exact`` filled in for pre-migration rows), or ``None``."""
@@ -167,6 +182,8 @@ class ResultStore:
                 continue
             row = dict(r)
             row["family"] = row.get("family") or row["name"].split("/", 1)[0]
+            row["kind"] = row.get("kind") or "single"
+            row["reference"] = json.loads(row.pop("reference_json", None) or "null")
             if row.get("exact") is None:
                 row["exact"] = int(row["family"] in EXACT_FAMILIES)
             if row.get("f_opt_source") is None and row["exact"]:
@@ -202,7 +219,7 @@ class ResultStore:
         """
         out = self.problem_rows()
         best_trials = {r["problem"]: r for r in self.rows(
-            "SELECT problem, optimizer, seed, MIN(value) AS v FROM trials GROUP BY problem")}
+            f"SELECT problem, optimizer, seed, MIN(value) AS v FROM trials WHERE {FEASIBLE} GROUP BY problem")}
         for name, row in out.items():
             t = best_trials.get(name)
             if not row["exact"] and t is not None and t["v"] is not None and t["v"] < row["f_opt"]:
@@ -238,9 +255,14 @@ class ResultStore:
             con.execute(f"DELETE FROM trials WHERE {where}", key)
             con.execute(f"DELETE FROM runs WHERE {where}", key)
             con.executemany(
-                "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO trials (optimizer, problem, seed, budget, trial, value, best_so_far, suggest_seconds, "
+                "error, fallback, error_text, params_json, values_json, constraints_json, feasible) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [key + (t.index, t.value, t.best_so_far, t.suggest_seconds, int(t.error), int(t.fallback),
-                        t.error_text, json.dumps(t.params)) for t in result.trials],
+                        t.error_text, json.dumps(t.params),
+                        None if t.values is None else json.dumps(list(t.values)),
+                        None if t.constraints is None else json.dumps(t.constraints),
+                        None if t.feasible is None else int(t.feasible)) for t in result.trials],
             )
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -248,7 +270,8 @@ class ResultStore:
                        result.first_error, json.dumps(result.warnings), result.wall_seconds, result.finished_at,
                        json.dumps(result.info)),
             )
-            finite = [t.value for t in result.trials if t.value == t.value and abs(t.value) != float("inf")]
+            finite = [t.value for t in result.trials
+                      if t.feasible is not False and t.value == t.value and abs(t.value) != float("inf")]
             if finite:
                 self._lower_f_opt(con, k.problem, min(finite),
                                   f"best value seen in the store ({k.optimizer} run, seed {k.seed})")

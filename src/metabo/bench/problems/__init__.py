@@ -2,7 +2,9 @@
 
 Names are ``<family>/...``: ``bbob/f01_i1_d2`` (BBOB function 1, instance 1, dimension 2),
 ``yahpo/lcbench/7593`` (a YAHPO Gym surrogate), and the ``sklearn/...`` and ``highs/...`` families where their
-modules are installed. Every problem follows the ``Problem`` contract of ``base.py``.
+modules are installed. Every problem follows the ``Problem`` contract of ``base.py``; two families extend it:
+``constrained/...`` (constraint values, ``constrained.py``) and ``mo/...`` (several objectives,
+``multiobjective.py``), see ``base.kind_of``.
 
 * ``get_problem(name)`` builds any well-formed name of an available family;
 * ``select_problems(patterns, ...)`` matches glob patterns against every family's listing (BBOB: functions
@@ -25,15 +27,18 @@ from types import ModuleType
 from typing import Any, Callable, Iterable, Sequence
 
 from metabo.bench.problems import bbob
-from metabo.bench.problems.base import Problem, family_of, normalised_regret
+from metabo.bench.problems.base import Outcome, Problem, evaluate_outcome, family_of, kind_of, normalised_regret
 from metabo.meta.yahpo import check_splits
 
 __all__ = [
+    "Outcome",
     "Problem",
     "SelectOptions",
     "family_available",
+    "evaluate_outcome",
     "family_names",
     "get_problem",
+    "kind_of",
     "normalised_regret",
     "register_family",
     "select_problems",
@@ -150,6 +155,8 @@ register_family("bbob", "metabo.bench.problems.bbob", _bbob_lister, _bbob_getter
 register_family("yahpo", "metabo.bench.problems.yahpo", _yahpo_lister, _yahpo_getter)
 register_family("sklearn", "metabo.bench.problems.sklearn_tuning")
 register_family("highs", "metabo.bench.problems.highs_mip")
+register_family("constrained", "metabo.bench.problems.constrained")
+register_family("mo", "metabo.bench.problems.multiobjective")
 
 
 # --- lookup and selection ----------------------------------------------------------------------------------------

@@ -9,10 +9,20 @@ attributes below. Normalised regret compares a best-so-far value with two refere
 0 means the reference optimum was reached, 1 means "as good as a typical random point". ``f_opt`` is the exact
 optimum where one is known (BBOB) and otherwise the best value ever seen for the problem (see
 ``metabo.bench.reference``), which is why values are clipped at 0.
+
+Two more kinds extend the contract (``kind_of`` tells them apart):
+
+* a *constrained* problem also has ``constraint_names`` and ``evaluate_outcome(params) -> Outcome`` whose
+  ``constraints`` hold one value per name, feasible when ``<= 0`` (Optuna's ``trial.set_constraint``
+  convention); ``evaluate`` is still its objective, feasible or not, and ``known_optimum`` the best *feasible*
+  value;
+* a *multi-objective* problem has ``n_objectives >= 2`` and ``evaluate_outcome`` instead of a scalar
+  ``evaluate``, plus what its normalised hypervolume regret needs (``MultiObjectiveProblem``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
@@ -56,6 +66,76 @@ class Problem(Protocol):
     def evaluate(self, params: Mapping[str, Any]) -> float:
         """Objective value (minimise) at a dict holding every parameter of the search space."""
         ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One evaluation: objective values (minimised, one per objective) and constraint values (<= 0: feasible)."""
+
+    values: tuple[float, ...]
+    constraints: tuple[float, ...] = ()
+
+    @property
+    def feasible(self) -> bool:
+        return all(c <= 0.0 for c in self.constraints)
+
+
+@runtime_checkable
+class MultiObjectiveProblem(Protocol):
+    """What a multi-objective problem adds to the ``Problem`` attributes (name, family, dim, search_space).
+
+    Attributes:
+        n_objectives: number of minimised objectives (2 or more).
+        objective_names: one name per objective.
+        ideal, nadir: per objective, the best and worst value over the reference front; objectives are
+            normalised as ``(f - ideal) / (nadir - ideal)`` before hypervolumes are computed.
+        reference_point: the hypervolume reference point in normalised units (e.g. 1.1 per objective).
+        reference_source: how the reference front was obtained (analytic, or the seeded command that made it).
+    """
+
+    @property
+    def n_objectives(self) -> int: ...
+
+    @property
+    def objective_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def ideal(self) -> tuple[float, ...]: ...
+
+    @property
+    def nadir(self) -> tuple[float, ...]: ...
+
+    @property
+    def reference_point(self) -> tuple[float, ...]: ...
+
+    @property
+    def reference_source(self) -> str: ...
+
+    def reference_hypervolume(self) -> float:
+        """Hypervolume of the reference front, normalised objectives, up to ``reference_point``."""
+        ...
+
+    def evaluate_outcome(self, params: Mapping[str, Any]) -> Outcome:
+        """All objective values at a dict holding every parameter of the search space."""
+        ...
+
+
+KINDS = ("single", "constrained", "multi")
+
+
+def kind_of(problem: Any) -> str:
+    """``"multi"`` (several objectives), ``"constrained"`` (constraint values) or ``"single"``."""
+    if int(getattr(problem, "n_objectives", 1)) > 1:
+        return "multi"
+    return "constrained" if getattr(problem, "constraint_names", ()) else "single"
+
+
+def evaluate_outcome(problem: Any, params: Mapping[str, Any]) -> Outcome:
+    """The problem's ``Outcome`` at ``params``: its own ``evaluate_outcome`` where it has one, else its scalar
+    ``evaluate`` as a one-objective, unconstrained outcome."""
+    if hasattr(problem, "evaluate_outcome"):
+        return problem.evaluate_outcome(params)
+    return Outcome((float(problem.evaluate(params)),))
 
 
 def family_of(name: str) -> str:
