@@ -24,7 +24,7 @@ from optuna.distributions import BaseDistribution
 from metabo.bench.problems.base import Outcome
 from metabo.bench.problems.sklearn_tuning import MODELS, RANDOM_MEDIAN_POINTS, cv_splits, load_dataset
 
-NODE_LIMIT = 1500  # about a fifth of an unconstrained forest's size; a third of random configurations exceed it
+NODE_LIMIT = 1500  # about a fifth of an unconstrained forest's size; about a quarter of random configurations exceed it
 
 
 @dataclass(frozen=True)
