@@ -53,6 +53,10 @@ from metabo.space import SearchSpaceEncoder, Subspace
 PRED_MEAN_ATTR = "metabo_predicted_mean"
 PRED_STD_ATTR = "metabo_predicted_std"
 PRED_FEASIBILITY_ATTR = "metabo_predicted_feasibility"
+# System attribute holding a running trial's suggestion (internal representations) until Optuna stores its params.
+RESERVED_ATTR = "metabo:suggestion"
+MAX_RESERVATION_RETRIES = 2  # full re-suggestions after a clash; then nudges
+MAX_NUDGES = 20
 
 _threads_lock = threading.Lock()
 _threads_users = 0
@@ -79,6 +83,21 @@ def _one_torch_thread() -> Iterator[None]:
             _threads_users -= 1
             if _threads_users == 0:
                 torch.set_num_threads(_threads_saved)
+
+
+def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any] | None:
+    """A running trial's parameters in ``search_space``: those stored so far over the suggestion reserved for it
+    (``RESERVED_ATTR``); ``None`` if they do not cover the space (or the reservation no longer fits it)."""
+    params: dict[str, Any] = {}
+    for name, value in (trial.system_attrs.get(RESERVED_ATTR) or {}).items():
+        dist = search_space.get(name)
+        try:
+            if dist is not None and dist._contains(value):
+                params[name] = dist.to_external_repr(value)
+        except (TypeError, ValueError, IndexError):
+            continue
+    params.update({name: value for name, value in trial.params.items() if name in search_space})
+    return params if search_space.keys() <= params.keys() else None
 
 
 class TNPSampler(BaseSampler):
@@ -225,11 +244,29 @@ class TNPSampler(BaseSampler):
 
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])
-        pending = [t for t in trials if t.state == TrialState.RUNNING and t.number != trial.number
-                   and search_space.keys() <= t.params.keys()]
-        x_pending = encoder.encode_many([t.params for t in pending])
-        x_seen = np.concatenate([x, x_pending.reshape(-1, x.shape[1])])
+        pending = [p for p in (_pending_params(t, search_space) for t in trials
+                               if t.state == TrialState.RUNNING and t.number != trial.number) if p is not None]
+        x_pending = encoder.encode_many(pending).reshape(-1, x.shape[1])
+        x_avoid = x_pending[:0]
+        for _ in range(1 + MAX_RESERVATION_RETRIES):
+            x_next, logits, own = self._choose(encoder, search_space, x, outcomes, x_pending, x_avoid)
+            params = encoder.decode(x_next)
+            clashes = self._reserve(study, trial, encoder, search_space, params, x_next)
+            if not len(clashes):
+                break
+            x_avoid = np.concatenate([x_avoid, clashes])
+        else:
+            x_next, params = self._nudge(study, trial, encoder, search_space, x_next)
+        if len(own.y) >= 2:
+            self._record_prediction(study, trial, logits, own)
+        return params
 
+    def _choose(self, encoder: SearchSpaceEncoder, search_space: dict[str, BaseDistribution], x: np.ndarray,
+                outcomes: Outcomes, x_pending: np.ndarray, x_avoid: np.ndarray
+                ) -> tuple[np.ndarray, torch.Tensor, Outcomes]:
+        """The next point (full encoded row), its predictive logits, and the own outcomes the model read.
+        ``x_pending`` join the context as fantasies; they and ``x_avoid`` are kept ``min_distance`` away."""
+        x_seen = np.concatenate([x, x_pending, x_avoid])
         keep = ctx.select_points(outcomes.ranking(), self.model.cfg.max_context, self._rng)
         x, own = x[keep], outcomes.select(keep)
         rank = own.ranking()
@@ -246,9 +283,44 @@ class TNPSampler(BaseSampler):
             if related is not None and len(rank) < self._n_warm_trials:
                 warm = self._related.portfolio_point(self.model, search_space, dims, x_seen)
             x_next, logits = self._suggest(subspace, x, own, x_pending, x_seen, related, warm)
-        if len(rank) >= 2:
-            self._record_prediction(study, trial, logits, own)
-        return encoder.decode(x_next)
+        return x_next, logits, own
+
+    def _nudge(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder,
+               search_space: dict[str, BaseDistribution], x_next: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        """Move a suggestion that still clashes after the retries (a crowded region, many workers) to the nearest
+        random nudge, in its continuous and integer coordinates, that clashes with nothing: each check follows its
+        reservation by microseconds, not by a model pass, so the race closes."""
+        continuous = encoder.continuous_mask()
+        step = 2 * self._search.min_distance
+        candidate = x_next
+        for _ in range(MAX_NUDGES):
+            candidate = encoder.snap(np.clip(x_next + continuous * self._rng.uniform(-step, step, len(x_next)),
+                                             0.0, 1.0)[None])[0]
+            params = encoder.decode(candidate)
+            if not len(self._reserve(study, trial, encoder, search_space, params, candidate)):
+                return candidate, params
+            step = min(1.0, step * 1.5)
+        return candidate, params
+
+    def _reserve(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder,
+                 search_space: dict[str, BaseDistribution], params: dict[str, Any], x_next: np.ndarray) -> np.ndarray:
+        """Record the suggestion on the trial before Optuna stores its parameters, then return the points of other
+        trials (running: their suggestion; finished since this suggestion began: their parameters) within
+        ``min_distance`` of it, which this trial must avoid.
+
+        Workers that ask at the same moment thus keep apart, although a running trial's parameters reach the
+        storage only as the objective suggests them: each worker writes before it reads, so of two clashing
+        workers at least the later reader sees the other (both may yield; each then avoids the other's point)."""
+        internal = {name: search_space[name].to_internal_repr(value) for name, value in params.items()}
+        study._storage.set_trial_system_attr(trial._trial_id, RESERVED_ATTR, internal)
+        if self._search.min_distance <= 0:
+            return np.empty((0, len(x_next)))
+        current = study._storage.get_all_trials(study._study_id, deepcopy=False,
+                                                states=(TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
+        others = [p for p in (_pending_params(t, search_space) for t in current if t.number != trial.number)
+                  if p is not None]
+        x_others = encoder.encode_many(others).reshape(-1, len(x_next))
+        return x_others[np.abs(x_others - x_next).max(1) < self._search.min_distance]
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:

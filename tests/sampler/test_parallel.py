@@ -3,11 +3,13 @@ suggestions spread out around them."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from metabo.sampler import PRED_MEAN_ATTR
+from metabo.sampler import PRED_MEAN_ATTR, RESERVED_ATTR
 from metabo.space import SearchSpaceEncoder
 
 from .helpers import N_STARTUP, make_sampler, quadratic
@@ -66,3 +68,66 @@ def test_suggestions_keep_their_distance_from_running_trials(tiny_model):
     min_distance = 0.01  # CandidateSearchConfig's default
     for i in range(1, len(x)):
         assert np.abs(x[:i] - x[i]).max(1).min() >= min_distance - 1e-9
+
+
+# ---------------------------------------------------------------------------------------------- simultaneous asks
+def _unit_points(study) -> np.ndarray:
+    return np.array([[t.params["x"] / 5 + 0.5, t.params["y"] / 5 + 0.5] for t in study.trials])
+
+
+def test_a_suggestion_is_reserved_before_its_parameters_are_stored(tiny_model):
+    """A trial asked while another has its suggestion but no stored parameters yet avoids that suggestion."""
+    study = optuna.create_study(sampler=make_sampler(tiny_model))
+    study.optimize(lambda t: t.suggest_float("x", -2.5, 2.5) ** 2 + t.suggest_float("y", -2.5, 2.5) ** 2, n_trials=6)
+    space = {"x": optuna.distributions.FloatDistribution(-2.5, 2.5),
+             "y": optuna.distributions.FloatDistribution(-2.5, 2.5)}
+    first, second = study.ask(), study.ask()
+    sampler = study.sampler
+    frozen = study._storage.get_trial(first._trial_id)
+    chosen = sampler.sample_relative(study, frozen, space)
+    assert study._storage.get_trial(first._trial_id).params == {}  # nothing stored yet ...
+    assert RESERVED_ATTR in study._storage.get_trial(first._trial_id).system_attrs  # ... but the point is reserved
+    other = sampler.sample_relative(study, study._storage.get_trial(second._trial_id), space)
+    gap = max(abs(chosen[k] - other[k]) / 5.0 for k in space)
+    assert gap >= sampler._search.min_distance
+
+
+def test_a_clash_found_after_choosing_is_resolved(tiny_model, monkeypatch):
+    """Two workers that chose the same point at the same moment: the one that sees the other's reservation
+    chooses again, away from it."""
+    study = optuna.create_study(sampler=make_sampler(tiny_model))
+    study.optimize(lambda t: t.suggest_float("x", -2.5, 2.5) ** 2 + t.suggest_float("y", -2.5, 2.5) ** 2, n_trials=6)
+    space = {"x": optuna.distributions.FloatDistribution(-2.5, 2.5),
+             "y": optuna.distributions.FloatDistribution(-2.5, 2.5)}
+    first, second = study.ask(), study.ask()
+    sampler = study.sampler
+    chosen = sampler.sample_relative(study, study._storage.get_trial(first._trial_id), space)
+    original = sampler._choose
+    calls = []
+
+    def same_point_first(encoder, search_space, x, outcomes, x_pending, x_avoid):
+        x_next, logits, own = original(encoder, search_space, x, outcomes, x_pending, x_avoid)
+        calls.append(len(x_avoid))
+        if len(calls) == 1:  # as if the first trial's reservation had not been visible when choosing
+            x_next = encoder.encode_many([chosen])[0]
+        return x_next, logits, own
+
+    monkeypatch.setattr(sampler, "_choose", same_point_first)
+    other = sampler.sample_relative(study, study._storage.get_trial(second._trial_id), space)
+    assert calls == [0, 1]  # chose again, avoiding the clashing point
+    assert max(abs(chosen[k] - other[k]) / 5.0 for k in space) >= sampler._search.min_distance
+
+
+def test_threads_asking_at_once_keep_apart(tiny_model):
+    """n_jobs=3 on one study: no two model-driven trials closer than min_distance."""
+
+    def objective(trial: optuna.Trial) -> float:
+        x, y = trial.suggest_float("x", -2.5, 2.5), trial.suggest_float("y", -2.5, 2.5)
+        time.sleep(0.02)
+        return (x - 0.3) ** 2 + (y + 0.2) ** 2
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model, seed=1))
+    study.optimize(objective, n_trials=24, n_jobs=3)
+    points = _unit_points(study)[N_STARTUP:]
+    gaps = np.abs(points[:, None, :] - points[None, :, :]).max(-1) + np.eye(len(points))
+    assert gaps.min() >= study.sampler._search.min_distance
