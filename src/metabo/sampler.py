@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from dataclasses import dataclass
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -83,6 +84,24 @@ def _one_torch_thread() -> Iterator[None]:
             _threads_users -= 1
             if _threads_users == 0:
                 torch.set_num_threads(_threads_saved)
+
+
+@dataclass(frozen=True)
+class _PrunedObservation:
+    """A pruned trial read as an observation at its last reported value (what ``read_outcomes`` reads)."""
+
+    number: int
+    params: dict[str, Any]
+    values: list[float]
+    constraints: dict[str, float]
+
+
+def _pruned_observation(trial: FrozenTrial) -> _PrunedObservation | None:
+    """The trial at its last reported intermediate value, or ``None`` if it reported none."""
+    if not trial.intermediate_values:
+        return None
+    last = trial.intermediate_values[max(trial.intermediate_values)]
+    return _PrunedObservation(trial.number, trial.params, [float(last)], trial.constraints)
 
 
 def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any] | None:
@@ -199,6 +218,9 @@ class TNPSampler(BaseSampler):
             warnings.warn("TNPSampler: constraints_func is deprecated (as in Optuna 5); use "
                           "trial.set_constraint(name, value) in the objective instead.", FutureWarning, stacklevel=2)
         self._constraints_func = constraints_func
+        # How pruned trials count, beside never being proposed again: "ignore", "last" (at their last reported
+        # value) or "capped" (that value, but no better than the median complete trial). Under measurement.
+        self._pruned_values = "ignore"
 
     # ------------------------------------------------------------------ model
     @property
@@ -230,8 +252,13 @@ class TNPSampler(BaseSampler):
     def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if not search_space:
             return {}
-        trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING), use_cache=True)
+        trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
+                                   use_cache=True)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and search_space.keys() <= t.params.keys()]
+        pruned = [t for t in trials if t.state == TrialState.PRUNED and search_space.keys() <= t.params.keys()]
+        n_complete = len(complete)
+        if self._pruned_values != "ignore" and len(study.directions) == 1:
+            complete += [obs for obs in map(_pruned_observation, pruned) if obs is not None]
         if len(complete) < self._n_startup_trials:
             return {}
         raw = np.array([t.values for t in complete], dtype=np.float64).reshape(len(complete), len(study.directions))
@@ -241,13 +268,17 @@ class TNPSampler(BaseSampler):
             return {}
         outcomes = read_outcomes(complete, study.directions, self._transform.for_own_values(self._related is not None),
                                  self._constraint_names(complete))
+        if self._pruned_values == "capped" and n_complete < len(complete):
+            # A pruner stopped these trials for doing worse than others at the same step: no better than the median
+            ceiling = np.median(outcomes.y[:n_complete, 0]) if n_complete else np.inf
+            outcomes.y[n_complete:, 0] = np.minimum(outcomes.y[n_complete:, 0], ceiling)
 
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])
         pending = [p for p in (_pending_params(t, search_space) for t in trials
                                if t.state == TrialState.RUNNING and t.number != trial.number) if p is not None]
         x_pending = encoder.encode_many(pending).reshape(-1, x.shape[1])
-        x_avoid = x_pending[:0]
+        x_avoid = encoder.encode_many([t.params for t in pruned]).reshape(-1, x.shape[1])  # never proposed again
         for _ in range(1 + MAX_RESERVATION_RETRIES):
             x_next, logits, own = self._choose(encoder, search_space, x, outcomes, x_pending, x_avoid)
             params = encoder.decode(x_next)

@@ -164,3 +164,40 @@ def test_more_trials_than_the_context_holds(tiny_model, spy_encode):
     kept = {(round(p["x"], 12), p["n"]) for p in (enc.decode(r) for r in x_ctx)}
     assert best_rows <= kept
     assert PRED_MEAN_ATTR in study.trials[-1].user_attrs
+
+
+# ---------------------------------------------------------------------------------------------- pruned trials
+def _pruned_curve(trial: optuna.Trial) -> float:
+    x = np.array([trial.suggest_float(f"x{i}", 0, 1) for i in range(2)])
+    final = float(((x - 0.3) ** 2).sum())
+    for step in range(1, 11):
+        trial.report(final + (1 + x[0]) * np.exp(-step / 3), step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return final
+
+
+@pytest.mark.parametrize("mode", ["ignore", "last", "capped"])
+def test_a_pruned_point_is_never_proposed_again(tiny_model, mode):
+    sampler = make_sampler(tiny_model)
+    sampler._pruned_values = mode
+    study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
+                                                                                      n_warmup_steps=1))
+    study.optimize(_pruned_curve, n_trials=20)
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned
+    for t in study.trials[N_STARTUP:]:
+        earlier = [p for p in pruned if p.number < t.number]
+        gaps = [max(abs(t.params[k] - p.params[k]) for k in t.params) for p in earlier]
+        assert not gaps or min(gaps) >= 0.01
+
+
+def test_pruned_trials_join_the_context_at_their_last_value(tiny_model, spy_encode):
+    sampler = make_sampler(tiny_model)
+    sampler._pruned_values = "last"
+    study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
+                                                                                      n_warmup_steps=1))
+    study.optimize(_pruned_curve, n_trials=12)
+    finished = [t for t in study.trials[:-1] if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert any(t.state == TrialState.PRUNED for t in finished)
+    assert len(spy_encode[-1].y_own) == len(finished)  # pruned trials are observations too
