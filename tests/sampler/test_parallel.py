@@ -75,13 +75,18 @@ def _unit_points(study) -> np.ndarray:
     return np.array([[t.params["x"] / 5 + 0.5, t.params["y"] / 5 + 0.5] for t in study.trials])
 
 
-def test_a_suggestion_is_reserved_before_its_parameters_are_stored(tiny_model):
-    """A trial asked while another has its suggestion but no stored parameters yet avoids that suggestion."""
-    study = optuna.create_study(sampler=make_sampler(tiny_model))
+def _two_asked(model):
+    """A study past its start-up trials with two trials asked at once (no parameters suggested yet)."""
+    study = optuna.create_study(sampler=make_sampler(model))
     study.optimize(lambda t: t.suggest_float("x", -2.5, 2.5) ** 2 + t.suggest_float("y", -2.5, 2.5) ** 2, n_trials=6)
     space = {"x": optuna.distributions.FloatDistribution(-2.5, 2.5),
              "y": optuna.distributions.FloatDistribution(-2.5, 2.5)}
-    first, second = study.ask(), study.ask()
+    return study, space, study.ask(), study.ask()
+
+
+def test_a_suggestion_is_reserved_before_its_parameters_are_stored(tiny_model):
+    """A trial asked while another has its suggestion but no stored parameters yet avoids that suggestion."""
+    study, space, first, second = _two_asked(tiny_model)
     sampler = study.sampler
     frozen = study._storage.get_trial(first._trial_id)
     chosen = sampler.sample_relative(study, frozen, space)
@@ -95,11 +100,7 @@ def test_a_suggestion_is_reserved_before_its_parameters_are_stored(tiny_model):
 def test_a_clash_found_after_choosing_is_resolved(tiny_model, monkeypatch):
     """Two workers that chose the same point at the same moment: the one that sees the other's reservation
     chooses again, away from it."""
-    study = optuna.create_study(sampler=make_sampler(tiny_model))
-    study.optimize(lambda t: t.suggest_float("x", -2.5, 2.5) ** 2 + t.suggest_float("y", -2.5, 2.5) ** 2, n_trials=6)
-    space = {"x": optuna.distributions.FloatDistribution(-2.5, 2.5),
-             "y": optuna.distributions.FloatDistribution(-2.5, 2.5)}
-    first, second = study.ask(), study.ask()
+    study, space, first, second = _two_asked(tiny_model)
     sampler = study.sampler
     chosen = sampler.sample_relative(study, study._storage.get_trial(first._trial_id), space)
     original = sampler._choose
