@@ -9,6 +9,8 @@ Typical use (see ``benchmarks/bbob_zero_shot.py`` for the committed command)::
 
 Constrained (``constrained/...``) and multi-objective (``mo/...``) problems run the same way; their runs store
 every objective and constraint value, and the report gives them sections of their own (``report_kinds``).
+Iterative problems (``pruning/...``) run with a pruner, ``run_benchmark(..., pruner="median")`` (``pruners``),
+and get a section per pruner (``report_pruning``).
 
 ``ioh`` (the ``bench`` extra) is needed only for BBOB problems.
 """

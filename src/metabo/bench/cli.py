@@ -20,9 +20,11 @@ from metabo.bench.compose import compose
 from metabo.bench.optimizers import available_optimizers
 from metabo.bench.peers import envs
 from metabo.bench.problems import family_available, select_problems
+from metabo.bench.pruners import PRUNERS
 from metabo.bench.reference import run_reference_searches
 from metabo.bench.report import build_report, format_rows
 from metabo.bench.report_kinds import REGRET_LABELS, TITLES
+from metabo.bench.report_pruning import format_pruning_rows
 from metabo.bench.runner import run_benchmark
 from metabo.meta import yahpo
 
@@ -91,8 +93,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     counts = run_benchmark(args.optimizers, problems, range(args.seeds), args.budget, args.store,
                            workers=args.workers, threads=args.threads, progress=not args.no_progress,
-                           retry_errors=args.retry_errors)
-    print(f"{len(problems)} problems x {len(args.optimizers)} optimisers x {args.seeds} seeds: "
+                           retry_errors=args.retry_errors, pruner=args.pruner)
+    with_pruner = f" with pruner {args.pruner}" if args.pruner != "none" else ""
+    print(f"{len(problems)} problems x {len(args.optimizers)} optimisers x {args.seeds} seeds{with_pruner}: "
           f"{counts['done']} runs done, {counts['skipped']} already complete, {counts['with_errors']} with "
           f"optimiser errors (stored, not complete: rerun to retry), {counts['failed']} failed (not stored) "
           f"(store: {args.store})")
@@ -136,6 +139,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for section in report.sections:  # constrained and multi-objective problems
         print(f"{TITLES[section.kind]} ({REGRET_LABELS[section.kind].removeprefix('mean ')}):")
         print(format_rows(section.rows))
+    if report.pruning is not None:  # iterative problems, by pruner
+        print("Iterative problems with pruners (regret of the best complete value; epochs, fraction pruned and "
+              "near-pruned re-proposals per run):")
+        print(format_pruning_rows(report.pruning.rows))
     for r in report.paired:
         if r.group == "all":
             print(f"{r.budget:>5}  {r.optimizer} - {r.baseline}: {r.difference:+.4f} "
@@ -165,7 +172,8 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     bench = subparsers.add_parser("bench", help="run optimisers on benchmark problems into a SQLite store")
     bench.add_argument("--problems", default="bbob/*_d2",
                        help="comma-separated glob patterns over names like bbob/f01_i1_d2, yahpo/lcbench/7593, "
-                            "sklearn/..., highs/..., constrained/... (constraints), mo/... (several objectives) "
+                            "sklearn/..., highs/..., constrained/... (constraints), mo/... (several objectives), "
+                            "pruning/... (learning curves for --pruner) "
                             "(default 'bbob/*_d2')")
     bench.add_argument("--instances", type=_int_list, default=[1], help="BBOB instances for globs (default 1)")
     bench.add_argument("--yahpo-data", default=None,
@@ -193,6 +201,11 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     bench.add_argument("--seeds", type=positive_int, default=5, help="seeds 0..N-1 (default 5)")
     bench.add_argument("--budget", type=positive_int, default=50, help="evaluations per run (default 50)")
     bench.add_argument("--store", default=None, help=f"SQLite results file (default {DEFAULT_STORE})")
+    bench.add_argument("--pruner", choices=PRUNERS, default="none",
+                       help="Optuna pruner of every study (iterative problems, pruning/..., only): median "
+                            "(MedianPruner, 5 startup trials, 4 warm-up epochs), hyperband (HyperbandPruner, "
+                            "min_resource 1, max_resource the last epoch, reduction factor 3) or none (default); "
+                            "runs are stored as <optimizer>@<pruner>")
     add_run_options(bench)
     bench.set_defaults(func=_cmd_bench)
 

@@ -12,8 +12,10 @@
 
 Constrained problems use their *feasible* values throughout: the random median is the median objective of the
 feasible random points, and an infeasible point counts as ``inf`` in the random sample's best and in the
-reference search. Multi-objective problems need neither: their reference is a Pareto front
-(``reference_json`` in the store, from the problem), and no reference search runs for them.
+reference search. Multi-objective problems need neither: their reference is a Pareto front (``reference_json``
+in the store, from the problem), and no reference search runs for them. Iterative problems (``pruning/...``)
+use their final values (the curve at the last epoch): a pruned trial's last reported value never becomes a
+reference.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from metabo.bench.problems.base import CHEAP_RANDOM_MEDIAN_POINTS, evaluate_outcome, kind_of
-from metabo.bench.store import FEASIBLE, ResultStore
+from metabo.bench.store import FINAL, ResultStore
 
 RANDOM_MEDIAN_SEED = 20240101  # the same seed as BBOB's random median
 REFERENCE_TPE_TRIALS = 300  # TPE's per-suggestion cost grows with trials; the local search takes over after this
@@ -280,6 +282,8 @@ def ensure_problem_constants(store: Any, problems: Sequence[Any]) -> None:
                           random_median_points=sample.points,
                           random_median_source=f"median of {sample.points:,} uniform random points "
                                                f"(seed {sample.seed})" if kind == "single" else
+                                               f"median of the final values of {sample.points:,} uniform random "
+                                               f"points (seed {sample.seed})" if kind == "iterative" else
                                                f"median of the feasible ones of {sample.points:,} uniform random "
                                                f"points (seed {sample.seed})", kind=kind)
 
@@ -319,7 +323,7 @@ def run_reference_searches(problems: Sequence[Any], store_path: Any, evaluations
     for p, seed, n in tqdm(todo, desc="reference searches", unit="problem", disable=not progress):
         # the best stored trial and, for cheap problems, the random sample's best point seed the local search
         start = [(float(r["value"]), json.loads(r["params_json"])) for r in db.rows(
-            f"SELECT value, params_json FROM trials WHERE problem = ? AND params_json IS NOT NULL AND {FEASIBLE} "
+            f"SELECT value, params_json FROM trials WHERE problem = ? AND params_json IS NOT NULL AND {FINAL} "
             "ORDER BY value LIMIT 1", (p.name,))]
         if p.random_median_points >= CHEAP_RANDOM_MEDIAN_POINTS:
             sample = random_sample(p)

@@ -13,6 +13,8 @@
 * For each (optimiser, problem, seed), the stored run with the largest budget is used.
 * Constrained and multi-objective problems get sections of their own (``metabo.bench.report_kinds``): the
   regret of the best feasible value with the fraction of feasible trials, and the normalised hypervolume regret.
+* Iterative problems (``pruning/...``) get a section per pruner (``metabo.bench.report_pruning``): the regret of
+  the best complete value, epochs consumed, the fraction pruned and re-proposed pruned points.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from metabo.bench.problems import normalised_regret
+from metabo.bench.pruners import run_name, split_run_name
 from metabo.bench.store import ResultStore
 
 Pair = tuple[str, int]  # (problem, seed)
@@ -227,7 +230,8 @@ def health(store: str | Path) -> list[dict[str, object]]:
                 models.add(str(model.get("sha256_16")))
             if run["first_error"]:
                 first_errors[run["first_error"].splitlines()[0][:200]] += 1
-        row["shared_prefix_median"] = _shared_prefix_median(db, r["optimizer"])
+        same_pruner_random = run_name("random", split_run_name(r["optimizer"])[1])
+        row["shared_prefix_median"] = _shared_prefix_median(db, r["optimizer"], same_pruner_random)
         row["warning_messages"] = dict(sorted(messages.items(), key=lambda kv: -kv[1]))
         row["error_messages"] = dict(sorted(first_errors.items(), key=lambda kv: -kv[1]))
         row["models"] = sorted(models)
@@ -320,8 +324,8 @@ def _health_lines(health_rows: Sequence[dict[str, object]]) -> list[str]:
              "Suggestion times are wall times of `study.ask()` inside the benchmark (all workers sharing the "
              "machine), indicative only; see `benchmarks/speed.py` for controlled timings.", "",
              "Startup trials: the sampler's own initial design size. Shared with random: median number of leading "
-             "points identical to the `random` run of the same problem and seed (Optuna's samplers and metabo all "
-             "draw startup points from `RandomSampler(seed)`, so the initial designs coincide).", "",
+             "points identical to the `random` run of the same problem, seed and pruner (Optuna's samplers and "
+             "metabo all draw startup points from `RandomSampler(seed)`, so the initial designs coincide).", "",
              "| optimiser | runs | trials | startup trials | shared with random | errors | random fallbacks "
              "| warnings | median / max suggest s | model sha256 (first 16) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -421,6 +425,7 @@ class Report:
     health: list[dict[str, object]]
     paired: list[PairedRow] = field(default_factory=list)
     sections: list[Any] = field(default_factory=list)
+    pruning: Any = None  # report_pruning.PruningSection, where the store has iterative problems
 
 
 def _default_budgets(all_curves: Sequence[Curves]) -> list[int]:
@@ -439,18 +444,25 @@ def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str 
     and write ``report.md``, ``summary.json`` and the PNG plots into ``out_dir``; ``optimizers`` restricts the
     report (ranks included) to those optimisers; ``baseline`` adds every other optimiser's paired difference
     from it (``paired_differences``). Constrained and multi-objective problems get their own sections
-    (``metabo.bench.report_kinds``)."""
+    (``metabo.bench.report_kinds``), and iterative problems one per pruner (``metabo.bench.report_pruning``,
+    where ``optimizers`` and ``baseline`` are plain names: ``tpe`` is ``tpe@median`` under the median pruner)."""
     from metabo.bench.report_kinds import build_section, load_sections, section_lines
+    from metabo.bench.report_pruning import build_pruning_section, load_pruning, pruning_lines
 
     curves = load_curves(store)
     kinds = load_sections(store, optimizers)
+    pruning = load_pruning(store)
     if optimizers is not None:
-        have = set(curves.best) | {o for kc in kinds for o in kc.curves.best}
+        for pr in pruning:
+            pr.restrict(optimizers)
+        pruning = [pr for pr in pruning if pr.curves.best]
+        have = set(curves.best) | {o for kc in kinds for o in kc.curves.best} | \
+            {o for pr in pruning for o in pr.curves.best}
         unknown = set(optimizers) - have
         if unknown:
             raise ValueError(f"{store}: no runs of {sorted(unknown)}; it has {sorted(have)}")
         curves.best = {o: c for o, c in curves.best.items() if o in optimizers}
-    every = ([curves] if curves.best else []) + [kc.curves for kc in kinds]
+    every = ([curves] if curves.best else []) + [kc.curves for kc in kinds] + [pr.curves for pr in pruning]
     if not every:
         raise ValueError(f"{store}: no complete runs to report")
     if baseline is not None and not any(baseline in c.best for c in every):
@@ -466,17 +478,25 @@ def build_report(store: str | Path, budgets: Sequence[int] | None, out_dir: str 
     paired = (paired_differences(curves, baseline, budgets, n_boot=n_boot)
               if baseline and baseline in curves.best else [])
     sections = [build_section(kc, budgets, out, n_boot=n_boot, baseline=baseline) for kc in kinds]
-    health_rows = [h for h in health(store) if optimizers is None or h["optimizer"] in optimizers]
+    pruning_section = build_pruning_section(pruning, budgets, out, n_boot=n_boot, baseline=baseline) \
+        if pruning else None
+    health_rows = [h for h in health(store) if optimizers is None or h["optimizer"] in optimizers
+                   or split_run_name(h["optimizer"])[0] in optimizers]
     md_path = out / "report.md"
     kind_lines = [line for section in sections for line in section_lines(section)]
-    md_path.write_text(markdown(rows, health_rows, store, curves, paired, [kc.curves for kc in kinds], kind_lines))
+    if pruning_section is not None:
+        kind_lines += pruning_lines(pruning_section)
+    md_path.write_text(markdown(rows, health_rows, store, curves, paired,
+                                [kc.curves for kc in kinds] + [pr.curves for pr in pruning], kind_lines))
     (out / "summary.json").write_text(json.dumps(
         {"rows": [r.__dict__ for r in rows], "paired": [r.__dict__ for r in paired], "health": health_rows,
-         **{section.kind: section.to_json() for section in sections}},
+         **{section.kind: section.to_json() for section in sections},
+         **({"pruning": pruning_section.to_json()} if pruning_section is not None else {})},
         indent=2, default=str) + "\n")
     plots = plot(curves, out) if curves.best else []
-    return Report(md_path, plots + [p for section in sections for p in section.plots], rows, health_rows, paired,
-                  sections)
+    plots += [p for section in sections for p in section.plots]
+    plots += pruning_section.plots if pruning_section is not None else []
+    return Report(md_path, plots, rows, health_rows, paired, sections, pruning_section)
 
 
 def format_rows(rows: Sequence[SummaryRow], group: str = "all") -> str:

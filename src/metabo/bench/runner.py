@@ -18,6 +18,13 @@ samplers read them from the trial); multi-objective problems get a study with on
 objective and tell the vector. Every trial's objective vector and constraint values are stored; for these two
 kinds ``best_so_far`` is the best feasible value of the first objective (``inf`` until a feasible trial).
 
+Iterative problems (``pruning/...``) are played the way a user's objective plays them
+(``metabo.bench.problems.iterative.iterate``): the trial reports its learning curve epoch by epoch and asks the
+run's pruner (``metabo.bench.pruners``; the key's optimiser is ``<optimizer>@<pruner>``) whether to stop; a
+stopped trial is told ``PRUNED`` (Optuna keeps its last reported value as its value), the others their final
+value. Every trial's state, last step and epochs are stored, and ``best_so_far`` is the best complete value. The
+study is named after the problem and seed so that Hyperband's brackets are the same for every optimiser.
+
 A run in which the optimiser raised is stored (its trials say which points came from the fallback) but does not
 count as complete: ``run_benchmark`` reports it and runs it again next time, unless told to keep it.
 
@@ -46,6 +53,9 @@ import metabo
 from metabo.bench.optimizers import (check_models, check_optimizer_names, make_sampler, model_fingerprint, peer_info,
                                      startup_trials)
 from metabo.bench.problems import Problem, evaluate_outcome, get_problem, kind_of
+from metabo.bench.problems.base import Outcome
+from metabo.bench.problems.iterative import IterationOutcome, iterate
+from metabo.bench.pruners import check_pruner, describe_pruner, make_pruner, run_name, split_run_name
 from metabo.bench.reference import ensure_problem_constants
 from metabo.bench.store import ResultStore, RunKey, RunResult, TrialRecord
 
@@ -93,17 +103,28 @@ def execute_run(key: RunKey) -> RunResult:
 
     # the selection (select_problems) already decided whether reserved instances may run
     problem: Problem = get_problem(key.problem, allow_reserved=True)
+    optimizer, pruner = split_run_name(key.optimizer)
+    kind = kind_of(problem)
     space = problem.search_space()
     fallback = RandomSampler(seed=key.seed + FALLBACK_SEED_OFFSET)
-    info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(key.optimizer, problem)}
+    info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(optimizer, problem)}
+    if pruner != "none" and kind != "iterative":
+        raise OptimizerSetupError(f"pruner {pruner!r} on {key.problem}: pruners need iterative problems "
+                                  "(pruning/...), whose trials report by step")
     try:
-        primary = make_sampler(key.optimizer, key.seed, budget=key.budget, problem=problem)
+        primary = make_sampler(optimizer, key.seed, budget=key.budget, problem=problem)
     except Exception as exc:  # noqa: BLE001 - the run fails: its points would all be random ones
-        raise OptimizerSetupError(f"cannot build optimiser {key.optimizer!r} for {key.problem}: "
+        raise OptimizerSetupError(f"cannot build optimiser {optimizer!r} for {key.problem}: "
                                   f"{type(exc).__name__}: {exc}") from exc
-    kind = kind_of(problem)
     constraint_names = tuple(getattr(problem, "constraint_names", ()))
-    study = optuna.create_study(directions=["minimize"] * int(getattr(problem, "n_objectives", 1)), sampler=primary)
+    directions = ["minimize"] * int(getattr(problem, "n_objectives", 1))
+    if kind == "iterative":
+        max_step = int(problem.max_step)  # type: ignore[attr-defined]
+        info["pruner"] = describe_pruner(pruner, max_step)
+        study = optuna.create_study(directions=directions, sampler=primary, pruner=make_pruner(pruner, max_step),
+                                    study_name=f"{key.problem}/seed{key.seed}")
+    else:
+        study = optuna.create_study(directions=directions, sampler=primary)
     caught_warnings: Counter[str] = Counter()
     records: list[TrialRecord] = []
     best = float("inf")
@@ -128,24 +149,35 @@ def execute_run(key: RunKey) -> RunResult:
                     study.sampler = primary
                 used_fallback = True
             suggest_seconds = time.perf_counter() - t0
-            outcome = evaluate_outcome(problem, trial.params)
+            steps: IterationOutcome | None = None
+            if kind == "iterative":
+                steps = iterate(problem, trial)
+                outcome = Outcome((steps.value,))
+            else:
+                outcome = evaluate_outcome(problem, trial.params)
             value = outcome.values[0]
             for name, constraint in zip(constraint_names, outcome.constraints, strict=True):
                 trial.set_constraint(name, constraint)  # before tell: a finished trial's attributes are frozen
             try:
-                study.tell(trial, list(outcome.values) if len(outcome.values) > 1 else value)
+                if steps is not None and steps.pruned:
+                    study.tell(trial, state=TrialState.PRUNED)  # Optuna keeps the last reported value
+                else:
+                    study.tell(trial, list(outcome.values) if len(outcome.values) > 1 else value)
             except Exception as exc:  # noqa: BLE001 - recorded, never hidden
                 error_text = (error_text + "\n---\n" if error_text else "") + _error_text(exc)
         for w in caught:
             caught_warnings[f"{w.category.__name__}: {str(w.message)[:300]}"] += 1
-        if outcome.feasible:
+        if outcome.feasible and not (steps is not None and steps.pruned):
             best = min(best, value)
-        plain = kind == "single"
+        plain = kind in ("single", "iterative")
         records.append(TrialRecord(index, value, best, suggest_seconds, error=error_text is not None,
                                    fallback=used_fallback, error_text=error_text, params=dict(trial.params),
                                    values=None if plain else outcome.values,
                                    constraints=dict(zip(constraint_names, outcome.constraints)) or None,
-                                   feasible=outcome.feasible if constraint_names else None))
+                                   feasible=outcome.feasible if constraint_names else None,
+                                   state=None if steps is None else steps.state,
+                                   last_step=None if steps is None else steps.last_step,
+                                   epochs=None if steps is None else steps.epochs))
     wall = time.perf_counter() - start
     peer = peer_info(primary)
     if peer is not None:
@@ -159,15 +191,25 @@ def execute_run(key: RunKey) -> RunResult:
 
 
 def plan_runs(optimizers: Sequence[str], problems: Sequence[Problem], seeds: Iterable[int],
-              budget: int) -> list[RunKey]:
-    """Every (optimiser, problem, seed) run, ordered so that each problem-seed pair finishes early."""
+              budget: int, pruner: str = "none") -> list[RunKey]:
+    """Every (optimiser, problem, seed) run, ordered so that each problem-seed pair finishes early; with a pruner
+    the keys' optimisers are ``<optimizer>@<pruner>`` (``metabo.bench.pruners.run_name``)."""
     seeds = list(seeds)
-    return [RunKey(o, p.name, s, budget) for s in seeds for p in problems for o in optimizers]
+    return [RunKey(run_name(o, pruner), p.name, s, budget) for s in seeds for p in problems for o in optimizers]
+
+
+def check_pruner_problems(pruner: str, problems: Sequence[Problem]) -> None:
+    """``ValueError`` for an unknown pruner, or a pruner with problems whose trials report nothing to it."""
+    check_pruner(pruner)
+    plain = [p.name for p in problems if kind_of(p) != "iterative"]
+    if pruner != "none" and plain:
+        raise ValueError(f"--pruner {pruner} needs iterative problems (pruning/...), whose trials report by epoch; "
+                         f"not {', '.join(plain[:3])}{' ...' if len(plain) > 3 else ''}")
 
 
 def run_benchmark(optimizers: Sequence[str], problems: Sequence[Problem], seeds: Iterable[int], budget: int,
                   store: str | Path, workers: int = 1, threads: int = 1, progress: bool = True,
-                  retry_errors: bool = True) -> dict[str, int]:
+                  retry_errors: bool = True, pruner: str = "none") -> dict[str, int]:
     """Run every missing (optimiser, problem, seed, budget) run and store it.
 
     Args:
@@ -181,12 +223,15 @@ def run_benchmark(optimizers: Sequence[str], problems: Sequence[Problem], seeds:
         progress: show a tqdm bar over runs.
         retry_errors: rerun stored runs in which the optimiser raised (the default: such runs are not complete
             results); ``False`` keeps them.
+        pruner: ``none``, ``median`` or ``hyperband`` (``metabo.bench.pruners``; iterative problems only): runs
+            are stored as ``<optimizer>@<pruner>``.
 
     With ``workers > 1`` the pool uses the ``spawn`` start method, so a script calling this must guard its entry
     point with ``if __name__ == "__main__":``.
 
     Raises:
-        KeyError: an unknown optimiser name; ``ModelLoadError``: a model file a metabo run needs is missing or
+        KeyError: an unknown optimiser name; ``ValueError``: an unknown pruner, or a pruner with problems that
+        are not iterative; ``ModelLoadError``: a model file a metabo run needs is missing or
         broken (both before anything runs or is written).
 
     Returns:
@@ -200,10 +245,11 @@ def run_benchmark(optimizers: Sequence[str], problems: Sequence[Problem], seeds:
     if budget < 1:
         raise ValueError("budget must be at least 1")
     check_optimizer_names(list(optimizers))
+    check_pruner_problems(pruner, problems)
     check_models(list(optimizers), problems)
     db = ResultStore(store)
     ensure_problem_constants(db, problems)  # random medians of non-BBOB problems: computed once per store
-    planned = plan_runs(optimizers, problems, seeds, budget)
+    planned = plan_runs(optimizers, problems, seeds, budget, pruner)
     complete = db.complete_keys(with_errors=not retry_errors)
     todo = [k for k in planned if k not in complete]
     counts = {"planned": len(planned), "skipped": len(planned) - len(todo), "done": 0, "with_errors": 0,

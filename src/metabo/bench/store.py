@@ -18,6 +18,12 @@ Tables:
   value so far (``inf`` before the first feasible trial). Their problem rows carry ``kind`` and, for
   multi-objective problems, the hypervolume reference (``reference_json``: ideal, nadir, reference point,
   reference hypervolume and its source).
+  Iterative problems (``pruning/...``, kind ``iterative``) also store each trial's ``state`` (``COMPLETE`` or
+  ``PRUNED``; NULL for other problems: every such trial completed), its ``last_step`` reported and the
+  ``epochs`` it consumed; there ``value`` is what Optuna holds as the trial's value (the final value of a
+  complete trial, the last reported value of a pruned one) and ``best_so_far`` the best *complete* value so far
+  (``inf`` before the first). A run stored with a pruner has ``<optimizer>@<pruner>`` as its optimiser
+  (``metabo.bench.pruners``).
 
 * ``reference_runs``: one row per long reference search (problem, method, seed, evaluations, best value and
   parameters), see ``metabo.bench.reference``.
@@ -65,8 +71,11 @@ CREATE TABLE IF NOT EXISTS trials (
 # columns added to ``problems`` and ``trials`` after the first release; old stores get them on open
 PROBLEM_COLUMNS = {"family": "TEXT", "exact": "INTEGER", "f_opt_source": "TEXT", "random_median_points": "INTEGER",
                    "random_median_source": "TEXT", "kind": "TEXT", "reference_json": "TEXT"}
-TRIAL_COLUMNS = {"values_json": "TEXT", "constraints_json": "TEXT", "feasible": "INTEGER"}
+TRIAL_COLUMNS = {"values_json": "TEXT", "constraints_json": "TEXT", "feasible": "INTEGER", "state": "TEXT",
+                 "last_step": "INTEGER", "epochs": "INTEGER"}
 FEASIBLE = "(feasible IS NULL OR feasible = 1)"  # SQL: a trial without constraints is feasible
+# SQL: a trial whose value is a final objective value (feasible, and not a pruned trial's intermediate value)
+FINAL = f"({FEASIBLE} AND (state IS NULL OR state != 'PRUNED'))"
 EXACT_FAMILIES = ("bbob",)  # families whose f_opt in a pre-migration store is exact
 
 
@@ -95,6 +104,14 @@ class TrialRecord:
     values: tuple[float, ...] | None = None  # every objective (constrained and multi-objective problems)
     constraints: dict[str, float] | None = None  # constraint name -> value, feasible when <= 0
     feasible: bool | None = None  # None: the problem has no constraints
+    state: str | None = None  # iterative problems: "COMPLETE" or "PRUNED"
+    last_step: int | None = None  # iterative problems: the last step reported
+    epochs: int | None = None  # iterative problems: epochs consumed
+
+    @property
+    def final(self) -> bool:
+        """Whether ``value`` is a final objective value: feasible, and not a pruned trial's last reported value."""
+        return self.feasible is not False and self.state != "PRUNED"
 
 
 @dataclass
@@ -219,7 +236,7 @@ class ResultStore:
         """
         out = self.problem_rows()
         best_trials = {r["problem"]: r for r in self.rows(
-            f"SELECT problem, optimizer, seed, MIN(value) AS v FROM trials WHERE {FEASIBLE} GROUP BY problem")}
+            f"SELECT problem, optimizer, seed, MIN(value) AS v FROM trials WHERE {FINAL} GROUP BY problem")}
         for name, row in out.items():
             t = best_trials.get(name)
             if not row["exact"] and t is not None and t["v"] is not None and t["v"] < row["f_opt"]:
@@ -256,13 +273,14 @@ class ResultStore:
             con.execute(f"DELETE FROM runs WHERE {where}", key)
             con.executemany(
                 "INSERT INTO trials (optimizer, problem, seed, budget, trial, value, best_so_far, suggest_seconds, "
-                "error, fallback, error_text, params_json, values_json, constraints_json, feasible) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "error, fallback, error_text, params_json, values_json, constraints_json, feasible, state, last_step, "
+                "epochs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [key + (t.index, t.value, t.best_so_far, t.suggest_seconds, int(t.error), int(t.fallback),
                         t.error_text, json.dumps(t.params),
                         None if t.values is None else json.dumps(list(t.values)),
                         None if t.constraints is None else json.dumps(t.constraints),
-                        None if t.feasible is None else int(t.feasible)) for t in result.trials],
+                        None if t.feasible is None else int(t.feasible), t.state, t.last_step, t.epochs)
+                 for t in result.trials],
             )
             con.execute(
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -271,7 +289,7 @@ class ResultStore:
                        json.dumps(result.info)),
             )
             finite = [t.value for t in result.trials
-                      if t.feasible is not False and t.value == t.value and abs(t.value) != float("inf")]
+                      if t.final and t.value == t.value and abs(t.value) != float("inf")]
             if finite:
                 self._lower_f_opt(con, k.problem, min(finite),
                                   f"best value seen in the store ({k.optimizer} run, seed {k.seed})")

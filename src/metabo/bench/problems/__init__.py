@@ -2,9 +2,10 @@
 
 Names are ``<family>/...``: ``bbob/f01_i1_d2`` (BBOB function 1, instance 1, dimension 2),
 ``yahpo/lcbench/7593`` (a YAHPO Gym surrogate), and the ``sklearn/...`` and ``highs/...`` families where their
-modules are installed. Every problem follows the ``Problem`` contract of ``base.py``; two families extend it:
+modules are installed. Every problem follows the ``Problem`` contract of ``base.py``; three families extend it:
 ``constrained/...`` (constraint values, ``constrained.py``) and ``mo/...`` (several objectives,
-``multiobjective.py``), see ``base.kind_of``.
+``multiobjective.py``), and ``pruning/...`` (learning curves reported by epoch for pruners, ``pruning.py``), see
+``base.kind_of``.
 
 * ``get_problem(name)`` builds any well-formed name of an available family;
 * ``select_problems(patterns, ...)`` matches glob patterns against every family's listing (BBOB: functions
@@ -157,6 +158,7 @@ register_family("sklearn", "metabo.bench.problems.sklearn_tuning")
 register_family("highs", "metabo.bench.problems.highs_mip")
 register_family("constrained", "metabo.bench.problems.constrained")
 register_family("mo", "metabo.bench.problems.multiobjective")
+register_family("pruning", "metabo.bench.problems.pruning", _yahpo_lister)
 
 
 # --- lookup and selection ----------------------------------------------------------------------------------------

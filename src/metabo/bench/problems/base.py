@@ -17,7 +17,9 @@ Two more kinds extend the contract (``kind_of`` tells them apart):
   convention); ``evaluate`` is still its objective, feasible or not, and ``known_optimum`` the best *feasible*
   value;
 * a *multi-objective* problem has ``n_objectives >= 2`` and ``evaluate_outcome`` instead of a scalar
-  ``evaluate``, plus what its normalised hypervolume regret needs (``MultiObjectiveProblem``).
+  ``evaluate``, plus what its normalised hypervolume regret needs (``MultiObjectiveProblem``);
+* an *iterative* problem has a learning curve (``steps``, ``max_step``, ``curve``; ``iterative.py``) that a
+  trial reports step by step so that a pruner can stop it; ``evaluate`` is the curve's last value.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 from optuna.distributions import BaseDistribution
+
+from metabo.bench.problems.iterative import is_iterative
 
 CHEAP_RANDOM_MEDIAN_POINTS = 10_000  # random points for the random median of a cheap problem
 
@@ -120,13 +124,16 @@ class MultiObjectiveProblem(Protocol):
         ...
 
 
-KINDS = ("single", "constrained", "multi")
+KINDS = ("single", "constrained", "multi", "iterative")
 
 
 def kind_of(problem: Any) -> str:
-    """``"multi"`` (several objectives), ``"constrained"`` (constraint values) or ``"single"``."""
+    """``"multi"`` (several objectives), ``"constrained"`` (constraint values), ``"iterative"`` (a learning curve
+    reported by step) or ``"single"``."""
     if int(getattr(problem, "n_objectives", 1)) > 1:
         return "multi"
+    if is_iterative(problem):
+        return "iterative"
     return "constrained" if getattr(problem, "constraint_names", ()) else "single"
 
 
