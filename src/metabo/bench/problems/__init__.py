@@ -3,8 +3,8 @@
 Names are ``<family>/...``: ``bbob/f01_i1_d2`` (BBOB function 1, instance 1, dimension 2),
 ``yahpo/lcbench/7593`` (a YAHPO Gym surrogate), and the ``sklearn/...`` and ``highs/...`` families where their
 modules are installed. Every problem follows the ``Problem`` contract of ``base.py``; three families extend it:
-``constrained/...`` (constraint values, ``constrained.py``) and ``mo/...`` (several objectives,
-``multiobjective.py``), and ``pruning/...`` (learning curves reported by epoch for pruners, ``pruning.py``), see
+``constrained/...`` (constraint values, ``constrained.py``), ``mo/...`` (several objectives,
+``multiobjective.py``) and ``pruning/...`` (learning curves reported by epoch for pruners, ``pruning.py``), see
 ``base.kind_of``.
 
 * ``get_problem(name)`` builds any well-formed name of an available family;
