@@ -183,12 +183,13 @@ def test_demo_command_is_wired():
     assert exc.value.code == 0
 
 
-def test_finetune_command_needs_a_source_and_is_wired(tmp_path):
+def test_finetune_command_needs_a_source_and_is_wired(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["finetune", "--help"])
     assert exc.value.code == 0
-    with pytest.raises(SystemExit, match="--storage"):
-        main(["finetune", "--out", str(tmp_path / "m.safetensors")])
+    capsys.readouterr()
+    assert main(["finetune", "--out", str(tmp_path / "m.safetensors")]) == 2  # a user error: status 2, one line
+    assert _one_error_line(capsys).startswith("metabo finetune: give past studies with --storage URL")
 
 
 def test_finetune_command_from_a_storage(tmp_path, tiny_model):

@@ -187,6 +187,26 @@ def test_encode_missing_param_raises():
         enc.encode({"a": 0.3})
 
 
+@pytest.mark.parametrize("params, message", [
+    ({"c": 6, "x": 0.5}, r"parameter 'c': value 6 is not one of the search space's choices \('a', 'b'\)"),
+    ({"c": "a", "x": "0.5"}, r"parameter 'x': value '0.5' is not a number, as the search space's FloatDistribution"),
+    ({"c": "a", "x": None}, r"parameter 'x': value None is not a number"),
+    ({"c": "a", "x": float("nan")}, r"parameter 'x': value nan is not a number"),
+])
+def test_a_value_of_another_kind_than_the_space_names_the_parameter(params, message):
+    """A trial whose parameter was suggested with another distribution than a declared search space's: a
+    ValueError naming the parameter, not Optuna's bare message or a NaN coordinate."""
+    enc = SearchSpaceEncoder({"c": CategoricalDistribution(("a", "b")), "x": FloatDistribution(0, 1)})
+    with pytest.raises(ValueError, match=message):
+        enc.encode_many([{"c": "b", "x": 0.1}, params])
+
+
+def test_integers_beyond_int64_still_encode():
+    enc = SearchSpaceEncoder({"n": IntDistribution(0, 10**30)})
+    x = enc.encode_many([{"n": 10**25}, {"n": 5}])
+    assert np.isfinite(x).all() and x[0, 0] == pytest.approx((10**25 + 0.5) / (10**30 + 1))
+
+
 def test_unsupported_distribution_raises():
     class Weird(BaseDistribution):
         def to_external_repr(self, v):

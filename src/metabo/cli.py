@@ -92,7 +92,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     sources += list(args.file or [])
     sources += [f"yahpo:{s}" for s in args.yahpo or []]
     if not sources:
-        raise SystemExit("metabo finetune: give past studies with --storage URL, --file PATH or --yahpo SCENARIO")
+        raise ValueError("give past studies with --storage URL, --file PATH or --yahpo SCENARIO")
     _check_out(args.out)
     _check_base(args.base)
     target_space = _yahpo_target_space(args.yahpo) if args.yahpo else None
@@ -126,18 +126,16 @@ def _yahpo_target_space(scenarios: list[str]) -> dict:
 
 def _cmd_nap(args: argparse.Namespace) -> int:
     if args.resume and args.run_dir is None:
-        raise SystemExit("metabo nap: --resume needs the --run-dir to continue")
+        raise ValueError("--resume needs the --run-dir to continue")
     cfg = NAPConfig(iterations=args.iterations, episodes=args.episodes, horizon=args.horizon,
                     pool_size=args.pool_size, lr=args.lr, aux_coef=args.aux_coef, max_minutes=args.max_minutes,
                     seed=args.seed, threads=args.threads, device=args.device)
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    try:  # settings that do not fit, no GPU for --device cuda, or a run folder that cannot be continued
-        cfg.validate()
-        device = resolve_device(cfg.device)
-        if args.run_dir is not None:
-            check_run_dir(args.run_dir, args.resume, args.yahpo, cfg)
-    except ValueError as exc:
-        raise SystemExit(f"metabo nap: {exc}") from None
+    # settings that do not fit, no GPU for --device cuda, or a run folder that cannot be continued: ValueError
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    if args.run_dir is not None:
+        check_run_dir(args.run_dir, args.resume, args.yahpo, cfg)
     _check_out(args.out)
     yahpo.check_scenario(args.yahpo)
     _check_base(args.base)  # before the tasks load, which takes a while

@@ -150,14 +150,14 @@ class SearchSpaceEncoder:
                 raise KeyError(f"parameter {s.name!r} missing from {sorted(missing)}") from None
             dist = s.distribution
             if isinstance(dist, CategoricalDistribution):
-                columns = [s.choice_index.index(int(dist.to_internal_repr(v))) for v in values]
+                columns = [s.choice_index.index(_choice_index(s.name, dist, v)) for v in values]
                 out[np.arange(len(values)), s.start + np.asarray(columns, dtype=int)] = 1.0
                 continue
             low, high = _bounds(dist)
             if high <= low:
                 out[:, s.start] = 0.5
                 continue
-            v = np.asarray(values, dtype=np.float64)
+            v = _numbers(s.name, dist, values)
             if dist.log:
                 v = np.log(v)
             out[:, s.start] = np.clip((v - low) / (high - low), 0.0, 1.0)
@@ -194,6 +194,41 @@ class SearchSpaceEncoder:
                 lookup = dict(zip(np.unique(col), (_to_unit(float(v), dist) for v in values)))
                 out[:, s.start] = np.vectorize(lookup.__getitem__, otypes=[float])(col) if len(col) else col
         return out
+
+
+def _choice_index(name: str, dist: CategoricalDistribution, value: Any) -> int:
+    """Optuna's index of a categorical value; a ``ValueError`` naming the parameter for a value not among the
+    choices (a trial whose parameter has another distribution than the search space's)."""
+    try:
+        return int(dist.to_internal_repr(value))
+    except (ValueError, TypeError):
+        raise ValueError(f"parameter {name!r}: value {value!r} is not one of the search space's choices "
+                         f"{dist.choices}; was it suggested with another distribution?") from None
+
+
+def _numbers(name: str, dist: FloatDistribution | IntDistribution, values: list[Any]) -> np.ndarray:
+    """The values of a numeric parameter as floats; a ``ValueError`` naming the parameter for a value that is not
+    a number (a trial whose parameter has another distribution than the search space's)."""
+    arr = np.asarray(values)
+    if arr.ndim == 1 and arr.dtype.kind in "iuf":  # the usual case: numbers only
+        v = arr.astype(np.float64)
+        if not np.isnan(v).any():
+            return v
+    bad = [x for x in values if not _is_number(x)]
+    if bad:
+        raise ValueError(f"parameter {name!r}: value {bad[0]!r} is not a number, as the search space's "
+                         f"{type(dist).__name__} needs; was it suggested with another distribution?")
+    return np.array([float(x) for x in values], dtype=np.float64)  # e.g. integers beyond int64
+
+
+def _is_number(x: Any) -> bool:
+    """Whether ``x`` is a number that is not NaN (text is not a number here, even ``"0.5"``)."""
+    if isinstance(x, (str, bytes)):
+        return False
+    try:
+        return not math.isnan(float(x))
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _bounds(dist: FloatDistribution | IntDistribution) -> tuple[float, float]:
