@@ -161,3 +161,10 @@ def test_each_config_step_changes_the_values():
     for step in (dict(power=False), dict(compress_worse=False), dict(clip_worse=0.0)):
         other = ObjectiveTransform(False, ValueTransformConfig(**step)).fit(v).transform(v)
         assert not np.allclose(other, base), step
+
+
+def test_values_near_the_float_limit_do_not_overflow_the_scale():
+    values = np.array([0.01, 1e300, 0.04, 1e300, 0.09, 1e300, 0.16, 0.25])
+    t = ObjectiveTransform(False, DEFAULT_TRANSFORM).fit(values).transform(values)
+    assert np.isfinite(t).all()
+    assert t[values < 1].min() > t[values > 1].max()  # the penalties read worse than every real value

@@ -155,6 +155,9 @@ class ObjectiveTransform:
         # Pre-standardise so Yeo-Johnson's lambda search is well conditioned whatever the raw scale.
         self.shift = float(np.median(v)) if v.size else 0.0
         spread = float(np.std(v)) if v.size > 1 else 1.0
+        if not np.isfinite(spread):  # values near the float limit (a 1e300 penalty): the variance overflows
+            largest = float(np.max(np.abs(v - self.shift)))
+            spread = float(np.std((v - self.shift) / largest)) * largest
         self.spread = spread if spread > 1e-300 else 1.0
         z = (v - self.shift) / self.spread
         if cfg.power and v.size >= 3 and np.ptp(z) > 0:

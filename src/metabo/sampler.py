@@ -58,6 +58,7 @@ PRED_FEASIBILITY_ATTR = "metabo_predicted_feasibility"
 RESERVED_ATTR = "metabo:suggestion"
 MAX_RESERVATION_RETRIES = 2  # full re-suggestions after a clash; then nudges
 MAX_NUDGES = 20
+HUGE_VALUE = 1e150
 
 _threads_lock = threading.Lock()
 _threads_users = 0
@@ -201,6 +202,11 @@ class TNPSampler(BaseSampler):
                              "'multitask' one, or a fine-tuned model); this model has none")
         self._related = None if related is None else (
             related if isinstance(related, RelatedStudies) else RelatedStudies(related, transform))
+        if search_space is not None:
+            wrong = {n: type(d).__name__ for n, d in search_space.items() if not isinstance(d, BaseDistribution)}
+            if wrong:
+                raise TypeError("search_space values must be optuna.distributions (FloatDistribution, "
+                                f"IntDistribution, CategoricalDistribution); got {wrong}")
         self._fixed_space = dict(search_space) if search_space else None
         self._n_startup_trials = n_startup_trials
         self._n_warm_trials = n_warm_trials if has_related else 0
@@ -254,6 +260,7 @@ class TNPSampler(BaseSampler):
             return {}
         trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
                                    use_cache=True)
+        trials = self._in_declared_space(trials, search_space)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and search_space.keys() <= t.params.keys()]
         pruned = [t for t in trials if t.state == TrialState.PRUNED and search_space.keys() <= t.params.keys()]
         n_complete = len(complete)
@@ -266,6 +273,10 @@ class TNPSampler(BaseSampler):
         # before the study has any): until then, the independent sampler.
         if (len(raw) or self._related is None) and np.isfinite(raw).sum(0).min() < 1:
             return {}
+        if np.any(np.abs(raw[np.isfinite(raw)]) > HUGE_VALUE):
+            self._warn_once("huge", f"TNPSampler: objective values beyond {HUGE_VALUE:g} in magnitude (a penalty for "
+                            "failures?) leave no resolution for the others on the model's scale; return "
+                            "float('inf') for a failed evaluation instead (read as the worst finite value).")
         outcomes = read_outcomes(complete, study.directions, self._transform.for_own_values(self._related is not None),
                                  self._constraint_names(complete))
         if self._pruned_values == "capped" and n_complete < len(complete):
@@ -433,6 +444,22 @@ class TNPSampler(BaseSampler):
             assert objective is not None  # without constraints every trial is feasible
             return objective
         return FeasibilityWeighted(self.model, objective, own.thresholds)
+
+    def _in_declared_space(self, trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution]
+                           ) -> Sequence[FrozenTrial]:
+        """With a declared ``search_space``, the trials whose parameters were suggested from its distributions;
+        the others are left out of the model's data with a warning (once), rather than clipped into it."""
+        if self._fixed_space is None:
+            return trials
+        kept = [t for t in trials
+                if all(t.distributions.get(n, d) == d for n, d in search_space.items() if n in t.params)]
+        if len(kept) < len(trials):
+            off = next(t for t in trials if t not in kept)
+            names = [n for n, d in search_space.items() if n in off.params and off.distributions[n] != d]
+            self._warn_once("declared-space", f"TNPSampler: trial {off.number} suggested {names[0]!r} from "
+                            f"{off.distributions[names[0]]}, but search_space declares {search_space[names[0]]}; "
+                            "trials outside the declared space are left out of the model's data.")
+        return kept
 
     def _constraint_names(self, trials: Sequence[FrozenTrial]) -> list[str]:
         """The constraints the trials report; warns once if trials report different ones."""

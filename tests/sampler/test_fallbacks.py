@@ -201,3 +201,27 @@ def test_pruned_trials_join_the_context_at_their_last_value(tiny_model, spy_enco
     finished = [t for t in study.trials[:-1] if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert any(t.state == TrialState.PRUNED for t in finished)
     assert len(spy_encode[-1].y_own) == len(finished)  # pruned trials are observations too
+
+
+def test_huge_penalties_get_a_warning_and_every_value_stays_finite(tiny_model, tnp_warnings):
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        return 1e300 if x > 0.6 else x
+
+    study = optuna.create_study(sampler=make_sampler(tiny_model))
+    study.optimize(objective, n_trials=10)
+    assert any("float('inf')" in m for m in tnp_messages(tnp_warnings))
+    assert all(np.isfinite(t.user_attrs.get(PRED_MEAN_ATTR, 0.0)) or t.value > 1e299 for t in study.trials)
+
+
+def test_search_space_values_must_be_distributions(tiny_model):
+    with pytest.raises(TypeError, match="optuna.distributions"):
+        make_sampler(tiny_model, search_space={"x": "uniform(0, 1)"})
+
+
+def test_trials_outside_a_declared_space_are_left_out_with_a_warning(tiny_model, tnp_warnings):
+    sampler = make_sampler(tiny_model, search_space={"x": FloatDistribution(0, 1)})
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: (t.suggest_float("x", 0, 10) - 6) ** 2, n_trials=8)
+    assert any("declares" in m for m in tnp_messages(tnp_warnings))
+    assert all(t.params["x"] > 1 for t in study.trials[N_STARTUP:])  # never clipped into the declared range
