@@ -301,23 +301,3 @@ def test_a_yahpo_scenario_without_train_instances_fails_in_the_constructor():
     with pytest.raises(MetaDataError, match="'iaml_glmnet' has no train instance"):
         RelatedStudies("yahpo:iaml_glmnet")
     RelatedStudies("yahpo:lcbench")  # nothing evaluated yet: quick
-
-
-def test_rerank_growth_reuses_the_chosen_studies_until_the_own_data_grow(multitask_model, make_past_studies,
-                                                                         monkeypatch):
-    import metabo.related as related_module
-
-    related = RelatedStudies(make_past_studies(12, 10, seed=0), rerank_growth=1.5)
-    space = dict(BOWL_SPACE)
-    calls = []
-    original = related_module.choose_studies
-    monkeypatch.setattr(related_module, "choose_studies", lambda *a, **k: calls.append(len(a[3])) or original(*a, **k))
-    rng = np.random.RandomState(0)
-    dims = np.arange(2)
-    x = rng.rand(12, 2)
-    y = rng.randn(12)
-    for n in (2, 3, 4, 5, 6, 8, 4):  # below 3 points: every time; then again at 3 * 1.5 and 6 * 1.5; fewer: anew
-        related.context(multitask_model, space, dims, x[:n], y[:n], rng)
-    assert calls == [2, 3, 5, 8, 4]
-    with pytest.raises(ValueError, match="rerank_growth"):
-        RelatedStudies(make_past_studies(1), rerank_growth=0.5)

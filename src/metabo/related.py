@@ -138,9 +138,6 @@ class RelatedStudies:
         sources: anything ``metabo.meta.load_corpus`` takes.
         transform: the value transform; past studies' values get its ``for_past_values()`` steps.
         max_points: related points in the context per suggestion, shared among the chosen studies.
-        rerank_growth: with more studies than task slots, the chosen studies are ranked again only once the
-            study's own observations have grown by this factor since the last ranking (1: at every suggestion).
-            Under measurement (bench name ``metabo-transfer-rerank``).
 
     Raises:
         ValueError: ``max_points`` below 1; no source; a source that cannot be read or holds no study with a
@@ -148,14 +145,10 @@ class RelatedStudies:
         FileNotFoundError: a missing table file or YAHPO data folder.
     """
 
-    def __init__(self, sources: Any, transform: ValueTransformConfig = DEFAULT_TRANSFORM, max_points: int = 128,
-                 rerank_growth: float = 1.0) -> None:
+    def __init__(self, sources: Any, transform: ValueTransformConfig = DEFAULT_TRANSFORM, max_points: int = 128
+                 ) -> None:
         if max_points < 1:
             raise ValueError(f"max_related_points must be at least 1, got {max_points}")
-        if not rerank_growth >= 1.0:
-            raise ValueError(f"rerank_growth must be at least 1, got {rerank_growth}")
-        self.rerank_growth = rerank_growth
-        self._ranked: dict[str, tuple[int, list[AlignedStudy]]] = {}
         self.sources = sources
         self._sources = check_sources(sources)
         self.transform = transform
@@ -183,25 +176,11 @@ class RelatedStudies:
         aligned = self.aligned(search_space)
         if not aligned:
             return None
-        chosen = self._chosen(model, search_space, aligned, x_own, y_own, rng, dims)
+        chosen = choose_studies(model, aligned, x_own[:, dims], y_own, rng, dims=dims)
         points = related_points(chosen, self.max_points, rng, dims=dims)
         # Search around the best configuration of every related study, not only of those in the context.
         seeds = np.stack([a.x[int(np.argmax(a.y))] for a in aligned])[:, dims]
         return points, seeds
-
-    def _chosen(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], aligned: list[AlignedStudy],
-                x_own: np.ndarray, y_own: np.ndarray, rng: np.random.RandomState, dims: np.ndarray
-                ) -> list[AlignedStudy]:
-        """``choose_studies``, reused until the own observations grow by ``rerank_growth`` (or shrink: another
-        study with the same space)."""
-        key = space_key(search_space)
-        n_last, last = self._ranked.get(key, (0, []))
-        n = len(y_own)
-        if self.rerank_growth > 1 and last and MIN_POINTS_TO_RANK <= n_last <= n < n_last * self.rerank_growth:
-            return last
-        chosen = choose_studies(model, aligned, x_own[:, dims], y_own, rng, dims=dims)
-        self._ranked[key] = (n, chosen)
-        return chosen
 
     def portfolio_point(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], dims: np.ndarray,
                         x_taken: np.ndarray) -> np.ndarray | None:

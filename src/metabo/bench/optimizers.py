@@ -8,7 +8,6 @@ budget, the problem and the name's argument (``metabo:<path>``, ``metabo-nap:<pa
   ``metabo-noclip`` (no soft clipping) and ``metabo-repeats`` (``min_distance=0``, evaluated points may recur);
   under measurement for pruned studies: ``metabo-pruned-last`` (pruned trials observed at their last reported
   value) and ``metabo-pruned-capped`` (that value, no better than the median complete trial);
-  ``metabo-transfer-rerank`` (related studies ranked again only when the own observations grew by 25%);
 * meta-learning on YAHPO problems: ``metabo-transfer`` (related studies in context, the scenario's fine-tuned
   model), ``metabo-related`` (related studies, the multi-task model), ``metabo-nap`` / ``metabo-nap:<path>``
   (a learned acquisition, NAP) and ``metabo-nap-ei`` (EI from the same model); related studies are the random
@@ -45,7 +44,6 @@ from metabo.bench.problems import kind_of
 from metabo.meta import WarmStartSampler
 from metabo.model.io import ModelLoadError, default_model_path, load_cached, multitask_model_path
 from metabo.normalise import ValueTransformConfig
-from metabo.related import RelatedStudies
 from metabo.sampler import TNPSampler
 
 
@@ -111,8 +109,7 @@ def _pruned_values(mode: str) -> Callable[[Run], BaseSampler]:
 
 
 def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei",
-                  search: CandidateSearchConfig = CandidateSearchConfig(), rerank_growth: float = 1.0
-                  ) -> Callable[[Run], BaseSampler]:
+                  search: CandidateSearchConfig = CandidateSearchConfig()) -> Callable[[Run], BaseSampler]:
     """metabo with the scenario's related studies in context and the model ``model_of`` gives; plain metabo on
     problems without related studies (except for the learned acquisition, which needs its own model)."""
 
@@ -123,10 +120,7 @@ def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei
         if model is None:
             raise ValueError(f"no model for this problem ({getattr(run.problem, 'name', None)}): NAP models and "
                              "related studies exist for YAHPO scenarios")
-        related: Any = f"yahpo:{run.scenario}"
-        if rerank_growth != 1.0:
-            related = RelatedStudies(related, rerank_growth=rerank_growth)
-        return TNPSampler(seed=run.seed, model=model, related=related, acquisition=acquisition,
+        return TNPSampler(seed=run.seed, model=model, related=f"yahpo:{run.scenario}", acquisition=acquisition,
                           budget=run.budget, search_space=run.problem.search_space(), search=search)
 
     return build
@@ -174,8 +168,6 @@ _SPECS = [
     OptimizerSpec("metabo-pruned-capped", _pruned_values("capped"), _default_model),
     OptimizerSpec("metabo-transfer", _with_related(_transfer_model), _related_model(_transfer_model)),
     OptimizerSpec("metabo-transfer-corners", _with_related(_transfer_model, search=CandidateSearchConfig(n_bound=128)),
-                  _related_model(_transfer_model)),
-    OptimizerSpec("metabo-transfer-rerank", _with_related(_transfer_model, rerank_growth=1.25),
                   _related_model(_transfer_model)),
     OptimizerSpec("metabo-related", _with_related(_multitask_model), _related_model(_multitask_model)),
     OptimizerSpec("metabo-nap", _with_related(_nap_model, acquisition="nap"), _related_model(_nap_model),
