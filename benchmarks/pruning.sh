@@ -4,8 +4,7 @@
 #                      its validation error (1 - val_accuracy / 100) at epochs 1, 2, 3, 4, 6, 9, 13, 18, 27, 39, 52
 #                      and stops when the pruner says so; its value is the error at epoch 52
 #                      (metabo.bench.problems.pruning).
-#   optimisers:        OPTIMIZERS (default metabo, the pruned-trial variants metabo-pruned-last and
-#                      metabo-pruned-capped under measurement, tpe (multivariate TPE) and random).
+#   optimisers:        OPTIMIZERS (default metabo, tpe (multivariate TPE) and random).
 #   pruners:           median (MedianPruner, 5 startup trials, 4 warm-up epochs) and hyperband (HyperbandPruner,
 #                      min_resource 1, max_resource 52, reduction factor 3); runs are stored as <optimiser>@<pruner>
 #                      (metabo.bench.pruners), so the pruners never mix.
@@ -24,7 +23,7 @@ BUDGET=${BUDGET:-50}
 WORKERS=${WORKERS:-2}
 PROBLEMS=${PROBLEMS:-pruning/lcbench/*}
 PRUNERS=${PRUNERS:-median hyperband}
-OPTIMIZERS=${OPTIMIZERS:-metabo,metabo-pruned-last,metabo-pruned-capped,tpe,random}
+OPTIMIZERS=${OPTIMIZERS:-metabo,tpe,random}
 run=(metabo bench --problems "$PROBLEMS" --optimizers "$OPTIMIZERS" --seeds "$SEEDS" --budget "$BUDGET"
      --store "$STORE" --workers "$WORKERS" --threads 1 --no-progress)
 status=0  # a failed run (exit 1) still lets the other runs and the report go ahead; the script then exits 1

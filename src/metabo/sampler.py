@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -85,24 +84,6 @@ def _one_torch_thread() -> Iterator[None]:
             _threads_users -= 1
             if _threads_users == 0:
                 torch.set_num_threads(_threads_saved)
-
-
-@dataclass(frozen=True)
-class _PrunedObservation:
-    """A pruned trial read as an observation at its last reported value (what ``read_outcomes`` reads)."""
-
-    number: int
-    params: dict[str, Any]
-    values: list[float]
-    constraints: dict[str, float]
-
-
-def _pruned_observation(trial: FrozenTrial) -> _PrunedObservation | None:
-    """The trial at its last reported intermediate value, or ``None`` if it reported none."""
-    if not trial.intermediate_values:
-        return None
-    last = trial.intermediate_values[max(trial.intermediate_values)]
-    return _PrunedObservation(trial.number, trial.params, [float(last)], trial.constraints)
 
 
 def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any] | None:
@@ -224,9 +205,6 @@ class TNPSampler(BaseSampler):
             warnings.warn("TNPSampler: constraints_func is deprecated (as in Optuna 5); use "
                           "trial.set_constraint(name, value) in the objective instead.", FutureWarning, stacklevel=2)
         self._constraints_func = constraints_func
-        # How pruned trials count, beside never being proposed again: "ignore", "last" (at their last reported
-        # value) or "capped" (that value, but no better than the median complete trial). Under measurement.
-        self._pruned_values = "ignore"
 
     # ------------------------------------------------------------------ model
     @property
@@ -262,10 +240,9 @@ class TNPSampler(BaseSampler):
                                    use_cache=True)
         trials = self._in_declared_space(trials, search_space)
         complete = [t for t in trials if t.state == TrialState.COMPLETE and search_space.keys() <= t.params.keys()]
+        # Pruned trials are kept away from, not observed: reading them at their last reported value measured no
+        # gain (BENCHMARKS.md, What was tried).
         pruned = [t for t in trials if t.state == TrialState.PRUNED and search_space.keys() <= t.params.keys()]
-        n_complete = len(complete)
-        if self._pruned_values != "ignore" and len(study.directions) == 1:
-            complete += [obs for obs in map(_pruned_observation, pruned) if obs is not None]
         if len(complete) < self._n_startup_trials:
             return {}
         raw = np.array([t.values for t in complete], dtype=np.float64).reshape(len(complete), len(study.directions))
@@ -279,10 +256,6 @@ class TNPSampler(BaseSampler):
                             "float('inf') for a failed evaluation instead (read as the worst finite value).")
         outcomes = read_outcomes(complete, study.directions, self._transform.for_own_values(self._related is not None),
                                  self._constraint_names(complete))
-        if self._pruned_values == "capped" and n_complete < len(complete):
-            # A pruner stopped these trials for doing worse than others at the same step: no better than the median
-            ceiling = np.median(outcomes.y[:n_complete, 0]) if n_complete else np.inf
-            outcomes.y[n_complete:, 0] = np.minimum(outcomes.y[n_complete:, 0], ceiling)
 
         encoder = SearchSpaceEncoder(search_space)
         x = encoder.encode_many([t.params for t in complete])

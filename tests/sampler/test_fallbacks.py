@@ -177,10 +177,8 @@ def _pruned_curve(trial: optuna.Trial) -> float:
     return final
 
 
-@pytest.mark.parametrize("mode", ["ignore", "last", "capped"])
-def test_a_pruned_point_is_never_proposed_again(tiny_model, mode):
+def test_a_pruned_point_is_never_proposed_again(tiny_model):
     sampler = make_sampler(tiny_model)
-    sampler._pruned_values = mode
     study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
                                                                                       n_warmup_steps=1))
     study.optimize(_pruned_curve, n_trials=20)
@@ -190,17 +188,6 @@ def test_a_pruned_point_is_never_proposed_again(tiny_model, mode):
         earlier = [p for p in pruned if p.number < t.number]
         gaps = [max(abs(t.params[k] - p.params[k]) for k in t.params) for p in earlier]
         assert not gaps or min(gaps) >= 0.01
-
-
-def test_pruned_trials_join_the_context_at_their_last_value(tiny_model, spy_encode):
-    sampler = make_sampler(tiny_model)
-    sampler._pruned_values = "last"
-    study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.MedianPruner(n_startup_trials=3,
-                                                                                      n_warmup_steps=1))
-    study.optimize(_pruned_curve, n_trials=12)
-    finished = [t for t in study.trials[:-1] if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert any(t.state == TrialState.PRUNED for t in finished)
-    assert len(spy_encode[-1].y_own) == len(finished)  # pruned trials are observations too
 
 
 def test_huge_penalties_get_a_warning_and_every_value_stays_finite(tiny_model, tnp_warnings):

@@ -6,8 +6,6 @@ budget, the problem and the name's argument (``metabo:<path>``, ``metabo-nap:<pa
 * ``metabo`` (``TNPSampler``, shipped model), ``metabo:<path>`` (another model file), and the ablations
   ``metabo-refine10`` (10 refinement steps), ``metabo-nocompress`` (no worse-half compression),
   ``metabo-noclip`` (no soft clipping) and ``metabo-repeats`` (``min_distance=0``, evaluated points may recur);
-  under measurement for pruned studies: ``metabo-pruned-last`` (pruned trials observed at their last reported
-  value) and ``metabo-pruned-capped`` (that value, no better than the median complete trial);
 * meta-learning on YAHPO problems: ``metabo-transfer`` (related studies in context, the scenario's fine-tuned
   model), ``metabo-related`` (related studies, the multi-task model), ``metabo-nap`` / ``metabo-nap:<path>``
   (a learned acquisition, NAP) and ``metabo-nap-ei`` (EI from the same model); related studies are the random
@@ -97,17 +95,6 @@ def _metabo(**options: Any) -> Callable[[Run], BaseSampler]:
     return lambda run: TNPSampler(seed=run.seed, model=run.argument, **options)
 
 
-def _pruned_values(mode: str) -> Callable[[Run], BaseSampler]:
-    """metabo with pruned trials read as observations (``mode``: "last" or "capped"), under measurement."""
-
-    def build(run: Run) -> BaseSampler:
-        sampler = TNPSampler(seed=run.seed, model=run.argument)
-        sampler._pruned_values = mode
-        return sampler
-
-    return build
-
-
 def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei",
                   search: CandidateSearchConfig = CandidateSearchConfig()) -> Callable[[Run], BaseSampler]:
     """metabo with the scenario's related studies in context and the model ``model_of`` gives; plain metabo on
@@ -164,8 +151,6 @@ _SPECS = [
     OptimizerSpec("metabo-noclip", _metabo(transform=ValueTransformConfig(clip_worse=0.0)), _default_model),
     OptimizerSpec("metabo-repeats", _metabo(search=CandidateSearchConfig(min_distance=0.0)), _default_model),
     OptimizerSpec("metabo-corners", _metabo(search=CandidateSearchConfig(n_bound=128)), _default_model),
-    OptimizerSpec("metabo-pruned-last", _pruned_values("last"), _default_model),
-    OptimizerSpec("metabo-pruned-capped", _pruned_values("capped"), _default_model),
     OptimizerSpec("metabo-transfer", _with_related(_transfer_model), _related_model(_transfer_model)),
     OptimizerSpec("metabo-transfer-corners", _with_related(_transfer_model, search=CandidateSearchConfig(n_bound=128)),
                   _related_model(_transfer_model)),
