@@ -8,7 +8,7 @@ strictly increasing, so the model's ``P(output >= threshold)`` is exactly its pr
 
 Constraints come from ``FrozenTrial.constraints``: Optuna 5's ``trial.set_constraint`` and the list that
 ``constraints_func`` samplers store. Bad values get a documented fallback, never a crash: +-inf objective or
-constraint values become the worst finite value of that output; a constraint a trial did not report (or stored
+constraint values, and values beyond ``HUGE_VALUE`` in magnitude, become the worst other value of that output; a constraint a trial did not report (or stored
 as NaN) is missing for that trial: that output's context leaves the trial out, and its feasibility is decided by
 the constraints it did report (as ``optuna.study`` does).
 """
@@ -24,6 +24,8 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from metabo.normalise import ObjectiveTransform, ValueTransformConfig
+
+HUGE_VALUE = 1e150  # larger magnitudes are read like +-inf
 
 
 @dataclass
@@ -149,8 +151,9 @@ def _constraint_value(trial: FrozenTrial, name: str) -> float:
 
 
 def _finite_or_worst(values: np.ndarray, maximize: bool) -> np.ndarray:
-    """``values`` with +-inf replaced by the worst finite value (unchanged if none is finite)."""
-    finite = np.isfinite(values)
+    """``values`` with +-inf, and values beyond ``HUGE_VALUE`` in magnitude (penalties such as 1e300, which would
+    leave the others no resolution), replaced by the worst other value (unchanged if there is none)."""
+    finite = np.isfinite(values) & (np.abs(values) <= HUGE_VALUE)
     if finite.all() or not finite.any():
         return values
     worst = values[finite].min() if maximize else values[finite].max()

@@ -46,7 +46,7 @@ from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHype
 from metabo.model.io import load_cached, multitask_model_path
 from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
-from metabo.outcomes import Outcomes, constraint_names, read_outcomes
+from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
 from metabo.related import RelatedStudies
 from metabo.space import SearchSpaceEncoder, Subspace
 
@@ -57,7 +57,6 @@ PRED_FEASIBILITY_ATTR = "metabo_predicted_feasibility"
 RESERVED_ATTR = "metabo:suggestion"
 MAX_RESERVATION_RETRIES = 2  # full re-suggestions after a clash; then nudges
 MAX_NUDGES = 20
-HUGE_VALUE = 1e150
 
 _threads_lock = threading.Lock()
 _threads_users = 0
@@ -252,8 +251,7 @@ class TNPSampler(BaseSampler):
             return {}
         if np.any(np.abs(raw[np.isfinite(raw)]) > HUGE_VALUE):
             self._warn_once("huge", f"TNPSampler: objective values beyond {HUGE_VALUE:g} in magnitude (a penalty for "
-                            "failures?) leave no resolution for the others on the model's scale; return "
-                            "float('inf') for a failed evaluation instead (read as the worst finite value).")
+                            "failures?) are read like float('inf'): as the worst of the other values.")
         outcomes = read_outcomes(complete, study.directions, self._transform.for_own_values(self._related is not None),
                                  self._constraint_names(complete))
 
