@@ -44,6 +44,8 @@ field_stage() { [ "$FIELD" = 0 ] || stage "$@"; }
 meta_stage() { [ "$META" = 0 ] || stage "$@"; }
 
 ablations=()  # the full profile adds the acquisition ablation (it has no smoke-test size)
+studies=()  # and the constrained, multi-objective and pruned studies (issue 17, 18), with their fragments
+study_fragments=()
 if [ "$QUICK" = 1 ]; then
     R=bench_results/quick
     OUT=$R/BENCHMARKS.md
@@ -83,6 +85,15 @@ else
     meta_stage WORKERS=$WORKERS METABO=metabo-transfer,metabo,metabo-nap,metabo-nap-ei,metabo-transfer-corners \
         bash benchmarks/meta_stage.sh
     meta_stage python benchmarks/meta_stage_summary.py --out $R/meta_stage/summary.md
+    field_stage STORE=$R/constrained_mo/results.db WORKERS=$WORKERS bash benchmarks/constrained_mo.sh
+    field_stage STORE=$R/pruning/results.db WORKERS=$WORKERS bash benchmarks/pruning.sh
+    field_stage python benchmarks/speed_outputs.py --suggestions 15 --out $R/speed_outputs/speed.md
+    field_stage python benchmarks/bad_inputs.py
+    studies=(--section "Constraints and several objectives: metabo against Optuna's samplers=$R/constrained_mo/results.db::metabo,gp,tpe,random,nsgaii::10,25,50::metabo"
+             --section "Pruning: lcbench learning curves under Optuna's pruners=$R/pruning/results.db::metabo,tpe,random::25,50::tpe")
+    study_fragments=(--fragment "Suggestion speed with several objectives and a constraint=$R/speed_outputs/speed.md"
+                     --fragment "Optuna's sampler conformance tests=benchmarks/fragments/optuna_conformance.md"
+                     --fragment "Bad input=benchmarks/fragments/bad_inputs.md")
     ablations=(--section "Ablation: metabo's defaults against metabo-repeats, metabo-nocompress and metabo-noclip=$R/ablation_min_distance/results.db::::10,25,50::metabo")
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
@@ -125,6 +136,7 @@ if [ "$META" = 1 ]; then
         --section "iaml_glmnet (4 validation instances), metabo zero-shot=$R/meta_other/results.db::metabo,metabo-nocompress,metabo-noclip,$OTHER_PEERS::$OTHER_BUDGETS"
         --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS")
 fi
+[ "$FIELD" = 1 ] && sections+=("${studies[@]}") && fragments+=("${study_fragments[@]}")
 [ "$META" = 1 ] && [ -f "$R/meta_stage/summary.md" ] && \
     fragments+=(--fragment "Meta-learning stage: validation instances of lcbench, rbv2_xgboost and rbv2_rpart=$R/meta_stage/summary.md")
 fragments+=(--fragment "End-to-end example: past studies in SQLite=benchmarks/fragments/end_to_end.md"

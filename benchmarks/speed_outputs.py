@@ -5,13 +5,14 @@ For each study shape (one objective; two objectives and one constraint) and each
 (each told a value, so the study grows by one per suggestion). Both samplers run in the same process, one after
 the other, shape by shape. Prints a markdown table of median seconds per suggestion and the ratios.
 
-    python benchmarks/speed_outputs.py --trials 100 --dims 8 --suggestions 15
+    python benchmarks/speed_outputs.py --trials 100 --dims 8 --suggestions 15 --out bench_results/speed_outputs/speed.md
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--suggestions", type=int, default=15)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the process (GP uses them)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="also write the table to this Markdown file")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(args.threads)
@@ -70,16 +72,19 @@ def main() -> None:
         for name, make in samplers.items():
             times = _suggestion_times(make(), shape, args.trials, args.dims, args.suggestions, args.seed)
             medians[shape_name, name] = float(np.median(times))
-    print(f"Median seconds per suggestion at n = {args.trials}, D = {args.dims}, {args.threads} threads, "
-          f"{args.suggestions} suggestions each:\n")
-    print("| study | metabo | GPSampler | metabo / GP |")
-    print("|---|---:|---:|---:|")
+    single, multi = medians["1 objective", "metabo"], medians["2 objectives + 1 constraint", "metabo"]
+    lines = [f"Median seconds per suggestion at n = {args.trials}, D = {args.dims}, {args.threads} threads, "
+             f"{args.suggestions} suggestions each:", "", "| study | metabo | GPSampler | metabo / GP |",
+             "|---|---:|---:|---:|"]
     for shape_name in SHAPES:
         m, g = medians[shape_name, "metabo"], medians[shape_name, "gp"]
-        print(f"| {shape_name} | {m:.3f} | {g:.3f} | {m / g:.2f} |")
-    single, multi = medians["1 objective", "metabo"], medians["2 objectives + 1 constraint", "metabo"]
-    print(f"\nmetabo, 2 objectives + 1 constraint / 1 objective: {multi / single:.2f}")
-
+        lines.append(f"| {shape_name} | {m:.3f} | {g:.3f} | {m / g:.2f} |")
+    lines += ["", f"metabo, 2 objectives + 1 constraint / 1 objective: {multi / single:.2f}"]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
 
 if __name__ == "__main__":
     main()
