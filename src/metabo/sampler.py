@@ -1,9 +1,11 @@
 """TNPSampler: an Optuna sampler driven by a pretrained transformer neural process.
 
 The sampler only orchestrates; data flows one way: trials -> ``SearchSpaceEncoder`` (unit cube) and
-``ObjectiveTransform`` (the model's scale) -> ``metabo.context`` (own, related and pending points, as training lays
-them out) -> ``TNPModel`` -> an ``Acquisition`` maximised over a ``Subspace`` (``metabo.acquisition``) -> decoded
-parameters.
+``metabo.outcomes`` (each objective and each constraint one output on the model's scale) -> ``metabo.context``
+(own, related and pending points, as training lays them out; one context per output) -> ``TNPModel`` (all outputs
+in one batched pass) -> an ``Acquisition`` (log-EI; feasibility-weighted under constraints; log-EHVI or ParEGO
+for several objectives) maximised over a ``Subspace`` (``metabo.acquisition``) -> decoded parameters, reserved on
+the trial (``RESERVED_ATTR``) so simultaneous workers keep apart.
 
 Limits and fallbacks (never a crash):
 
@@ -13,8 +15,11 @@ Limits and fallbacks (never a crash):
   random subsample of the remaining trials (``metabo.context.select_points``);
 * parameters outside the relative search space (dynamic or conditional ones, and categoricals with more choices
   than the model's input width): the independent sampler, with one warning per parameter;
-* failed trials are ignored; NaN objective values fail in Optuna itself; +/-inf values are replaced by the worst
-  finite value; a study with no finite value yet is sampled at random.
+* failed trials are ignored; NaN objective values fail in Optuna itself; +/-inf values (and values beyond
+  ``metabo.outcomes.HUGE_VALUE``) are replaced by the worst other value; a study with no finite value yet is
+  sampled at random; pruned trials are never proposed again;
+* with a declared ``search_space``, trials suggested from other distributions are left out of the model's data;
+* constraints a trial did not report are left out of that constraint's model (``metabo.outcomes``).
 
 Related past studies (``related=``, ``metabo.related.RelatedStudies``) go into the model's context under their own
 task slots. They need a multi-task model (the shipped ``multitask`` model is the default then). With a
@@ -102,6 +107,9 @@ def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution
 
 class TNPSampler(BaseSampler):
     """Bayesian optimisation with a pretrained transformer neural process as surrogate.
+
+    Works on single- and multi-objective studies, with or without constraints (``trial.set_constraint``, or the
+    deprecated ``constraints_func``), with parallel workers on any Optuna storage, and with pruners.
 
     Args:
         model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default
