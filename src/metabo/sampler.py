@@ -118,7 +118,9 @@ class TNPSampler(BaseSampler):
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
             ``"yahpo:<scenario>"``), or a list of them, or a ``metabo.related.RelatedStudies`` (to set how many
-            related points join the context). Needs a model with task slots.
+            related points join the context). Needs a model with task slots. Sources are checked here: a missing
+            file, a bad storage URL, a pattern matching no study or a source without a finite value raises before
+            any trial runs. In a study with several objectives or constraints they inform the first objective.
         search_space: the study's search space, if known up front; lets the model choose the first trials too.
         seed: seed for reproducible suggestions.
         n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over (at
