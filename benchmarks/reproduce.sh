@@ -89,11 +89,13 @@ else
     field_stage STORE=$R/pruning/results.db WORKERS=$WORKERS bash benchmarks/pruning.sh
     field_stage python benchmarks/speed_outputs.py --suggestions 15 --out $R/speed_outputs/speed.md
     field_stage python benchmarks/bad_inputs.py
+    field_stage python benchmarks/reliability.py
     studies=(--section "Constraints and several objectives: metabo against Optuna's samplers=$R/constrained_mo/results.db::metabo,gp,tpe,random,nsgaii::10,25,50::metabo"
              --section "Pruning: lcbench learning curves under Optuna's pruners=$R/pruning/results.db::metabo,tpe,random::25,50::tpe")
     study_fragments=(--fragment "Suggestion speed with several objectives and a constraint=$R/speed_outputs/speed.md"
                      --fragment "Optuna's sampler conformance tests=benchmarks/fragments/optuna_conformance.md"
-                     --fragment "Bad input=benchmarks/fragments/bad_inputs.md")
+                     --fragment "Bad input=benchmarks/fragments/bad_inputs.md"
+                     --fragment "Reliability under load and faults=benchmarks/fragments/reliability.md")
     ablations=(--section "Ablation: metabo's defaults against metabo-repeats, metabo-nocompress and metabo-noclip=$R/ablation_min_distance/results.db::::10,25,50::metabo")
     META_BUDGETS=5,10,20,25,50
     BREADTH_BUDGETS=1,5,10,20
