@@ -789,13 +789,15 @@ def analyse(spec: StorageSpec, study: str, workers: list[dict[str, Any]]) -> dic
 
 
 # ---------------------------------------------------------------------------------------------- load
-def load_run(spec: StorageSpec, n_workers: int, trials: int, out: Path, timeout_s: float) -> dict[str, Any]:
+def load_run(spec: StorageSpec, n_workers: int, trials: int, out: Path, timeout_s: float,
+             objective_timeout_s: float) -> dict[str, Any]:
     """``trials`` trials in total over ``n_workers`` workers on one fresh study."""
     name = f"load-{spec.kind}-w{n_workers}"
     spec = spec.for_study(name)
     create_study(spec, name)
     log(f"load: {spec.kind}, {n_workers} worker(s), {trials} trials")
-    plan = RunPlan(spec, name, n_workers, out / "runs" / name, trials=trials, timeout_s=timeout_s)
+    plan = RunPlan(spec, name, n_workers, out / "runs" / name, trials=trials, timeout_s=timeout_s,
+                   objective_timeout_s=objective_timeout_s)
     workers, events, elapsed = run_workers(plan)
     result = {"storage": spec.kind, "workers": n_workers, "trials": trials, "elapsed_s": elapsed,
               "events": events} | analyse(spec, name, workers) | {"timing": timing_summary(workers)}
@@ -941,10 +943,9 @@ def bars(results: dict[str, Any], max_workers: int) -> list[dict[str, Any]]:
     out = []
     for r in results["load"]:
         if r["workers"] == max_workers:
-            met = r["ok"]
             workers = f"{max_workers} worker{'s' if max_workers > 1 else ''}"
-            out.append({"bar": f"{r['storage']}: {workers} x {r['trials']} trials: 0 lost, 0 duplicate "
-                        "sets, 0 model-driven pairs closer than min_distance", "met": met,
+            out.append({"bar": f"{r['storage']}: {workers} x {r['trials']} trials: all COMPLETE, 0 lost, "
+                        "0 duplicate sets, 0 model-driven pairs closer than min_distance", "met": r["ok"],
                         "numbers": f"{r['completed']} completed, {r['lost']} lost, {r['duplicates']} duplicates, "
                         f"{r['close_pairs']} close pairs (min gap {fmt(r['min_gap'], 4)})", "kind": "correctness"})
     for r in results["faults"]:
@@ -970,7 +971,8 @@ def timing_bars(load: list[dict[str, Any]], max_workers: int) -> list[dict[str, 
         numbers = f"{many:.4f} s / {one:.4f} s = {ratio:.2f}"
         if "wall" in key:
             floor = max_workers / (os.cpu_count() or 1)
-            numbers += f"; {max_workers} workers sharing {os.cpu_count()} cores make it about {max(1.0, floor):.1f} alone"
+            numbers += (f"; {max_workers} workers sharing {os.cpu_count()} cores make it about "
+                        f"{max(1.0, floor):.1f} alone")
         out.append({"bar": f"PostgreSQL median {label} time, {max_workers} workers <= 1.5 x 1 worker",
                     "met": ratio <= 1.5, "numbers": numbers, "kind": "timing"})
     return out
@@ -1015,7 +1017,7 @@ def interpretation(trials: int, workers: int, fault_trials: int, fault_workers: 
     per = f"{trials // workers}" + (f" or {trials // workers + 1}" if trials % workers else "")
     return (
         f"\"N worker processes x T trials against one study\" is read as T trials in total shared by the N "
-        f"processes ({trials} over {workers} workers: {per} each), so every worker count runs the same study size "
+        f"processes ({trials} over {workers} worker{'s' if workers > 1 else ''}: {per} each), so every worker count runs the same study size "
         f"and the times compare; the {workers} processes stay concurrent throughout, and the model-driven points "
         "crowd Branin's three minima, so the spacing bar is exercised (the 'pairs < 2x' column counts pairs "
         "within twice min_distance). Each worker has its own `TNPSampler(seed=i)`; the objective is Branin(x, y) "
@@ -1033,13 +1035,18 @@ def machine_info() -> dict[str, Any]:
             "load_start": round(os.getloadavg()[0], 2)}
 
 
+OTHER_JOBS = ("benchmarks/constrained_mo.sh", "metabo bench", "pytest")
+
+
 def contention_note() -> str | None:
-    """Other benchmarks running (they inflate times)."""
-    with contextlib.suppress(Exception):
-        found = subprocess.run(["pgrep", "-f", "constrained_mo.sh"], capture_output=True, text=True).stdout.split()
-        if found:
-            return "benchmarks/constrained_mo.sh was running on the same cores"
-    return None
+    """Other benchmarks or test runs on the machine (they inflate times), by ``pgrep -f``."""
+    running = []
+    for pattern in OTHER_JOBS:
+        with contextlib.suppress(Exception):
+            found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+            if set(found) - {str(os.getpid())}:
+                running.append(f"`{pattern}`")
+    return f"{', '.join(running)} also running on the same cores" if running else None
 
 
 def missing_for(kind: str) -> str | None:
@@ -1222,7 +1229,8 @@ def run_all(args: argparse.Namespace, servers: Servers) -> dict[str, Any]:
     load_specs = [specs[k] for k in args.storages if k in specs]
     results["load"] = [r for spec in load_specs for n in args.workers
                        if (r := guarded(errors, f"load {spec.kind} x {n}",
-                                        lambda: load_run(spec, n, args.trials, args.out, args.run_timeout)))]
+                                        lambda: load_run(spec, n, args.trials, args.out, args.run_timeout,
+                                                         args.objective_timeout)))]
     results["faults"] = run_faults(args, specs, servers, skipped, errors)
     results["ray"] = run_ray(args, skipped)
     return results
@@ -1248,7 +1256,9 @@ def finish(results: dict[str, Any], args: argparse.Namespace, started: float) ->
     """Bars, JSON and fragment; the exit status."""
     results["elapsed_s"] = time.monotonic() - started
     results["machine"]["load_end"] = round(os.getloadavg()[0], 2)
-    results["contention"] = results["contention"] or contention_note()
+    start, end = results["contention"], contention_note()
+    parts = [f"at the start {start}" if start else "", f"at the end {end}" if end else ""]
+    results["contention"] = "; ".join(part for part in parts if part) or None
     results["bars"] = bars(results, max(args.workers))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reliability.json").write_text(json.dumps(results, indent=1, default=str))
