@@ -160,7 +160,7 @@ class RelatedStudies:
         """The studies aligned to ``search_space`` (loaded on first use; a warning if none aligns)."""
         key = space_key(search_space)
         if key not in self._aligned:
-            corpus = load_corpus(self._sources, target_space=search_space)
+            corpus = load_corpus(self._sources, target_space=search_space, multi_objective=True)
             aligned, _ = align_corpus(corpus, search_space, transform=self.transform)
             if not aligned:
                 warnings.warn("TNPSampler: no related study could be aligned to this search space; the model "
@@ -169,11 +169,12 @@ class RelatedStudies:
         return self._aligned[key]
 
     def context(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], dims: np.ndarray,
-                x_own: np.ndarray, y_own: np.ndarray, rng: np.random.RandomState
+                x_own: np.ndarray, y_own: np.ndarray, rng: np.random.RandomState, objective: int | None = None
                 ) -> tuple[Context, np.ndarray] | None:
         """The related points for one suggestion, and the best point of every related study (search seeds),
-        both in ``dims``; ``None`` when no study aligns."""
-        aligned = self.aligned(search_space)
+        both in ``dims``; ``None`` when no study aligns. ``objective``: the position of the objective ``y_own``
+        holds in a study with several (``for_objective``); ``None`` for a single-objective study."""
+        aligned = for_objective(self.aligned(search_space), objective)
         if not aligned:
             return None
         chosen = choose_studies(model, aligned, x_own[:, dims], y_own, rng, dims=dims)
@@ -183,10 +184,11 @@ class RelatedStudies:
         return points, seeds
 
     def portfolio_point(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], dims: np.ndarray,
-                        x_taken: np.ndarray) -> np.ndarray | None:
-        """The next zero-shot portfolio configuration (encoded, full width), or ``None`` when all are taken."""
-        aligned = self.aligned(search_space)
-        key = (space_key(search_space), tuple(dims.tolist()))
+                        x_taken: np.ndarray, objective: int | None = None) -> np.ndarray | None:
+        """The next zero-shot portfolio configuration (encoded, full width), or ``None`` when all are taken;
+        judged on the past studies of ``objective`` (``for_objective``)."""
+        aligned = for_objective(self.aligned(search_space), objective)
+        key = (space_key(search_space), tuple(dims.tolist()), objective)
         # A fixed generator, so candidates and taken points are judged against the same context subsets.
         if key not in self._portfolio:
             candidates = portfolio_candidates(aligned)
@@ -205,11 +207,21 @@ class RelatedStudies:
 
     def best_point(self, n_dims: int) -> np.ndarray:
         """Before the study's first observation: the best point of any related study (encoded), else the centre."""
-        studies = [a for cached in self._aligned.values() for a in cached if a.encoder.n_dims == n_dims]
+        studies = [a for cached in self._aligned.values() for a in for_objective(cached, 0)
+                   if a.encoder.n_dims == n_dims]
         if not studies:
             return np.full(n_dims, 0.5)
         best = max(studies, key=lambda a: float(a.y.max()))
         return best.x[int(np.argmax(best.y))]
+
+
+def for_objective(studies: Sequence[AlignedStudy], objective: int | None) -> list[AlignedStudy]:
+    """The past studies that inform an objective: for a single-objective study (``None``), the single-objective
+    past studies; for objective ``k`` of a study with several, the past entries of objective ``k`` (matched by
+    position), and for ``k = 0`` the single-objective past studies too."""
+    if objective is None:
+        return [a for a in studies if a.study.objective is None]
+    return [a for a in studies if a.study.objective == objective or (objective == 0 and a.study.objective is None)]
 
 
 def space_key(search_space: Mapping[str, BaseDistribution]) -> str:

@@ -120,7 +120,8 @@ class TNPSampler(BaseSampler):
             ``"yahpo:<scenario>"``), or a list of them, or a ``metabo.related.RelatedStudies`` (to set how many
             related points join the context). Needs a model with task slots. Sources are checked here: a missing
             file, a bad storage URL, a pattern matching no study or a source without a finite value raises before
-            any trial runs. In a study with several objectives or constraints they inform the first objective.
+            any trial runs. In a study with several objectives, each objective reads the past studies' values of
+            that objective (matched by position; single-objective past studies inform the first).
         search_space: the study's search space, if known up front; lets the model choose the first trials too.
         seed: seed for reproducible suggestions.
         n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over (at
@@ -294,18 +295,23 @@ class TNPSampler(BaseSampler):
         x, own = x[keep], outcomes.select(keep)
         rank = own.ranking()
         dims = encoder.random_subspace_dims(self.model.cfg.max_dims, self._rng)
+        first = 0 if own.n_objectives > 1 else None  # which past studies inform the first objective
         with _one_torch_thread():
             related = None
+            more: list[ctx.Context | None] = []  # the other objectives' related points
             if self._related is not None:
-                related = self._related.context(self.model, search_space, dims, x, own.y[:, 0], self._rng)
+                related = self._related.context(self.model, search_space, dims, x, own.y[:, 0], self._rng, first)
+                for k in range(1, own.n_objectives):
+                    other = self._related.context(self.model, search_space, dims, x, own.y[:, k], self._rng, k)
+                    more.append(None if other is None else other[0])
             fixed = x[int(np.argmax(rank))] if len(rank) else (
                 self._related.best_point(encoder.n_dims) if self._related is not None
                 else np.full(encoder.n_dims, 0.5))
             subspace = Subspace(encoder, dims, fixed)
             warm = None
             if related is not None and len(rank) < self._n_warm_trials:
-                warm = self._related.portfolio_point(self.model, search_space, dims, x_seen)
-            x_next, logits = self._suggest(subspace, x, own, x_pending, x_seen, related, warm)
+                warm = self._related.portfolio_point(self.model, search_space, dims, x_seen, first)
+            x_next, logits = self._suggest(subspace, x, own, x_pending, x_seen, related, warm, more)
         return x_next, logits, own
 
     def _nudge(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder,
@@ -371,12 +377,13 @@ class TNPSampler(BaseSampler):
 
     # ------------------------------------------------------------------ internals
     def _suggest(self, subspace: Subspace, x: np.ndarray, own: Outcomes, x_pending: np.ndarray,
-                 x_seen: np.ndarray, related: tuple[ctx.Context, np.ndarray] | None, warm: np.ndarray | None
-                 ) -> tuple[np.ndarray, torch.Tensor]:
+                 x_seen: np.ndarray, related: tuple[ctx.Context, np.ndarray] | None, warm: np.ndarray | None,
+                 more_related: Sequence[ctx.Context | None] = ()) -> tuple[np.ndarray, torch.Tensor]:
         """Encode the contexts (one per objective and constraint) and choose a point in ``subspace`` (or take the
         portfolio's ``warm`` point): the full encoded row and every output's predictive logits (B, K)."""
         x_own = subspace.restrict(x)
-        contexts = [ctx.join(related[0] if related is not None and j == 0 else None, *own.known_rows(j, x_own))
+        per_output = [related[0] if related is not None else None, *more_related]  # objectives; constraints: none
+        contexts = [ctx.join(per_output[j] if j < len(per_output) else None, *own.known_rows(j, x_own))
                     for j in range(own.y.shape[1])]
         acquisition = self._acquisition(own)
         cache = ctx.encode(self.model, contexts[0] if len(contexts) == 1 else contexts,

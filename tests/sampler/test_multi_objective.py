@@ -92,3 +92,46 @@ def test_related_studies_inform_the_first_objective_only(multitask_model, make_p
     study.optimize(objective, n_trials=5)
     first, second = spy_encode_many[-1]
     assert first.has_related and not second.has_related
+
+
+def _past_two_objective_study(seed: int) -> optuna.Study:
+    """A finished study of the same two objectives on the bowl space (random trials)."""
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    rng = np.random.default_rng(seed)
+    for _ in range(12):
+        a, b = float(rng.random()), float(rng.random())
+        study.add_trial(optuna.trial.create_trial(
+            params={"a": a, "b": b}, values=[(a - 0.3) ** 2 + (b - 0.7) ** 2, a],
+            distributions={"a": optuna.distributions.FloatDistribution(0, 1),
+                           "b": optuna.distributions.FloatDistribution(0, 1)}))
+    return study
+
+
+def test_past_studies_with_several_objectives_inform_each_objective(multitask_model, spy_encode_many):
+    sampler = make_sampler(multitask_model, related=[_past_two_objective_study(0), _past_two_objective_study(1)],
+                           n_startup_trials=2)
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        a, b = trial.suggest_float("a", 0, 1), trial.suggest_float("b", 0, 1)
+        return (a - 0.3) ** 2 + (b - 0.7) ** 2, a
+
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=5)
+    first, second = spy_encode_many[-1]
+    assert first.has_related and second.has_related
+    # each objective reads its own past values: the second objective's related values follow `a`
+    related = second.task != 0
+    assert abs(np.corrcoef(second.x[related, 0], second.y[related])[0, 1]) > 0.9
+
+
+def test_a_single_objective_study_reads_no_multi_objective_past_study(multitask_model):
+    from metabo.related import RelatedStudies
+    from metabo.space import SearchSpaceEncoder
+
+    related = RelatedStudies([_past_two_objective_study(0)])
+    space = {"a": optuna.distributions.FloatDistribution(0, 1), "b": optuna.distributions.FloatDistribution(0, 1)}
+    rng = np.random.RandomState(0)
+    x, y = rng.rand(4, 2), rng.randn(4)
+    dims = np.arange(SearchSpaceEncoder(space).n_dims)
+    assert related.context(multitask_model, space, dims, x, y, rng) is None  # single-objective: nothing fits
+    assert related.context(multitask_model, space, dims, x, y, rng, objective=1) is not None

@@ -29,7 +29,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from metabo.meta.align import AlignmentError, OutOfRange, align
-from metabo.meta.optuna_source import check_storage, from_storage, from_study
+from metabo.meta.optuna_source import check_storage, from_storage, from_study, study_objectives
 from metabo.meta.signature import MatchMode
 from metabo.meta.study import MetaDataError, PastStudy
 from metabo.meta.table_source import CSV_SUFFIXES, PARQUET_SUFFIXES, check_table, read_table
@@ -81,15 +81,16 @@ def _storage(source: str | tuple[str, str], pattern: str | None) -> tuple[str, s
 def load_source(source: Source, target_space: Mapping[str, BaseDistribution] | None = None, *,
                 pattern: str | None = None, match: MatchMode | None = None, value_column: str = "value",
                 direction: str | None = None, yahpo_n_configs: int = 100,
-                yahpo_splits: Sequence[str] = ("train",), seed: int = 0) -> list[PastStudy]:
+                yahpo_splits: Sequence[str] = ("train",), seed: int = 0, multi_objective: bool = False
+                ) -> list[PastStudy]:
     """The past studies of one source (see the module docstring; arguments as in ``load_corpus``)."""
     kind = source_kind(source)
     if kind == "past":
         return [source]
     if kind == "study":
-        return [from_study(source)]
+        return study_objectives(source) if multi_objective else [from_study(source)]
     if kind == "storage":
-        return from_storage(*_storage(source, pattern), target_space, match)
+        return from_storage(*_storage(source, pattern), target_space, match, multi_objective)
     if kind == "yahpo":
         return yahpo_studies(source[len(YAHPO_PREFIX):], yahpo_n_configs, yahpo_splits, seed=seed)
     return [read_table(Path(source), value_column=value_column, direction=direction, target_space=target_space)]
@@ -104,14 +105,15 @@ def check_source(source: Source, *, pattern: str | None = None, value_column: st
         FileNotFoundError: a missing table file or YAHPO data folder.
         MetaDataError (a ``ValueError``): an unknown kind of source, a storage that cannot be opened or holds no
             usable study matching the pattern, an unknown or unusable YAHPO scenario, an unreadable table, a
-            study or table without a finite value, a multi-objective study.
+            study or table without a finite value.
         PermissionError: reserved YAHPO instances. TypeError: a source of an unsupported type.
     """
     kind = source_kind(source)
     if kind in ("past", "study"):
-        study = source if kind == "past" else from_study(source)
-        if not study.observations:
-            raise MetaDataError(f"study {study.name!r} ({study.source}) has no observation with a finite value")
+        entries = [source] if kind == "past" else study_objectives(source)
+        if not any(entry.observations for entry in entries):
+            raise MetaDataError(f"study {entries[0].name!r} ({entries[0].source}) has no observation with a finite "
+                                "value")
     elif kind == "storage":
         check_storage(*_storage(source, pattern))
     elif kind == "yahpo":
@@ -147,7 +149,7 @@ def load_corpus(sources: Source | Iterable[Source], target_space: Mapping[str, B
                 pattern: str | None = None, match: MatchMode | None = None, value_column: str = "value",
                 direction: str | None = None, yahpo_n_configs: int = 100,
                 yahpo_splits: Sequence[str] = ("train",), seed: int = 0, out_of_range: OutOfRange = "drop",
-                on_reject: Literal["warn", "raise"] = "warn") -> list[PastStudy]:
+                on_reject: Literal["warn", "raise"] = "warn", multi_objective: bool = False) -> list[PastStudy]:
     """Past studies from every source, in source order.
 
     Args:
@@ -160,6 +162,8 @@ def load_corpus(sources: Source | Iterable[Source], target_space: Mapping[str, B
         yahpo_n_configs, yahpo_splits, seed: for ``yahpo:<scenario>`` sources (``train`` only by default).
         out_of_range: alignment rule used to decide whether a study keeps any row.
         on_reject: ``"warn"`` and skip a study that cannot be aligned, or ``"raise"`` its ``AlignmentError``.
+        multi_objective: Optuna studies with several objectives give one entry per objective
+            (``PastStudy.objective``) instead of being skipped.
 
     Returns:
         The studies (not aligned: use ``align`` / ``align_corpus`` for encoded arrays).
@@ -168,7 +172,7 @@ def load_corpus(sources: Source | Iterable[Source], target_space: Mapping[str, B
     for source in _source_list(sources):
         out += load_source(source, target_space, pattern=pattern, match=match, value_column=value_column,
                            direction=direction, yahpo_n_configs=yahpo_n_configs, yahpo_splits=yahpo_splits,
-                           seed=seed)
+                           seed=seed, multi_objective=multi_objective)
     if target_space is None:
         return out
     kept: list[PastStudy] = []

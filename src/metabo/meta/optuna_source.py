@@ -41,20 +41,22 @@ def merge_distributions(a: BaseDistribution, b: BaseDistribution) -> BaseDistrib
     return FloatDistribution(low, high, log=a.log, step=step)
 
 
-def from_study(study: optuna.Study, source: str | None = None) -> PastStudy:
-    """A ``PastStudy`` from an Optuna study (COMPLETE trials with finite values only).
+def from_study(study: optuna.Study, source: str | None = None, objective: int | None = None) -> PastStudy:
+    """A ``PastStudy`` from an Optuna study (COMPLETE trials with finite values only); for a study with several
+    objectives, the one at position ``objective``.
 
     Raises:
-        MetaDataError: the study is multi-objective.
+        MetaDataError: the study is multi-objective and no ``objective`` is given.
     """
     label = source or f"optuna:{study.study_name}"
-    if len(study.directions) != 1:
+    if len(study.directions) != 1 and objective is None:
         raise MetaDataError(f"study {study.study_name!r} ({label}) is multi-objective; only single-objective "
                             "studies can join the corpus")
+    k = 0 if objective is None else objective
     space: dict[str, BaseDistribution] = {}
     observations: list[tuple[dict[str, Any], float]] = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        value = trial.value
+        value = trial.values[k] if trial.values is not None else None
         if value is None or not math.isfinite(value):
             continue
         params: dict[str, Any] = {}
@@ -68,8 +70,16 @@ def from_study(study: optuna.Study, source: str | None = None) -> PastStudy:
                 space[name] = merged
             params[name] = trial.params[name]
         observations.append((params, float(value)))
-    direction = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
-    return PastStudy(study.study_name, label, space, observations, direction)
+    direction = "maximize" if study.directions[k] == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+    name = study.study_name if objective is None else f"{study.study_name}[{objective}]"
+    return PastStudy(name, label, space, observations, direction, objective)
+
+
+def study_objectives(study: optuna.Study, source: str | None = None) -> list[PastStudy]:
+    """``from_study`` of a single-objective study, or one entry per objective of a study with several."""
+    if len(study.directions) == 1:
+        return [from_study(study, source)]
+    return [from_study(study, source, k) for k in range(len(study.directions))]
 
 
 def open_storage(storage: str | BaseStorage) -> BaseStorage:
@@ -94,11 +104,12 @@ def open_storage(storage: str | BaseStorage) -> BaseStorage:
 
 def from_storage(storage: str | BaseStorage, pattern: str | None = None,
                  target_space: Mapping[str, BaseDistribution] | None = None,
-                 match: MatchMode | None = None) -> list[PastStudy]:
+                 match: MatchMode | None = None, multi_objective: bool = False) -> list[PastStudy]:
     """Every study of ``storage`` whose name matches the glob ``pattern`` (default ``*``) and, with ``match``,
     whose signature matches ``target_space`` (``"full"``: same parameter names and kinds; ``"partial"``: at
-    least one shared name with the same kind). Multi-objective studies and studies with no usable trial are
-    skipped with a warning.
+    least one shared name with the same kind). Studies with no usable trial are skipped with a warning, and so
+    are multi-objective studies unless ``multi_objective``: then each of their objectives is an entry of its own
+    (``PastStudy.objective``).
 
     Raises:
         MetaDataError: unknown storage, or no study left after the name and signature filters.
@@ -112,17 +123,17 @@ def from_storage(storage: str | BaseStorage, pattern: str | None = None,
     out: list[PastStudy] = []
     for name in selected:
         study = optuna.load_study(study_name=name, storage=opened)
-        if len(study.directions) != 1:
+        if len(study.directions) != 1 and not multi_objective:
             warnings.warn(f"metabo.meta: skipping multi-objective study {name!r} in {label}", stacklevel=2)
             continue
-        past = from_study(study, source=str(label))
-        if not past.observations:
-            warnings.warn(f"metabo.meta: skipping study {name!r} in {label}: no COMPLETE trial with a finite "
-                          "value", stacklevel=2)
-            continue
-        if match is not None and not matches(past.search_space, target_space or {}, match):
-            continue
-        out.append(past)
+        for past in study_objectives(study, source=str(label)):
+            if not past.observations:
+                warnings.warn(f"metabo.meta: skipping study {past.name!r} in {label}: no COMPLETE trial with a "
+                              "finite value", stacklevel=2)
+                continue
+            if match is not None and not matches(past.search_space, target_space or {}, match):
+                continue
+            out.append(past)
     if not out:
         how = {"full": "fully", "partial": "partially"}.get(match or "", "")
         wanted = f" whose search space {how} matches {space_signature(target_space or {})}" if match else ""
@@ -132,17 +143,18 @@ def from_storage(storage: str | BaseStorage, pattern: str | None = None,
 
 def check_storage(storage: str | BaseStorage, pattern: str | None = None) -> None:
     """Raise the ``MetaDataError`` that ``from_storage(storage, pattern)`` would, without loading every study:
-    the storage cannot be opened, no study name matches ``pattern``, or no matching study is usable
-    (single-objective, with a COMPLETE trial of finite value). Stops at the first usable study."""
+    the storage cannot be opened, no study name matches ``pattern``, or no matching study is usable (one with a
+    COMPLETE trial of finite value; a multi-objective one counts, as ``RelatedStudies`` reads each objective).
+    Stops at the first usable study."""
     label = _label(storage)
     opened = open_storage(storage)
     pattern = pattern or "*"
     selected = _selected_names(opened, pattern, label)
     for name in selected:
         study = optuna.load_study(study_name=name, storage=opened)
-        if len(study.directions) == 1 and from_study(study).observations:
+        if any(entry.observations for entry in study_objectives(study)):
             return
-    raise _none_usable(label, pattern, selected, " (single-objective, with a COMPLETE trial of finite value)")
+    raise _none_usable(label, pattern, selected, " (with a COMPLETE trial of finite value)")
 
 
 def _label(storage: str | BaseStorage) -> str:

@@ -28,6 +28,8 @@ class PastStudy:
         observations: ``(params, value)`` pairs; ``params`` may lack some parameters of ``search_space``
             (conditional or dynamic spaces), ``value`` is always finite.
         direction: ``"minimize"`` or ``"maximize"``.
+        objective: for one objective of a study with several (its others are other entries), that objective's
+            position; ``None`` for a single-objective study.
     """
 
     name: str
@@ -35,6 +37,7 @@ class PastStudy:
     search_space: dict[str, BaseDistribution]
     observations: list[tuple[dict[str, Any], float]] = field(default_factory=list)
     direction: str = "minimize"
+    objective: int | None = None
 
     def __post_init__(self) -> None:
         self.direction = str(self.direction).strip().lower()
