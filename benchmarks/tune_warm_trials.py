@@ -1,4 +1,4 @@
-"""Choose TNPSampler's ``n_warm_trials`` on YAHPO validation instances (never reserved ones).
+"""Choose ``RelatedStudies``' ``n_warm_trials`` on YAHPO validation instances (never reserved ones).
 
 For each problem and seed, runs metabo with related studies (the scenario's fine-tuned model, related = its train
 instances) for ``--budget`` evaluations with several ``n_warm_trials`` settings, plus the warm-start baseline, and
@@ -27,6 +27,7 @@ from metabo.bench.optimizers import scenario_model_path
 from metabo.bench.problems import get_problem
 from metabo.bench.store import ResultStore
 from metabo.meta import WarmStartSampler
+from metabo.related import RelatedStudies
 from metabo.sampler import TNPSampler
 
 
@@ -62,8 +63,8 @@ def main() -> None:
         problem = get_problem(name)
         scenario, space = problem.scenario, problem.search_space()
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            samplers = [TNPSampler(seed=seed, model=scenario_model_path(scenario), related=f"yahpo:{scenario}",
-                                   search_space=space, n_warm_trials=s) for s in settings]
+            samplers = [TNPSampler(seed=seed, model=scenario_model_path(scenario), search_space=space,
+                                   related=RelatedStudies(f"yahpo:{scenario}", n_warm_trials=s)) for s in settings]
             samplers.append(WarmStartSampler(f"yahpo:{scenario}", n_warm=5, seed=seed, search_space=space))
             curves = [best_curve(s, problem, args.budget) for s in samplers]
             for k in rows:

@@ -169,6 +169,9 @@ def test_related_studies_validate_and_keep_their_settings(make_past_studies):
     assert RelatedStudies(sources).max_points == 128
     with pytest.raises(ValueError, match="at least 1"):
         RelatedStudies(sources, max_points=0)
+    assert RelatedStudies(sources).n_warm_trials == 2 and RelatedStudies(sources, n_warm_trials=0).n_warm_trials == 0
+    with pytest.raises(ValueError, match="n_warm_trials"):
+        RelatedStudies(sources, n_warm_trials=-1)
 
 
 def test_studies_are_aligned_once_per_search_space(make_past_studies, monkeypatch):

@@ -138,17 +138,23 @@ class RelatedStudies:
         sources: anything ``metabo.meta.load_corpus`` takes.
         transform: the value transform; past studies' values get its ``for_past_values()`` steps.
         max_points: related points in the context per suggestion, shared among the chosen studies.
+        n_warm_trials: this many first trials form a zero-shot portfolio (``portfolio_choice``): among the best
+            configurations of every related study, the one that most raises the mean over studies of the best
+            predicted quality so far. 0 lets the acquisition search the whole space from the start.
 
     Raises:
-        ValueError: ``max_points`` below 1; no source; a source that cannot be read or holds no study with a
-            finite value (``metabo.meta.MetaDataError``, naming the source).
+        ValueError: ``max_points`` below 1, ``n_warm_trials`` below 0; no source; a source that cannot be read or
+            holds no study with a finite value (``metabo.meta.MetaDataError``, naming the source).
         FileNotFoundError: a missing table file or YAHPO data folder.
     """
 
-    def __init__(self, sources: Any, transform: ValueTransformConfig = DEFAULT_TRANSFORM, max_points: int = 128
-                 ) -> None:
+    def __init__(self, sources: Any, transform: ValueTransformConfig = DEFAULT_TRANSFORM, max_points: int = 128,
+                 n_warm_trials: int = 2) -> None:
         if max_points < 1:
             raise ValueError(f"max_related_points must be at least 1, got {max_points}")
+        if n_warm_trials < 0:
+            raise ValueError(f"n_warm_trials must be at least 0, got {n_warm_trials}")
+        self.n_warm_trials = n_warm_trials
         self.sources = sources
         self._sources = check_sources(sources)
         self.transform = transform

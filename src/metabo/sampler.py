@@ -118,7 +118,8 @@ class TNPSampler(BaseSampler):
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
             ``"yahpo:<scenario>"``), or a list of them, or a ``metabo.related.RelatedStudies`` (to set how many
-            related points join the context). Needs a model with task slots. Sources are checked here: a missing
+            related points join the context, and how many first trials form a zero-shot portfolio). Needs a model
+            with task slots. Sources are checked here: a missing
             file, a bad storage URL, a pattern matching no study or a source without a finite value raises before
             any trial runs. In a study with several objectives, each objective reads the past studies' values of
             that objective (matched by position; single-objective past studies inform the first).
@@ -128,10 +129,6 @@ class TNPSampler(BaseSampler):
             least 0). Default: 4 without related studies; with them 1, or 0 when ``search_space`` is given.
             Without related studies the model needs a finite value of each objective to condition on, so 0 and 1
             both let it choose from the second trial on.
-        n_warm_trials: with related studies, this many first trials form a zero-shot portfolio
-            (``metabo.related.portfolio_choice``): among the best configurations of every related study, the one
-            that most raises the mean over studies of the best predicted quality so far. 0 lets the acquisition
-            search the whole space from the start.
         acquisition: ``"ei"`` (log expected improvement, default), ``"pi"``, ``"ucb"``, or ``"nap"``: the learned
             acquisition of a NAP model (``metabo nap``), which needs ``budget``.
         budget: the study's planned number of trials; the learned acquisition takes the fraction used.
@@ -154,7 +151,6 @@ class TNPSampler(BaseSampler):
         search_space: dict[str, BaseDistribution] | None = None,
         seed: int | None = None,
         n_startup_trials: int | None = None,
-        n_warm_trials: int = 2,
         acquisition: AcquisitionKind = "ei",
         budget: int | None = None,
         independent_sampler: BaseSampler | None = None,
@@ -168,8 +164,6 @@ class TNPSampler(BaseSampler):
             n_startup_trials = (0 if search_space else 1) if has_related else 4
         if n_startup_trials < 0:
             raise ValueError(f"n_startup_trials must be at least 0, got {n_startup_trials}")
-        if n_warm_trials < 0:
-            raise ValueError(f"n_warm_trials must be at least 0, got {n_warm_trials}")
         if acquisition not in ACQUISITION_KINDS:
             raise ValueError(f"acquisition must be one of {', '.join(map(repr, ACQUISITION_KINDS))}, "
                              f"got {acquisition!r}")
@@ -200,7 +194,6 @@ class TNPSampler(BaseSampler):
                                 f"IntDistribution, CategoricalDistribution); got {wrong}")
         self._fixed_space = dict(search_space) if search_space else None
         self._n_startup_trials = n_startup_trials
-        self._n_warm_trials = n_warm_trials if has_related else 0
         self._acquisition_kind = acquisition
         self._budget = budget
         self._search = search
@@ -309,7 +302,7 @@ class TNPSampler(BaseSampler):
                 else np.full(encoder.n_dims, 0.5))
             subspace = Subspace(encoder, dims, fixed)
             warm = None
-            if related is not None and len(rank) < self._n_warm_trials:
+            if related is not None and len(rank) < self._related.n_warm_trials:
                 warm = self._related.portfolio_point(self.model, search_space, dims, x_seen, first)
             x_next, logits = self._suggest(subspace, x, own, x_pending, x_seen, related, warm, more)
         return x_next, logits, own

@@ -17,21 +17,20 @@ from metabo.sampler import PRED_MEAN_ATTR
 
 from .helpers import N_STARTUP, make_sampler, quadratic
 
-OPTIONS = ["model", "related", "search_space", "seed", "n_startup_trials", "n_warm_trials", "acquisition", "budget",
+OPTIONS = ["model", "related", "search_space", "seed", "n_startup_trials", "acquisition", "budget",
            "independent_sampler", "transform", "search", "warn_independent_sampling",
            "constraints_func"]  # the last: Optuna's deprecated argument, accepted as GPSampler and TPE accept it
 
 
-def test_at_most_thirteen_keyword_only_options():
+def test_at_most_twelve_keyword_only_options():
     parameters = inspect.signature(metabo.TNPSampler.__init__).parameters
-    assert len(parameters) - 1 <= 13
+    assert len(parameters) - 1 <= 12
     assert list(parameters)[1:] == OPTIONS
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(parameters.values())[1:])
 
 
 @pytest.mark.parametrize("options, error, match", [
     (dict(n_startup_trials=-1), ValueError, "n_startup_trials"),
-    (dict(n_warm_trials=-1), ValueError, "n_warm_trials"),
     (dict(acquisition="nope"), ValueError, "acquisition"),
     (dict(acquisition="nap"), ValueError, "budget"),
     (dict(acquisition="nap", budget=0), ValueError, "budget"),

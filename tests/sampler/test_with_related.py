@@ -47,7 +47,7 @@ def test_warm_trials_come_from_the_portfolio(multitask_model, make_past_studies)
     related = make_past_studies(4)
     aligned, _ = align_corpus(related, BOWL_SPACE)
     candidates = {tuple(np.round(c, 9)) for c in portfolio_candidates(aligned)}
-    study = optuna.create_study(sampler=make_sampler(multitask_model, related, n_warm_trials=3))
+    study = optuna.create_study(sampler=make_sampler(multitask_model, RelatedStudies(related, n_warm_trials=3)))
     study.optimize(objective, n_trials=4)
     warm = [tuple(np.round([t.params["a"], t.params["b"]], 9)) for t in study.trials[:3]]
     assert set(warm) <= candidates and len(set(warm)) == 3  # three distinct portfolio members
@@ -91,8 +91,8 @@ def test_own_values_are_not_clipped_beside_related_studies_unless_asked(multitas
     points = [(0.3, 0.7), (0.35, 0.7), (0.3, 0.65), (0.25, 0.75), (0.32, 0.72), (0.28, 0.66), (0.95, 0.05)]
     values = [bowl(a, b) for a, b in points[:-1]] + [50.0]  # one failure far worse than the rest
     transform = ValueTransformConfig(clip_with_related=clip_with_related)
-    study = optuna.create_study(sampler=make_sampler(multitask_model, make_past_studies(2), transform=transform,
-                                                     n_warm_trials=0))
+    related = RelatedStudies(make_past_studies(2), transform, n_warm_trials=0)
+    study = optuna.create_study(sampler=make_sampler(multitask_model, related, transform=transform))
     for (a, b), value in zip(points, values):
         study.add_trial(optuna.trial.create_trial(params={"a": a, "b": b}, distributions=BOWL_SPACE, value=value))
     study.optimize(objective, n_trials=1)
