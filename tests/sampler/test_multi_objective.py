@@ -80,16 +80,17 @@ def test_pending_trials_join_every_output_context(tiny_model, spy_encode_many):
     assert encoded.n_pending == 1 and len(encoded) == 2
 
 
+def _bowl_and_a(a: float, b: float) -> tuple[float, float]:
+    """Two objectives on the bowl space: the bowl of ``make_past_studies`` (shift 0), and ``a``."""
+    return (a - 0.3) ** 2 + (b - 0.7) ** 2, a
+
+
 def test_related_studies_inform_the_first_objective_only(multitask_model, make_past_studies, spy_encode_many):
+    """Single-objective past studies inform the first objective of a study with several, and no other."""
     past = make_past_studies(2, 10, seed=0)
     sampler = make_sampler(multitask_model, related=past, n_startup_trials=2)
-
-    def objective(trial: optuna.Trial) -> tuple[float, float]:
-        a, b = trial.suggest_float("a", 0, 1), trial.suggest_float("b", 0, 1)
-        return (a - 0.3) ** 2 + (b - 0.7) ** 2, a
-
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-    study.optimize(objective, n_trials=5)
+    study.optimize(lambda t: _bowl_and_a(t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=5)
     first, second = spy_encode_many[-1]
     assert first.has_related and not second.has_related
 
@@ -101,7 +102,7 @@ def _past_two_objective_study(seed: int) -> optuna.Study:
     for _ in range(12):
         a, b = float(rng.random()), float(rng.random())
         study.add_trial(optuna.trial.create_trial(
-            params={"a": a, "b": b}, values=[(a - 0.3) ** 2 + (b - 0.7) ** 2, a],
+            params={"a": a, "b": b}, values=list(_bowl_and_a(a, b)),
             distributions={"a": optuna.distributions.FloatDistribution(0, 1),
                            "b": optuna.distributions.FloatDistribution(0, 1)}))
     return study
@@ -110,13 +111,8 @@ def _past_two_objective_study(seed: int) -> optuna.Study:
 def test_past_studies_with_several_objectives_inform_each_objective(multitask_model, spy_encode_many):
     sampler = make_sampler(multitask_model, related=[_past_two_objective_study(0), _past_two_objective_study(1)],
                            n_startup_trials=2)
-
-    def objective(trial: optuna.Trial) -> tuple[float, float]:
-        a, b = trial.suggest_float("a", 0, 1), trial.suggest_float("b", 0, 1)
-        return (a - 0.3) ** 2 + (b - 0.7) ** 2, a
-
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-    study.optimize(objective, n_trials=5)
+    study.optimize(lambda t: _bowl_and_a(t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=5)
     first, second = spy_encode_many[-1]
     assert first.has_related and second.has_related
     # each objective reads its own past values: the second objective's related values follow `a`
