@@ -13,8 +13,11 @@ Limits and fallbacks (never a crash):
   subset of parameters that fits, and keeps the others at the best trial's values (``Subspace``);
 * more completed trials than the model's context (200): the best half of the context is kept and the rest is a
   random subsample of the remaining trials (``metabo.context.select_points``);
-* parameters outside the relative search space (dynamic or conditional ones, and categoricals with more choices
-  than the model's input width): the independent sampler, with one warning per parameter;
+* conditional parameters (suggested by some trials only) are modelled with the rest: the search space is the
+  union of the trials' parameters, and the conditions are read from the trials (``metabo.conditions``); a
+  parameter's first ever value comes from the independent sampler, since no trial holds it yet;
+* parameters whose distribution changes between trials (dynamic ranges), and categoricals with more choices than
+  the model's input width: the independent sampler, with one warning per parameter;
 * failed trials are ignored; NaN objective values fail in Optuna itself; +/-inf values (and values beyond
   ``metabo.outcomes.HUGE_VALUE``) are replaced by the worst other value; a study with no finite value yet is
   sampled at random; pruned trials are never proposed again;
@@ -39,7 +42,6 @@ import torch
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.samplers._base import _process_constraints_after_trial
-from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
@@ -48,6 +50,7 @@ from metabo.acquisition import (ACQUISITION_KINDS, Acquisition, AcquisitionKind,
                                 FeasibilityWeighted, make_acquisition, optimize_acquisition)
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
                                             LogExpectedScalarisedImprovement, reference_point)
+from metabo.conditions import UnionSearchSpace, infer_conditions
 from metabo.model.io import load_cached, multitask_model_path
 from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
@@ -90,9 +93,10 @@ def _one_torch_thread() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any] | None:
+def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution], required: set[str]
+                    ) -> dict[str, Any] | None:
     """A running trial's parameters in ``search_space``: those stored so far over the suggestion reserved for it
-    (``RESERVED_ATTR``); ``None`` if they do not cover the space (or the reservation no longer fits it)."""
+    (``RESERVED_ATTR``); ``None`` if they lack a ``required`` parameter or hold none of the space's."""
     params: dict[str, Any] = {}
     for name, value in (trial.system_attrs.get(RESERVED_ATTR) or {}).items():
         dist = search_space.get(name)
@@ -102,7 +106,7 @@ def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution
         except (TypeError, ValueError, IndexError):
             continue
     params.update({name: value for name, value in trial.params.items() if name in search_space})
-    return params if search_space.keys() <= params.keys() else None
+    return params if params and required <= params.keys() else None
 
 
 class TNPSampler(BaseSampler):
@@ -203,7 +207,7 @@ class TNPSampler(BaseSampler):
         self._warn_independent = warn_independent_sampling
         self._warned_params: set[str] = set()
         self._warned: set[str] = set()
-        self._search_space = IntersectionSearchSpace(include_pruned=True)
+        self._search_space = UnionSearchSpace()
         if constraints_func is not None:
             warnings.warn("TNPSampler: constraints_func is deprecated (as in Optuna 5); use "
                           "trial.set_constraint(name, value) in the objective instead.", FutureWarning, stacklevel=2)
@@ -242,10 +246,10 @@ class TNPSampler(BaseSampler):
         trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
                                    use_cache=True)
         trials = self._in_declared_space(trials, search_space)
-        complete = [t for t in trials if t.state == TrialState.COMPLETE and search_space.keys() <= t.params.keys()]
+        complete = [t for t in trials if t.state == TrialState.COMPLETE and t.params.keys() & search_space.keys()]
         # Pruned trials are kept away from, not observed: reading them at their last reported value measured no
         # gain (BENCHMARKS.md, What was tried).
-        pruned = [t for t in trials if t.state == TrialState.PRUNED and search_space.keys() <= t.params.keys()]
+        pruned = [t for t in trials if t.state == TrialState.PRUNED and t.params.keys() & search_space.keys()]
         if len(complete) < self._n_startup_trials:
             return {}
         raw = np.array([t.values for t in complete], dtype=np.float64).reshape(len(complete), len(study.directions))
@@ -259,9 +263,11 @@ class TNPSampler(BaseSampler):
         outcomes = read_outcomes(complete, study.directions, self._transform.for_own_values(self._related is not None),
                                  self._constraint_names(complete))
 
-        encoder = SearchSpaceEncoder(search_space)
+        encoder = SearchSpaceEncoder(search_space, infer_conditions([t.params for t in (*complete, *pruned)],
+                                                                    search_space))
+        required = set(search_space) - encoder.conditions.optional
         x = encoder.encode_many([t.params for t in complete])
-        pending = [p for p in (_pending_params(t, search_space) for t in trials
+        pending = [p for p in (_pending_params(t, search_space, required) for t in trials
                                if t.state == TrialState.RUNNING and t.number != trial.number) if p is not None]
         x_pending = encoder.encode_many(pending).reshape(-1, x.shape[1])
         x_avoid = encoder.encode_many([t.params for t in pruned]).reshape(-1, x.shape[1])  # never proposed again
@@ -339,7 +345,8 @@ class TNPSampler(BaseSampler):
             return np.empty((0, len(x_next)))
         current = study._storage.get_all_trials(study._study_id, deepcopy=False,
                                                 states=(TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
-        others = [p for p in (_pending_params(t, search_space) for t in current if t.number != trial.number)
+        required = set(search_space) - encoder.conditions.optional
+        others = [p for p in (_pending_params(t, search_space, required) for t in current if t.number != trial.number)
                   if p is not None]
         x_others = encoder.encode_many(others).reshape(-1, len(x_next))
         return x_others[np.abs(x_others - x_next).max(1) < self._search.min_distance]
@@ -349,12 +356,14 @@ class TNPSampler(BaseSampler):
         if self._warn_independent and param_name not in self._warned_params:
             n_complete = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
             joint = self._search_space.calculate(study)
-            outside = param_name not in joint or not self._is_modelled(joint[param_name])
+            outside = param_name in self._search_space.conflicting or (
+                param_name in joint and not self._is_modelled(joint[param_name]))
             if n_complete >= max(self._n_startup_trials, 1) and outside and not param_distribution.single():
                 warnings.warn(
-                    f"TNPSampler: parameter {param_name!r} is outside the space the model handles (dynamic, "
-                    f"conditional, or a categorical with more than {self.model.cfg.max_dims} choices); it is "
-                    f"sampled by {type(self._independent_sampler).__name__}.",
+                    f"TNPSampler: parameter {param_name!r} is outside the space the model handles (its "
+                    f"distribution changes between trials, or a categorical with more than "
+                    f"{self.model.cfg.max_dims} choices); it is sampled by "
+                    f"{type(self._independent_sampler).__name__}.",
                     stacklevel=2,
                 )
                 self._warned_params.add(param_name)

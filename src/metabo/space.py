@@ -10,8 +10,9 @@ Every parameter maps to one or more coordinates in [0, 1]:
   two choices are equal in Python (``True == 1``, ``1 == 1.0``) Optuna stores the later one as the earlier, so
   the later one gets no coordinate (it could be proposed but never observed) and a warning says so once.
 
-The model sees these coordinates padded with zeros to its fixed input width (see ``model.TNPModel``). A space
-wider than that is optimised one ``Subspace`` at a time: some coordinates free, the others fixed (as BoTorch's
+A conditional parameter (``metabo.conditions``) that a trial leaves out, or that a candidate's own choices make
+inactive, has all its coordinates at 0. The model sees these coordinates padded with zeros to its fixed input
+width (see ``model.TNPModel``). A space wider than that is optimised one ``Subspace`` at a time: some coordinates free, the others fixed (as BoTorch's
 ``fixed_features``).
 """
 
@@ -29,6 +30,8 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+
+from metabo.conditions import NO_CONDITIONS, Conditions
 
 SUPPORTED_DISTRIBUTIONS = (FloatDistribution, IntDistribution, CategoricalDistribution)
 
@@ -78,9 +81,11 @@ class SearchSpaceEncoder:
     Args:
         search_space: parameter name -> Optuna distribution. Names are sorted so the encoding does not
             depend on dictionary order.
+        conditions: which parameters may be missing from a parameter dict, and which choices make them active
+            (``metabo.conditions.infer_conditions``); by default every parameter is always active.
     """
 
-    def __init__(self, search_space: Mapping[str, BaseDistribution]) -> None:
+    def __init__(self, search_space: Mapping[str, BaseDistribution], conditions: Conditions = NO_CONDITIONS) -> None:
         slots: list[_ParamSlot] = []
         start = 0
         for name in sorted(search_space):
@@ -90,8 +95,26 @@ class SearchSpaceEncoder:
             slots.append(_slot(name, dist, start))
             start += slots[-1].width
         self._slots = slots
+        self._slot_of = {s.name: s for s in slots}
         self.search_space = dict(search_space)
+        self.conditions = conditions
         self.n_dims = start
+
+    @property
+    def is_conditional(self) -> bool:
+        """Whether some parameter's activity depends on another's choice."""
+        return bool(self.conditions.rules)
+
+    def active(self, rows: np.ndarray) -> np.ndarray:
+        """Boolean (n, n_dims): the coordinates of encoded rows that are active given the rows' own choices."""
+        active = np.ones(np.shape(rows), dtype=bool)
+        for rule in self.conditions.rules:
+            parent, child = self._slot_of[rule.parent], self._slot_of[rule.child]
+            block = rows[:, parent.start : parent.start + parent.width]
+            chosen = np.asarray(parent.choice_index)[np.argmax(block, axis=1)]
+            on = active[:, parent.start] & (block.max(1) > 0) & np.isin(chosen, list(rule.choices))
+            active[:, child.start : child.start + child.width] = on[:, None]
+        return active
 
     @property
     def param_names(self) -> list[str]:
@@ -143,32 +166,41 @@ class SearchSpaceEncoder:
         if not params_list:
             return out
         for s in self._slots:
+            rows = np.arange(len(params_list))
+            if s.name in self.conditions.optional:  # inactive where left out: its coordinates stay 0
+                rows = np.array([i for i, p in enumerate(params_list) if s.name in p], dtype=int)
             try:
-                values = [p[s.name] for p in params_list]
+                values = [params_list[i][s.name] for i in rows]
             except KeyError:
                 missing = next(p for p in params_list if s.name not in p)
                 raise KeyError(f"parameter {s.name!r} missing from {sorted(missing)}") from None
+            if not len(values):
+                continue
             dist = s.distribution
             if isinstance(dist, CategoricalDistribution):
                 columns = [s.choice_index.index(_choice_index(s.name, dist, v)) for v in values]
-                out[np.arange(len(values)), s.start + np.asarray(columns, dtype=int)] = 1.0
+                out[rows, s.start + np.asarray(columns, dtype=int)] = 1.0
                 continue
             low, high = _bounds(dist)
             if high <= low:
-                out[:, s.start] = 0.5
+                out[rows, s.start] = 0.5
                 continue
             v = _numbers(s.name, dist, values)
             if dist.log:
                 v = np.log(v)
-            out[:, s.start] = np.clip((v - low) / (high - low), 0.0, 1.0)
+            out[rows, s.start] = np.clip((v - low) / (high - low), 0.0, 1.0)
         return out
 
     # ---------------------------------------------------------------- decode
     def decode(self, row: np.ndarray) -> dict[str, Any]:
-        """Decode one encoded row to a parameter dict of admissible values."""
+        """Decode one encoded row to a parameter dict of admissible values (without the parameters its own
+        choices make inactive)."""
         row = np.clip(np.asarray(row, dtype=np.float64), 0.0, 1.0)
+        active = self.active(row[None])[0] if self.is_conditional else None
         params: dict[str, Any] = {}
         for s in self._slots:
+            if active is not None and not active[s.start]:
+                continue
             dist = s.distribution
             if isinstance(dist, CategoricalDistribution):
                 column = int(np.argmax(row[s.start : s.start + s.width]))
@@ -193,6 +225,8 @@ class SearchSpaceEncoder:
                 values = np.array([_from_unit(float(u), dist) for u in np.unique(col)])
                 lookup = dict(zip(np.unique(col), (_to_unit(float(v), dist) for v in values)))
                 out[:, s.start] = np.vectorize(lookup.__getitem__, otypes=[float])(col) if len(col) else col
+        if self.is_conditional:
+            out[~self.active(out)] = 0.0
         return out
 
 
@@ -290,6 +324,13 @@ class Subspace:
     def continuous(self) -> np.ndarray:
         """Boolean mask over the subspace's coordinates: True where gradient refinement is meaningful."""
         return self.encoder.continuous_mask()[self.dims]
+
+    def inactive(self, rows: np.ndarray) -> np.ndarray:
+        """Boolean (n, len(dims)): the subspace coordinates that rows' own choices make inactive (none in a
+        space without conditions)."""
+        if not self.encoder.is_conditional:
+            return np.zeros(np.shape(rows), dtype=bool)
+        return ~self.encoder.active(self.to_full(rows))[:, self.dims]
 
     @property
     def categorical(self) -> list[slice]:

@@ -104,7 +104,8 @@ def optimize_acquisition(cache: ContextCache, acquisition: Acquisition, subspace
     scores = _skip_seen(scores, pool, x_seen, cfg.min_distance)
     order = torch.argsort(scores, descending=True)
     starts = pool[order[: cfg.n_refine].numpy()]
-    refined = _refine(cache, acquisition, starts, continuous, cfg) if continuous.any() and cfg.refine_steps > 0 \
+    movable = continuous & ~subspace.inactive(starts)  # (n, d): inactive coordinates stay at 0
+    refined = _refine(cache, acquisition, starts, movable, cfg) if continuous.any() and cfg.refine_steps > 0 \
         else starts
     finalists = subspace.snap(np.concatenate([refined, starts[:1]], axis=0))
     with torch.no_grad():
@@ -136,6 +137,9 @@ def _pool(subspace: Subspace, incumbents: np.ndarray, rng: np.random.RandomState
         parts.append(seeds)
     if len(centres) and cfg.n_local:
         base = centres[rng.randint(len(centres), size=cfg.n_local)]
+        inactive = subspace.inactive(base)
+        if inactive.any():  # a copy whose resampled choice activates a parameter starts it anywhere, not at 0
+            base = np.where(inactive, rng.rand(*base.shape), base)
         scale = 10 ** rng.uniform(-2.5, -0.7, size=(cfg.n_local, 1))
         local = base + scale * rng.randn(cfg.n_local, d) * continuous
         for block in subspace.categorical:  # resample categories in a fifth of the copies
@@ -149,13 +153,14 @@ def _pool(subspace: Subspace, incumbents: np.ndarray, rng: np.random.RandomState
     return np.concatenate(parts, axis=0)
 
 
-def _refine(cache: ContextCache, acquisition: Acquisition, starts: np.ndarray, continuous: np.ndarray,
+def _refine(cache: ContextCache, acquisition: Acquisition, starts: np.ndarray, movable: np.ndarray,
             cfg: CandidateSearchConfig) -> np.ndarray:
-    """Projected gradient ascent on the acquisition, with unit-max-norm steps that shrink geometrically.
+    """Projected gradient ascent on the acquisition in the ``movable`` (n, d) coordinates, with unit-max-norm
+    steps that shrink geometrically.
 
     Keeps the best point seen per start, so refinement can never make a candidate worse.
     """
-    mask = torch.as_tensor(continuous, dtype=torch.float32)
+    mask = torch.as_tensor(movable, dtype=torch.float32)
     x = torch.as_tensor(starts, dtype=torch.float32).clone()
     best_x = x.clone()
     best_val = torch.full((len(starts),), -float("inf"))

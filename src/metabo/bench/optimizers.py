@@ -160,6 +160,7 @@ _SPECS = [
     OptimizerSpec("metabo-nap-ei", _with_related(_nap_model), _related_model(_nap_model), takes_argument=True),
     OptimizerSpec("random", lambda run: RandomSampler(seed=run.seed)),
     OptimizerSpec("tpe", lambda run: TPESampler(multivariate=True, seed=run.seed)),
+    OptimizerSpec("tpe-group", lambda run: TPESampler(multivariate=True, group=True, seed=run.seed)),
     OptimizerSpec("gp", lambda run: GPSampler(seed=run.seed)),
     OptimizerSpec("cmaes", lambda run: CmaEsSampler(seed=run.seed)),
     OptimizerSpec("nsgaii", lambda run: NSGAIISampler(population_size=nsgaii_population(run.budget), seed=run.seed)),

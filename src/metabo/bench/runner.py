@@ -47,7 +47,7 @@ import traceback
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import metabo
 from metabo.bench.optimizers import (check_models, check_optimizer_names, make_sampler, model_fingerprint, peer_info,
@@ -95,6 +95,17 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def _ask(study: Any, problem: Problem, space: dict[str, Any]) -> Any:
+    """A new trial with its parameters: the whole ``space`` at once, or define-by-run where the problem suggests
+    them itself (conditional spaces; the suggestions count as suggestion time)."""
+    suggest = getattr(problem, "suggest", None)
+    if suggest is None:
+        return study.ask(space)
+    trial = study.ask()
+    suggest(trial)
+    return trial
+
+
 def execute_run(key: RunKey) -> RunResult:
     """Run one optimiser on one problem for ``key.budget`` evaluations (see the module docstring)."""
     import optuna
@@ -136,7 +147,7 @@ def execute_run(key: RunKey) -> RunResult:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
             try:
-                trial = study.ask(space)
+                trial = _ask(study, problem, space)
             except Exception as exc:  # noqa: BLE001 - recorded, never hidden
                 error_text = _error_text(exc)
                 for stuck in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -144,7 +155,7 @@ def execute_run(key: RunKey) -> RunResult:
                     study._storage.set_trial_state_values(stuck._trial_id, TrialState.FAIL)
                 study.sampler = fallback
                 try:
-                    trial = study.ask(space)
+                    trial = _ask(study, problem, space)
                 finally:
                     study.sampler = primary
                 used_fallback = True

@@ -255,7 +255,8 @@ def search_space(scenario: str) -> dict[str, BaseDistribution]:
     return {hp["name"]: _distribution(hp) for hp in sorted(hps, key=lambda h: h["name"]) if hp["name"] not in skip}
 
 
-def _condition_holds(cond: dict[str, Any], config: Mapping[str, Any]) -> bool:
+def condition_holds(cond: dict[str, Any], config: Mapping[str, Any]) -> bool:
+    """Whether a ConfigSpace condition (``EQ`` or ``IN`` on one parent) holds in ``config``."""
     value = config.get(cond["parent"])
     if cond["type"] == "EQ":
         return value == cond["value"]
@@ -288,7 +289,7 @@ class Surrogate:
         """``config`` without the parameters its conditions make inactive (conditions on one parent only)."""
         out = dict(config)
         for cond in self.conditions:
-            if cond["child"] in out and not _condition_holds(cond, out):
+            if cond["child"] in out and not condition_holds(cond, out):
                 del out[cond["child"]]
         return out
 

@@ -247,14 +247,17 @@ class SklearnProblem:
 
     def evaluate(self, params: Mapping[str, Any]) -> float:
         """Mean cross-validated metric (minimise; deterministic) of the model with these hyperparameters."""
+        return self.evaluate_model({k: params[k] for k in self.search_space()})
+
+    def evaluate_model(self, chosen: Mapping[str, Any]) -> float:
+        """``evaluate`` for a dict of every argument the model's factory reads (``MODELS[model].build``)."""
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from threadpoolctl import threadpool_limits
 
         classification = DATASETS[self.dataset][1]
-        chosen = {k: params[k] for k in self.search_space()}
-        chosen["_probability"] = self.metric == "logloss"
+        chosen = {**chosen, "_probability": self.metric == "logloss"}
         x, y = load_dataset(self.dataset)
         labels = np.unique(y) if classification else y[:0]
         cap = METRIC_CAP[self.metric]
