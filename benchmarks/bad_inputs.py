@@ -675,19 +675,6 @@ def space_single_valued(env: Env) -> Result:
                       "model from trial 4 on", "Parameters with a single possible value")
 
 
-def space_wide_categorical(env: Env) -> Result:
-    def objective(trial: Any) -> float:
-        return (trial.suggest_categorical("c", list(range(20))) - 7) ** 2 + trial.suggest_float("x", 0, 1)
-
-    study, messages = _study(objective, 8)
-    said = [m for m in messages if "parameter 'c' is outside the space the model handles" in m]
-    if len(said) != 1 or len(messages) != 1 or _states(study) != "8 COMPLETE" or not _model_chose(study.trials[-1]):
-        return wrong(f"{_states(study)}; warnings: {messages}", "not one warning, or x not from the model")
-    return documented(f"one warning “{said[0]}”; {_states(study)}, x still chosen by the model",
-                      "categoricals with more than 16 choices: sampled by the independent sampler (random by "
-                      "default), with one warning per parameter.")
-
-
 def space_dynamic(env: Env) -> Result:
     def objective(trial: Any) -> float:
         return trial.suggest_float("x", 0, 1) + trial.suggest_int("n", 0, 3 + trial.number)
@@ -698,8 +685,8 @@ def space_dynamic(env: Env) -> Result:
     if len(said) != 1 or len(messages) != 1 or not inside or _states(study) != "8 COMPLETE":
         return wrong(f"{_states(study)}; warnings: {messages}", "not one warning, or a value outside its range")
     return documented(f"one warning “{said[0][:90]}...”; {_states(study)}, every n within its trial's range",
-                      "**Dynamic or conditional parameters**, and categoricals with more than 16 choices: sampled by "
-                      "the independent sampler")
+                      "**Dynamic parameters** (a range that changes between trials): sampled by the independent "
+                      "sampler")
 
 
 def space_too_wide(env: Env) -> Result:
@@ -1057,10 +1044,8 @@ CASES: list[Case] = [
          f"{T_BAD}::test_a_study_without_parameters_runs"),
     Case("space-single", "search spaces", "`suggest_float(\"width\", 2.0, 2.0)`, `suggest_categorical(\"kind\", "
          "[\"only\"])`", space_single_valued, f"{T_BAD}::test_single_valued_parameters_keep_their_value"),
-    Case("space-wide-categorical", "search spaces", "a categorical of 20 choices (model: 16 inputs)",
-         space_wide_categorical, "tests/sampler/test_fallbacks.py::test_wide_categorical_is_explored[True]"),
     Case("space-dynamic", "search spaces", "`suggest_int(\"n\", 0, 3 + trial.number)` (dynamic range)",
-         space_dynamic, "tests/sampler/test_fallbacks.py::test_dynamic_and_conditional_params_warn_once_each"),
+         space_dynamic, "tests/sampler/test_fallbacks.py::test_dynamic_param_warns_once_and_conditional_param_is_modelled"),
     Case("space-too-wide", "search spaces", "20 float parameters (model: 16 inputs)", space_too_wide,
          "tests/sampler/test_suggestions.py::test_more_dims_than_the_model_takes"),
     Case("space-not-distribution", "search spaces", "`TNPSampler(search_space={\"x\": \"uniform(0, 1)\"})`",

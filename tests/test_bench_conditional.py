@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 import pytest
 
@@ -61,3 +62,22 @@ def test_runner_asks_define_by_run():
     for record in result.trials:
         model = record.params[CLASSIFIER]
         assert all(name == CLASSIFIER or name.startswith(f"{model}_") for name in record.params)
+
+
+def test_categorical_bbob_maps_each_choice_to_a_shuffled_level():
+    from metabo.bench.problems.bbob import BBOBProblem
+    from metabo.bench.problems.categorical import CategoricalBBOB
+
+    problem = get_problem("categorical/f01_d4_c50")
+    assert problem == CategoricalBBOB(1) and problem.name == "categorical/f01_d4_c50"
+    space = problem.search_space()
+    assert len(space["choice"].choices) == 50 and set(space) == {"choice", "x1", "x2", "x3"}
+    levels = problem._levels()
+    assert sorted(levels) == pytest.approx(list(np.linspace(-5, 5, 50)))
+    assert list(levels) != sorted(levels)  # shuffled
+    params = {"choice": "c07", "x1": 0.5, "x2": -1.0, "x3": 2.0}
+    expected = BBOBProblem(1, 1, 4).evaluate_array(np.array([levels[7], 0.5, -1.0, 2.0]))
+    assert problem.evaluate(params) == pytest.approx(expected)
+    assert len(select_problems("categorical/*")) == 8
+    with pytest.raises(KeyError):
+        get_problem("categorical/f99_d4_c50")

@@ -371,3 +371,39 @@ def test_a_study_with_colliding_choices_tries_every_storable_choice(seed):
         study.optimize(lambda t: costs[dist.to_internal_repr(t.suggest_categorical("c", MIXED_CHOICES))],
                        n_trials=8)
     assert {dist.to_internal_repr(t.params["c"]) for t in study.trials} == {0, 1, 2, 3}
+
+
+# --- categoricals wider than MAX_ONE_HOT_CHOICES: one ordinal coordinate -------------------------------------------
+
+WIDE = CategoricalDistribution([f"c{i}" for i in range(30)])
+
+
+def test_wide_categorical_is_one_ordinal_coordinate_in_the_given_order():
+    from metabo.space import MAX_ONE_HOT_CHOICES
+
+    assert len(WIDE.choices) > MAX_ONE_HOT_CHOICES
+    order = tuple(reversed(range(30)))
+    encoder = SearchSpaceEncoder({"c": WIDE, "x": FloatDistribution(0, 1)}, choice_orders={"c": order})
+    assert encoder.n_dims == 2 and encoder.categorical_slices() == []
+    assert encoder.continuous_mask().all()
+    rows = encoder.encode_many([{"c": "c29", "x": 0.5}, {"c": "c0", "x": 0.5}])
+    assert rows[0, 0] == pytest.approx(0.5 / 30) and rows[1, 0] == pytest.approx(29.5 / 30)
+    u = np.random.RandomState(0).rand(100, 2)
+    snapped = encoder.snap(u)
+    for row, raw in zip(snapped, u):
+        assert encoder.decode(row) == encoder.decode(raw)
+        assert encoder.encode(encoder.decode(row))[0] == pytest.approx(row[0])
+    with pytest.raises(ValueError, match="permutation"):
+        SearchSpaceEncoder({"c": WIDE}, choice_orders={"c": (0, 1)})
+
+
+def test_rank_choices_orders_by_shrunk_mean_with_untried_choices_in_the_middle():
+    from metabo.space import rank_choices
+
+    params = [{"c": "c3"}, {"c": "c3"}, {"c": "c5"}, {"c": "c7"}]
+    scores = np.array([2.0, 2.0, -1.0, 0.5])  # larger is better
+    order = rank_choices(params, scores, {"c": WIDE, "x": FloatDistribution(0, 1)})["c"]
+    assert sorted(order) == list(range(30))
+    assert order[-1] == 3 and order[0] == 5  # best last, worst first
+    assert order.index(5) < order.index(7) < order.index(0)  # 7's one result is below the mean (0.875), untried at it
+    assert rank_choices(params, scores, {"x": FloatDistribution(0, 1)}) == {}

@@ -73,8 +73,9 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         eval_every=args.checkpoint_every,
         snapshot_every=args.snapshot_every,
-        model=ModelConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_ff=2 * args.d_model),
-        prior=PriorConfig(dims_power=args.dims_power),
+        model=ModelConfig(max_dims=args.max_dims, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
+                          d_ff=2 * args.d_model),
+        prior=PriorConfig(max_dims=args.max_dims, dims_power=args.dims_power),
         related_prob=args.related_prob,
         max_related=args.max_related,
         init=args.init,
@@ -191,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--layers", type=positive_int, default=4)
     pre.add_argument("--heads", type=positive_int, default=4)
     pre.add_argument("--dims-power", type=float, default=1.5, help="> 1 favours tasks with fewer active dimensions")
+    pre.add_argument("--max-dims", type=positive_int, default=16,
+                     help="encoded input width of the model and of the prior's tasks; with --init, the starting "
+                          "model is widened to it (new inputs start at zero weight)")
     pre.add_argument("--checkpoint-every", type=positive_int, default=250)
     pre.add_argument("--snapshot-every", type=int, default=2500, help="keep a model copy every N steps (0: never)")
     pre.add_argument("--max-minutes", type=positive_float, default=None,
@@ -202,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "the model task slots so TNPSampler(related=...) can use past studies")
     pre.add_argument("--max-related", type=int, default=128, help="related points per task, at most")
     pre.add_argument("--init", default=None,
-                     help="start from this .safetensors model (its architecture and bucket borders)")
+                     help="start from this .safetensors model (its architecture and bucket borders; its input "
+                          "widened to --max-dims where that is wider)")
     pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=_cmd_pretrain)

@@ -16,8 +16,10 @@ Limits and fallbacks (never a crash):
 * conditional parameters (suggested by some trials only) are modelled with the rest: the search space is the
   union of the trials' parameters, and the conditions are read from the trials (``metabo.conditions``); a
   parameter's first ever value comes from the independent sampler, since no trial holds it yet;
-* parameters whose distribution changes between trials (dynamic ranges), and categoricals with more choices than
-  the model's input width: the independent sampler, with one warning per parameter;
+* categoricals with more than ``metabo.space.MAX_ONE_HOT_CHOICES`` choices are one ordinal coordinate, their
+  choices ordered by the results so far (``metabo.space.rank_choices``);
+* parameters whose distribution changes between trials (dynamic ranges): the independent sampler, with one
+  warning per parameter;
 * failed trials are ignored; NaN objective values fail in Optuna itself; +/-inf values (and values beyond
   ``metabo.outcomes.HUGE_VALUE``) are replaced by the worst other value; a study with no finite value yet is
   sampled at random; pruned trials are never proposed again;
@@ -39,7 +41,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.samplers._base import _process_constraints_after_trial
 from optuna.study import Study
@@ -56,7 +58,7 @@ from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
 from metabo.related import RelatedStudies
-from metabo.space import SearchSpaceEncoder, Subspace
+from metabo.space import SearchSpaceEncoder, Subspace, rank_choices
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
 PRED_STD_ATTR = "metabo_predicted_std"
@@ -231,14 +233,7 @@ class TNPSampler(BaseSampler):
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         space = self._fixed_space if self._fixed_space is not None else self._search_space.calculate(study)
-        return {n: d for n, d in space.items() if self._is_modelled(d)}
-
-    def _is_modelled(self, dist: BaseDistribution) -> bool:
-        """Single-valued parameters need no model; a categorical wider than the model's input goes to the
-        independent sampler."""
-        if dist.single():
-            return False
-        return not (isinstance(dist, CategoricalDistribution) and len(dist.choices) > self.model.cfg.max_dims)
+        return {n: d for n, d in space.items() if not d.single()}  # a single value needs no model
 
     def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if not search_space:
@@ -263,8 +258,11 @@ class TNPSampler(BaseSampler):
         outcomes = read_outcomes(complete, study.directions, self._transform.for_own_values(self._related is not None),
                                  self._constraint_names(complete))
 
+        # Related studies are encoded in the choices' own order (metabo.meta.align), so then the own trials are too.
+        orders = rank_choices([t.params for t in complete], outcomes.ranking(), search_space) \
+            if self._related is None else None
         encoder = SearchSpaceEncoder(search_space, infer_conditions([t.params for t in (*complete, *pruned)],
-                                                                    search_space))
+                                                                    search_space), orders)
         required = set(search_space) - encoder.conditions.optional
         x = encoder.encode_many([t.params for t in complete])
         pending = [p for p in (_pending_params(t, search_space, required) for t in trials
@@ -355,14 +353,12 @@ class TNPSampler(BaseSampler):
                            param_distribution: BaseDistribution) -> Any:
         if self._warn_independent and param_name not in self._warned_params:
             n_complete = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
-            joint = self._search_space.calculate(study)
-            outside = param_name in self._search_space.conflicting or (
-                param_name in joint and not self._is_modelled(joint[param_name]))
+            self._search_space.calculate(study)
+            outside = param_name in self._search_space.conflicting
             if n_complete >= max(self._n_startup_trials, 1) and outside and not param_distribution.single():
                 warnings.warn(
                     f"TNPSampler: parameter {param_name!r} is outside the space the model handles (its "
-                    f"distribution changes between trials, or a categorical with more than "
-                    f"{self.model.cfg.max_dims} choices); it is sampled by "
+                    f"distribution changes between trials); it is sampled by "
                     f"{type(self._independent_sampler).__name__}.",
                     stacklevel=2,
                 )

@@ -9,6 +9,9 @@ Every parameter maps to one or more coordinates in [0, 1]:
   Choices are matched by Optuna's own index (``to_internal_repr``), never by equality of the values: where
   two choices are equal in Python (``True == 1``, ``1 == 1.0``) Optuna stores the later one as the earlier, so
   the later one gets no coordinate (it could be proposed but never observed) and a warning says so once.
+* A categorical with more than ``MAX_ONE_HOT_CHOICES`` choices: one ordinal coordinate, each choice an equal
+  slice of it, in the order ``rank_choices`` gives (worst to best mean result so far, untried choices in the
+  middle), so the model reads "near the best choices" as a direction and the space stays narrow.
 
 A conditional parameter (``metabo.conditions``) that a trial leaves out, or that a candidate's own choices make
 inactive, has all its coordinates at 0. The model sees these coordinates padded with zeros to its fixed input
@@ -21,7 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from optuna.distributions import (
@@ -34,6 +37,7 @@ from optuna.distributions import (
 from metabo.conditions import NO_CONDITIONS, Conditions
 
 SUPPORTED_DISTRIBUTIONS = (FloatDistribution, IntDistribution, CategoricalDistribution)
+MAX_ONE_HOT_CHOICES = 16  # wider categoricals take one ordinal coordinate
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,13 @@ class _ParamSlot:
     distribution: BaseDistribution
     start: int
     width: int
-    choice_index: tuple[int, ...] = ()  # categoricals: Optuna's choice index of each coordinate
+    choice_index: tuple[int, ...] = ()  # categoricals: Optuna's choice index of each coordinate (or ordinal slice)
+    ordinal: bool = False  # a wide categorical: one coordinate, choice_index[k] owns slice k
+
+    @property
+    def width_choices(self) -> int:
+        """How many choices the slot encodes."""
+        return len(self.choice_index)
 
 
 _WARNED_COLLISIONS: set[tuple[str, str]] = set()
@@ -67,12 +77,43 @@ def _warn_collisions(name: str, dist: CategoricalDistribution, storable: tuple[i
                   "(use distinct values, e.g. strings, to keep them apart).", stacklevel=4)
 
 
-def _slot(name: str, dist: BaseDistribution, start: int) -> _ParamSlot:
+def _slot(name: str, dist: BaseDistribution, start: int, order: tuple[int, ...] | None) -> _ParamSlot:
     if not isinstance(dist, CategoricalDistribution):
         return _ParamSlot(name, dist, start, 1)
     storable = storable_choices(dist)
     _warn_collisions(name, dist, storable)
+    if len(storable) > MAX_ONE_HOT_CHOICES:
+        if order is not None and sorted(order) != list(storable):
+            raise ValueError(f"parameter {name!r}: choice order {order} is not a permutation of {storable}")
+        return _ParamSlot(name, dist, start, 1, storable if order is None else tuple(order), ordinal=True)
     return _ParamSlot(name, dist, start, len(storable), storable)
+
+
+def rank_choices(params: Sequence[Mapping[str, Any]], scores: np.ndarray,
+                 search_space: Mapping[str, BaseDistribution]) -> dict[str, tuple[int, ...]]:
+    """The order of the ordinal coordinate of each categorical wider than ``MAX_ONE_HOT_CHOICES``: Optuna choice
+    indices from the worst to the best mean ``score`` (larger is better) of the trials that took them, each mean
+    shrunk toward the overall mean as if by one more trial at it, so untried choices sit in the middle."""
+    scores = np.asarray(scores, dtype=np.float64)
+    orders: dict[str, tuple[int, ...]] = {}
+    for name, dist in search_space.items():
+        if not isinstance(dist, CategoricalDistribution):
+            continue
+        storable = storable_choices(dist)
+        if len(storable) <= MAX_ONE_HOT_CHOICES:
+            continue
+        total = {c: 0.0 for c in storable}
+        count = {c: 0 for c in storable}
+        for p, score in zip(params, scores):
+            if name in p and np.isfinite(score):
+                c = int(dist.to_internal_repr(p[name]))
+                total[c] += score
+                count[c] += 1
+        finite = scores[np.isfinite(scores)]
+        prior = float(finite.mean()) if len(finite) else 0.0
+        shrunk = {c: (total[c] + prior) / (count[c] + 1) for c in storable}
+        orders[name] = tuple(sorted(storable, key=lambda c: (shrunk[c], c)))
+    return orders
 
 
 class SearchSpaceEncoder:
@@ -83,16 +124,19 @@ class SearchSpaceEncoder:
             depend on dictionary order.
         conditions: which parameters may be missing from a parameter dict, and which choices make them active
             (``metabo.conditions.infer_conditions``); by default every parameter is always active.
+        choice_orders: the ordinal order of categoricals wider than ``MAX_ONE_HOT_CHOICES`` (``rank_choices``);
+            by default the order of their choices.
     """
 
-    def __init__(self, search_space: Mapping[str, BaseDistribution], conditions: Conditions = NO_CONDITIONS) -> None:
+    def __init__(self, search_space: Mapping[str, BaseDistribution], conditions: Conditions = NO_CONDITIONS,
+                 choice_orders: Mapping[str, tuple[int, ...]] | None = None) -> None:
         slots: list[_ParamSlot] = []
         start = 0
         for name in sorted(search_space):
             dist = search_space[name]
             if not isinstance(dist, SUPPORTED_DISTRIBUTIONS):
                 raise TypeError(f"parameter {name!r}: unsupported distribution {type(dist).__name__}")
-            slots.append(_slot(name, dist, start))
+            slots.append(_slot(name, dist, start, (choice_orders or {}).get(name)))
             start += slots[-1].width
         self._slots = slots
         self._slot_of = {s.name: s for s in slots}
@@ -111,7 +155,8 @@ class SearchSpaceEncoder:
         for rule in self.conditions.rules:
             parent, child = self._slot_of[rule.parent], self._slot_of[rule.child]
             block = rows[:, parent.start : parent.start + parent.width]
-            chosen = np.asarray(parent.choice_index)[np.argmax(block, axis=1)]
+            column = _ordinal_slice(block[:, 0], parent) if parent.ordinal else np.argmax(block, axis=1)
+            chosen = np.asarray(parent.choice_index)[column]
             on = active[:, parent.start] & (block.max(1) > 0) & np.isin(chosen, list(rule.choices))
             active[:, child.start : child.start + child.width] = on[:, None]
         return active
@@ -130,7 +175,7 @@ class SearchSpaceEncoder:
         for s in self._slots:
             if isinstance(s.distribution, FloatDistribution):
                 mask[s.start] = True
-            elif isinstance(s.distribution, IntDistribution):
+            elif isinstance(s.distribution, IntDistribution) or s.ordinal:
                 mask[s.start] = True  # refined continuously, rounded on decode
         return mask
 
@@ -149,10 +194,11 @@ class SearchSpaceEncoder:
         return np.array(sorted(chosen), dtype=int)
 
     def categorical_slices(self) -> list[slice]:
+        """The one-hot blocks (ordinal categoricals are single coordinates, not blocks)."""
         return [
             slice(s.start, s.start + s.width)
             for s in self._slots
-            if isinstance(s.distribution, CategoricalDistribution)
+            if isinstance(s.distribution, CategoricalDistribution) and not s.ordinal
         ]
 
     # ---------------------------------------------------------------- encode
@@ -178,8 +224,11 @@ class SearchSpaceEncoder:
                 continue
             dist = s.distribution
             if isinstance(dist, CategoricalDistribution):
-                columns = [s.choice_index.index(_choice_index(s.name, dist, v)) for v in values]
-                out[rows, s.start + np.asarray(columns, dtype=int)] = 1.0
+                columns = np.asarray([s.choice_index.index(_choice_index(s.name, dist, v)) for v in values], dtype=int)
+                if s.ordinal:
+                    out[rows, s.start] = (columns + 0.5) / s.width_choices
+                else:
+                    out[rows, s.start + columns] = 1.0
                 continue
             low, high = _bounds(dist)
             if high <= low:
@@ -203,7 +252,8 @@ class SearchSpaceEncoder:
                 continue
             dist = s.distribution
             if isinstance(dist, CategoricalDistribution):
-                column = int(np.argmax(row[s.start : s.start + s.width]))
+                block = row[None, s.start : s.start + s.width]
+                column = int(_ordinal_slice(block[:, 0], s)[0] if s.ordinal else np.argmax(block[0]))
                 params[s.name] = dist.to_external_repr(s.choice_index[column])
             else:
                 params[s.name] = _from_unit(float(row[s.start]), dist)
@@ -215,7 +265,9 @@ class SearchSpaceEncoder:
         out = np.clip(np.array(rows, dtype=np.float64, copy=True), 0.0, 1.0)
         for s in self._slots:
             dist = s.distribution
-            if isinstance(dist, CategoricalDistribution):
+            if s.ordinal:
+                out[:, s.start] = (_ordinal_slice(out[:, s.start], s) + 0.5) / s.width_choices
+            elif isinstance(dist, CategoricalDistribution):
                 block = out[:, s.start : s.start + s.width]
                 onehot = np.zeros_like(block)
                 onehot[np.arange(len(block)), np.argmax(block, axis=1)] = 1.0
@@ -228,6 +280,11 @@ class SearchSpaceEncoder:
         if self.is_conditional:
             out[~self.active(out)] = 0.0
         return out
+
+
+def _ordinal_slice(u: np.ndarray, slot: _ParamSlot) -> np.ndarray:
+    """The slice (position in ``slot.choice_index``) of ordinal coordinates ``u``."""
+    return np.clip(np.floor(np.asarray(u) * slot.width_choices), 0, slot.width_choices - 1).astype(int)
 
 
 def _choice_index(name: str, dist: CategoricalDistribution, value: Any) -> int:

@@ -196,7 +196,8 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
 
 
 def _initial_model(cfg: TrainConfig, prior: GPPrior) -> TNPModel:
-    """A fresh model, or (``cfg.init``) a copy of an existing one, widened with task slots if asked for."""
+    """A fresh model, or (``cfg.init``) a copy of an existing one, widened with task slots and to the prior's
+    input width if asked for."""
     task_slots = cfg.task_slots if cfg.related_prob > 0 else 0
     if cfg.init is None:
         cfg.model.task_slots = task_slots
@@ -204,6 +205,7 @@ def _initial_model(cfg: TrainConfig, prior: GPPrior) -> TNPModel:
     from metabo.model.io import load_model, with_task_slots
 
     base = load_model(cfg.init)
-    model = with_task_slots(base, max(task_slots, base.cfg.task_slots))
+    model = with_task_slots(base, max(task_slots, base.cfg.task_slots),
+                            max_dims=max(base.cfg.max_dims, cfg.prior.max_dims))
     cfg.model = model.cfg
     return model
