@@ -9,7 +9,8 @@
 #   categorical/*:               eight BBOB functions (every group) in 4 dimensions whose first coordinate is a
 #                                50-choice categorical (shuffled levels; metabo.bench.problems.categorical).
 #   optimisers:                  OPTIMIZERS (default metabo, tpe-group (multivariate TPE with group=True), tpe
-#                                (multivariate), gp (Optuna's GPSampler) and random).
+#                                (multivariate), gp (Optuna's GPSampler), smac-hpo (SMAC3's HPO facade, told the
+#                                conditions) and random).
 # SEEDS seeds (default 5) x BUDGET trials (default 50) into STORE_DIR (default bench_results/conditional): one store
 # per problem set (cash.db, xgboost.db, categorical.db), so they can run side by side (PARTS=cash, ...); then one report per
 # store at REPORT_BUDGETS (default 10,25,50) with paired differences from tpe-group.
@@ -21,7 +22,7 @@ SEEDS=${SEEDS:-5}
 BUDGET=${BUDGET:-50}
 WORKERS=${WORKERS:-1}
 PARTS=${PARTS:-cash xgboost categorical}
-OPTIMIZERS=${OPTIMIZERS:-metabo,tpe-group,tpe,gp,random}
+OPTIMIZERS=${OPTIMIZERS:-metabo,tpe-group,tpe,gp,smac-hpo,random}
 XGBOOST_INSTANCES=${XGBOOST_INSTANCES:-40966,1497,31,1067,40983,1457,14,1056}
 declare -A PROBLEMS=(
     [cash]="conditional/cash/*"

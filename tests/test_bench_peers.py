@@ -253,3 +253,39 @@ def test_real_peer_short_study(name):
     assert startup_trials(sampler) is not None and startup_trials(sampler) <= 4
     assert sampler.peer_info["versions"].get(envs.VERSION_PACKAGES[envs.env_name(name)][0])
     sampler.close()
+
+
+def test_conditional_params_may_be_left_out_where_declared_optional():
+    space = {"kind": CategoricalDistribution(("a", "b")), "x": FloatDistribution(0.0, 1.0)}
+    assert encode_params(space, {"kind": "b"}) == {"kind": 1}
+    assert decode_params(space, {"kind": 0}, optional=frozenset({"x"})) == {"kind": "a"}
+    with pytest.raises(PeerWorkerError, match="lacks parameter 'x'"):
+        decode_params(space, {"kind": 0})
+
+
+def test_conditional_problems_go_to_peers_that_take_conditions_only():
+    from metabo.bench.peers import make_peer_sampler
+    from metabo.bench.problems.conditional import CashProblem
+
+    with pytest.raises(ValueError, match="takes no conditional spaces"):
+        make_peer_sampler("hebo", seed=0, problem=CashProblem("digits", "error"))
+
+
+def test_smac_is_told_the_conditions_and_asks_active_parameters_only():
+    if not envs.is_ready("smac-hpo"):
+        pytest.skip(f"peer environment 'smac' not built at {envs.env_dir('smac-hpo')} "
+                    "(build it with metabo.bench.peers.envs.setup(['smac-hpo']); CI cannot in time)")
+    from metabo.bench.peers import make_peer_sampler
+    from metabo.bench.problems.conditional import CASH_MODELS, CLASSIFIER, CashProblem
+
+    problem = CashProblem("digits", "error")
+    sampler = make_peer_sampler("smac-hpo", seed=0, budget=8, problem=problem)
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(6):
+        trial = study.ask()
+        params = problem.suggest(trial)
+        model = params[CLASSIFIER]
+        assert set(trial.relative_params) == {CLASSIFIER, *(f"{model}_{n}" for n in CASH_MODELS[model][0])}
+        study.tell(trial, len(params) + (model == "knn"))
+    assert sampler.peer_info["worker_errors"] == 0
+    sampler.close()

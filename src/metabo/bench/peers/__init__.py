@@ -35,6 +35,10 @@ PEERS: dict[str, tuple[str, dict[str, object]]] = {
     "synetune-zeroshot": ("synetune_worker.py", {"method": "zeroshot"}),
 }
 
+#: Peers that take a conditional space with its conditions declared (option ``conditions``: child, parent and
+#: the parent's choice indices that make the child active).
+CONDITIONAL_PEERS = ("smac-hpo", "smac-bb")
+
 #: Peers that need past studies of related tasks (``problem`` must be given to ``make_peer_sampler``).
 TRANSFER_PEERS = ("synetune-quantile", "synetune-boundingbox", "synetune-zeroshot")
 
@@ -95,8 +99,19 @@ def make_peer_sampler(name: str, seed: int, budget: int | None = None, threads: 
         info["transfer_tasks"] = len(transfer)
         info["transfer_observations"] = sum(len(t["observations"]) for t in transfer)  # type: ignore[arg-type]
         info["events"] = {"random_fallbacks": 0, "warnings": 0}  # Syne Tune's logged fallbacks, counted here
+    declared = getattr(problem, "conditions", None)
+    conditions = None
+    if callable(declared):  # a conditional space: given whole, with its conditions, to peers that take them
+        if name not in CONDITIONAL_PEERS:
+            raise ValueError(f"{name} takes no conditional spaces; peers that do: {', '.join(CONDITIONAL_PEERS)}")
+        search_space = problem.search_space()  # type: ignore[attr-defined]
+        conditions = [{"child": c.child, "parent": c.parent,
+                       "values": sorted(int(search_space[c.parent].to_internal_repr(v)) for v in c.values)}
+                      for c in declared()]
     python = envs.ensure(name)
     options = {**defaults, **(options or {})}
+    if conditions is not None:
+        options["conditions"] = conditions
     if transfer is not None:
         options.setdefault("transfer", transfer)
     if budget is not None:
@@ -111,4 +126,4 @@ def peer_versions(name: str) -> dict[str, str]:
     return envs.versions(name)
 
 
-__all__ = ["ExternalSampler", "PEERS", "TRANSFER_PEERS", "transfer_tasks", "PeerWorkerError", "make_peer_sampler", "peer_versions", "worker_script"]
+__all__ = ["CONDITIONAL_PEERS", "ExternalSampler", "PEERS", "TRANSFER_PEERS", "transfer_tasks", "PeerWorkerError", "make_peer_sampler", "peer_versions", "worker_script"]

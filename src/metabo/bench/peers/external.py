@@ -69,9 +69,12 @@ def _n_steps(dist: FloatDistribution | IntDistribution) -> int:
 
 
 def encode_params(search_space: dict[str, BaseDistribution], params: dict[str, Any]) -> dict[str, Any]:
-    """Optuna parameter values -> worker values (choice indices, grid indices, plain numbers)."""
+    """Optuna parameter values -> worker values (choice indices, grid indices, plain numbers); parameters a
+    conditional trial left inactive are left out."""
     out: dict[str, Any] = {}
     for name, dist in search_space.items():
+        if name not in params:
+            continue
         value = params[name]
         if isinstance(dist, CategoricalDistribution):
             out[name] = int(dist.to_internal_repr(value))
@@ -84,14 +87,18 @@ def encode_params(search_space: dict[str, BaseDistribution], params: dict[str, A
     return out
 
 
-def decode_params(search_space: dict[str, BaseDistribution], values: dict[str, Any]) -> dict[str, Any]:
+def decode_params(search_space: dict[str, BaseDistribution], values: dict[str, Any],
+                  optional: frozenset[str] = frozenset()) -> dict[str, Any]:
     """Worker values -> Optuna values of the exact types, clipped and snapped into each distribution.
 
-    Raises ``PeerWorkerError`` for a missing parameter or a value that is not a finite number.
+    Raises ``PeerWorkerError`` for a missing parameter (unless ``optional``: inactive in a conditional space) or a
+    value that is not a finite number.
     """
     out: dict[str, Any] = {}
     for name, dist in search_space.items():
         if name not in values:
+            if name in optional:
+                continue
             raise PeerWorkerError(f"worker reply lacks parameter {name!r}: {values!r}")
         raw = values[name]
         if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
@@ -267,6 +274,8 @@ class ExternalSampler(BaseSampler):
         self._options = dict(options or {})
         self._name = name
         self._fixed_space = dict(search_space) if search_space is not None else None
+        # Conditional parameters (the worker's "conditions" option): a trial may leave them out.
+        self._optional = frozenset(c["child"] for c in self._options.get("conditions", ()))
         self._independent = independent_sampler or RandomSampler(seed=self._seed)
         self._threads = threads
         self._timeout = timeout
@@ -372,7 +381,7 @@ class ExternalSampler(BaseSampler):
                 self._init_worker(search_space)  # also after a worker error: fresh worker, whole history
             self._tell_completed(study, search_space)
             reply = self._request({"cmd": "ask"})
-            params = decode_params(search_space, reply.get("params") or {})
+            params = decode_params(search_space, reply.get("params") or {}, self._optional)
             self._tokens[trial.number] = reply.get("token")
             return params
 
@@ -386,7 +395,7 @@ class ExternalSampler(BaseSampler):
             value = t.value
             # Trials outside the space or without a finite value carry nothing a worker could use.
             if value is None or not math.isfinite(value) or any(
-                    t.distributions.get(n) != d for n, d in search_space.items()):
+                    t.distributions.get(n, d if n in self._optional else None) != d for n, d in search_space.items()):
                 continue
             batch.append({"params": encode_params(search_space, t.params), "value": sign * value,
                           "token": self._tokens.get(t.number)})

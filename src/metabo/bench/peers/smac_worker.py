@@ -1,8 +1,9 @@
 """SMAC3 2.4.1 peer worker (run by path in the ``smac`` environment; see ``worker_protocol.py``).
 
 Options: ``facade`` (``hpo``: HyperparameterOptimizationFacade, random forest and log-EI; ``bb``:
-BlackBoxFacade, GP and EI) and ``n_trials`` (SMAC's ``Scenario.n_trials``, default 100 as in SMAC; it caps the
-Sobol initial design at a quarter of it). Everything else is the facade's default (HPO retrains its forest
+BlackBoxFacade, GP and EI), ``n_trials`` (SMAC's ``Scenario.n_trials``, default 100 as in SMAC; it caps the
+Sobol initial design at a quarter of it) and ``conditions`` (a conditional space: ConfigSpace conditions on
+categorical parents; inactive parameters are left out of what is told and asked). Everything else is the facade's default (HPO retrains its forest
 every 8 configurations, BlackBox every one). Points asked from SMAC are told back with their own ``TrialInfo``;
 outside points (the first, random trial; random fallbacks) are told as new configurations on the intensifier's
 seed, which SMAC accepts into its run history.
@@ -17,7 +18,8 @@ from typing import Any
 
 import worker_protocol
 
-from ConfigSpace import Categorical, Configuration, ConfigurationSpace, Float, Integer  # noqa: E402
+from ConfigSpace import (Categorical, Configuration, ConfigurationSpace, EqualsCondition, Float,  # noqa: E402
+                         InCondition, Integer)
 from smac import BlackBoxFacade, HyperparameterOptimizationFacade, Scenario
 from smac.runhistory.dataclasses import TrialInfo, TrialValue
 
@@ -42,6 +44,10 @@ class SmacWorker:
                 cs.add(Integer(name, (int(spec["low"]), int(spec["high"])), log=bool(spec["log"])))
             else:
                 cs.add(Float(name, (float(spec["low"]), float(spec["high"])), log=bool(spec["log"])))
+        for cond in options.get("conditions", ()):
+            child, parent = cs[cond["child"]], cs[cond["parent"]]
+            values = [f"c{int(v)}" for v in cond["values"]]
+            cs.add(EqualsCondition(child, parent, values[0]) if len(values) == 1 else InCondition(child, parent, values))
         self.cs = cs
         out_dir = tempfile.mkdtemp(prefix="metabo-smac-")
         atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
@@ -58,6 +64,8 @@ class SmacWorker:
     def _config(self, params: dict[str, Any]) -> Configuration:
         values = {}
         for name, spec in self.space.items():
+            if name not in params:  # inactive in a conditional space
+                continue
             if spec["type"] == "categorical":
                 values[name] = f"c{int(params[name])}"
             elif spec["type"] == "int":
@@ -81,6 +89,8 @@ class SmacWorker:
         config = dict(info.config)
         out: dict[str, Any] = {}
         for name, spec in self.space.items():
+            if name not in config:  # inactive in a conditional space
+                continue
             value = config[name]
             if spec["type"] == "categorical":
                 out[name] = int(str(value)[1:])

@@ -12,6 +12,9 @@ problem suggests only the parameters its earlier choices make active, as an Optu
 * ``conditional/rbv2_xgboost/<instance>``: YAHPO's rbv2_xgboost surrogate with its booster-conditional space
   (``eta``, ``max_depth``, ... only for the tree boosters; ``rate_drop`` and ``skip_drop`` only for ``dart``), on
   the scenario's validation instances.
+
+``conditions()`` states the structure for optimisers that take it declared (SMAC3's ConfigSpace conditions):
+one ``Condition`` per conditional parameter, active when its parent takes one of ``values``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,15 @@ CASH_MODELS: dict[str, tuple[dict[str, BaseDistribution], dict[str, Any]]] = {
                {"eta0": 0.01, "learning_rate": "optimal"}),
 }
 CLASSIFIER = "classifier"
+
+
+@dataclass(frozen=True)
+class DeclaredCondition:
+    """``child`` is active when ``parent`` (a categorical) takes one of ``values``."""
+
+    child: str
+    parent: str
+    values: tuple[Any, ...]
 
 
 def _suggest(trial: BaseTrial, name: str, dist: BaseDistribution) -> Any:
@@ -93,6 +105,10 @@ class CashProblem:
             _suggest(trial, f"{model}_{name}", space[f"{model}_{name}"])
         return dict(trial.params)
 
+    def conditions(self) -> list[DeclaredCondition]:
+        return [DeclaredCondition(f"{model}_{name}", CLASSIFIER, (model,))
+                for model, (own, _) in CASH_MODELS.items() for name in own]
+
     def evaluate(self, params: Mapping[str, Any]) -> float:
         model = params[CLASSIFIER]
         own, fixed = CASH_MODELS[model]
@@ -116,6 +132,10 @@ class ConditionalYahpo(YahpoSurrogate):
     @property
     def sort_key(self) -> tuple[str, str]:
         return (self.scenario, self.instance)
+
+    def conditions(self) -> list[DeclaredCondition]:
+        return [DeclaredCondition(c["child"], c["parent"], tuple(c["values"]) if c["type"] == "IN" else (c["value"],))
+                for c in surrogate(self.scenario, data_dir()).conditions]
 
     def suggest(self, trial: BaseTrial) -> dict[str, Any]:
         """Unconditional parameters first (sorted), then each conditional one whose conditions hold."""
