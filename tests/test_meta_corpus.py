@@ -210,6 +210,8 @@ def test_align_drop_clip_mask_and_categorical_mismatch():
     assert a.x.shape == (2, 4) and np.all((a.x >= 0) & (a.x <= 1))
     assert a.params(0) == {"opt": "adam", "x": 0.5} and a.params(1) == {"opt": "sgd"}
     assert a.coord_mask().tolist()[1] == [False, True, True, False]
+    # columns: n (the study lacks it: neutral filler), opt (2 one-hot), x (row 1 leaves it out: inactive, 0)
+    assert a.x[:, 0].tolist() == [0.5, 0.5] and a.x[1, 3] == 0.0
 
     c = align(_past(), target, out_of_range="clip")
     assert c.rows.tolist() == [0, 1, 3, 4] and c.clipped == 2

@@ -145,3 +145,12 @@ def test_model_inputs_lay_out_each_task_as_serving_does():
     single = GPPrior(PriorConfig(max_dims=3)).sample(2, 4, 5, g)
     x, y, task, _ = model_inputs(single, g, task_slots=8)
     assert task is None and torch.equal(x, single.x_ctx) and np.allclose(y.mean(1).numpy(), 0.0, atol=1e-6)
+
+
+def test_init_widens_the_starting_model_to_the_priors_input_width(runs, tmp_path):
+    base = Path(runs["straight"])
+    cfg = tiny_train_config(init=str(base), prior=PriorConfig(max_dims=6), steps=1, snapshot_every=0)
+    out = pretrain(cfg, tmp_path / "wide", progress=False)
+    narrow, wide = load_model(base), load_model(out)
+    assert narrow.cfg.max_dims == 4 and wide.cfg.max_dims == 6
+    assert torch.equal(wide.bar.borders, narrow.bar.borders)

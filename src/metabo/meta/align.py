@@ -14,9 +14,10 @@ Rules, per parameter and row:
 * A study that shares no parameter with the target, has no observations, or loses every row is rejected with
   an ``AlignmentError`` that says why.
 
-Encoded rows live in the target's unit cube (``SearchSpaceEncoder``); unobserved parameters hold a neutral
-filler (0.5 for a numeric coordinate, 1/k on each of a categorical's k one-hot coordinates) that only means
-anything together with the mask. ``overlap`` is the fraction of target parameters the past study shares.
+Encoded rows live in the target's unit cube (``SearchSpaceEncoder``); a parameter the whole past study lacks
+holds a neutral filler (0.5 for a numeric coordinate, 1/k on each of a categorical's k one-hot coordinates) that
+only means anything together with the mask, and a parameter one row leaves out (inactive in a conditional space)
+holds 0, as the new study's own trials do (``metabo.conditions``). ``overlap`` is the fraction of target parameters the past study shares.
 Objective values are normalised per study on the kept rows (``objective.normalise_values``): larger is better.
 """
 
@@ -220,8 +221,11 @@ def align(study: PastStudy, target_space: Mapping[str, BaseDistribution], out_of
     observed = np.array(masks, dtype=bool)
     x = encoder.encode_many([{n: p.get(n, _filler(target_space[n])) for n in names} for p in params_rows])
     for j, (start, width) in enumerate(encoder.param_widths()):
-        categorical = isinstance(target_space[names[j]], CategoricalDistribution)
-        x[~observed[:, j], start:start + width] = 1.0 / width if categorical else 0.5
+        if names[j] in missing:  # unknown to the whole study: the neutral filler
+            categorical = isinstance(target_space[names[j]], CategoricalDistribution)
+            x[:, start:start + width] = 1.0 / width if categorical else 0.5
+        else:  # left out by a row of a conditional space: inactive, 0 as in the new study's own trials
+            x[~observed[:, j], start:start + width] = 0.0
     values = np.array([study.observations[i][1] for i in rows], dtype=np.float64)
     y, fitted = normalise_values(values, study.direction, transform)
     return AlignedStudy(study, encoder, x, observed, values, y, fitted, np.array(rows, dtype=np.int64),
