@@ -690,7 +690,7 @@ def space_dynamic(env: Env) -> Result:
 
 
 def space_too_wide(env: Env) -> Result:
-    n = 20
+    n = 80
 
     def objective(trial: Any) -> float:
         return sum((trial.suggest_float(f"x{i:02d}", 0, 1) - 0.3) ** 2 for i in range(n))
@@ -701,7 +701,7 @@ def space_too_wide(env: Env) -> Result:
         best = min(study.trials[:k], key=lambda t: t.value)
         copied.append(sum(math.isclose(study.trials[k].params[p], best.params[p], rel_tol=1e-9, abs_tol=1e-12)
                           for p in best.params))
-    if messages or _states(study) != "8 COMPLETE" or not all(n - 16 <= c < n for c in copied):
+    if messages or _states(study) != "8 COMPLETE" or not all(n - 64 <= c < n for c in copied):
         return wrong(f"{_states(study)}; parameters copied from the best trial: {copied}; warnings: {messages}",
                      "the model did not search a subspace")
     span = f"{min(copied)}" if min(copied) == max(copied) else f"{min(copied)}-{max(copied)}"
@@ -1046,7 +1046,7 @@ CASES: list[Case] = [
          "[\"only\"])`", space_single_valued, f"{T_BAD}::test_single_valued_parameters_keep_their_value"),
     Case("space-dynamic", "search spaces", "`suggest_int(\"n\", 0, 3 + trial.number)` (dynamic range)",
          space_dynamic, "tests/sampler/test_fallbacks.py::test_dynamic_param_warns_once_and_conditional_param_is_modelled"),
-    Case("space-too-wide", "search spaces", "20 float parameters (model: 16 inputs)", space_too_wide,
+    Case("space-too-wide", "search spaces", "80 float parameters (wide model: 64 inputs)", space_too_wide,
          "tests/sampler/test_suggestions.py::test_more_dims_than_the_model_takes"),
     Case("space-not-distribution", "search spaces", "`TNPSampler(search_space={\"x\": \"uniform(0, 1)\"})`",
          space_not_a_distribution, f"{T_BAD}::test_a_declared_search_space_of_non_distributions"),

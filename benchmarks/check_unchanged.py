@@ -1,8 +1,9 @@
 """Behaviour check for refactors: the same seeds must give the same trials.
 
-Runs metabo on 8 BBOB problems x 2 seeds (budget 30; 2-D to 20-D, so the >16-dimension subspace path is
-covered), ``metabo-transfer`` on 2 YAHPO validation instances x 2 seeds (budget 20), and metabo on a small
-mixed space (log float, stepped float, int, categorical; budget 25, 2 seeds). Every trial's parameters and
+Runs metabo on 8 BBOB problems x 2 seeds (budget 30; 2-D to 20-D, so the wide model is covered),
+``metabo-subspace`` (the 16-input model on the 20-D one: the random-subspace path) x 2 seeds, ``metabo-transfer``
+on 2 YAHPO validation instances x 2 seeds (budget 20), and metabo on a small mixed space (log float, stepped
+float, int, categorical; budget 25, 2 seeds). Every trial's parameters and
 value are written to a JSON file.
 
     python benchmarks/check_unchanged.py --record benchmarks/unchanged_reference.json   # before a change
@@ -69,6 +70,7 @@ def collect() -> dict[str, list[dict]]:
     from metabo.bench.problems import get_problem
 
     jobs = [("metabo", get_problem(n), 30) for n in BBOB]
+    jobs += [("metabo-subspace", get_problem("bbob/f20_i1_d20"), 30)]
     jobs += [("metabo-transfer", get_problem(n), 20) for n in YAHPO]
     jobs += [("metabo", MixedSpace(), 25)]
     out = {}

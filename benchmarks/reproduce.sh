@@ -59,6 +59,14 @@ if [ "$QUICK" = 1 ]; then
     meta_stage STORE=$R/meta_breadth/results.db SEEDS=1 BUDGET=5 PROBLEMS=yahpo/lcbench/167152 REPORT_BUDGETS=1,5 \
         WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
     meta_stage STORE=$R/meta_other/results.db SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 WORKERS=$WORKERS bash benchmarks/meta_other.sh
+    field_stage STORE_DIR=$R/conditional SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 PARTS=categorical \
+        OPTIMIZERS=metabo,tpe-group,random WORKERS=$WORKERS bash benchmarks/conditional.sh
+    field_stage STORE=$R/wide/results.db SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 FUNCTIONS=01 DIMS=20 \
+        OPTIMIZERS=metabo,metabo-subspace,random WORKERS=$WORKERS bash benchmarks/wide.sh
+    CONDITIONAL=metabo,tpe-group,random
+    CONDITIONAL_BUDGETS=4,8
+    WIDE=metabo,metabo-subspace,random
+    WIDE_BUDGETS=4,8
     META_BUDGETS=4,8
     BREADTH_BUDGETS=1,5
     OTHER_BUDGETS=4,8
@@ -87,6 +95,12 @@ else
     meta_stage python benchmarks/meta_stage_summary.py --out $R/meta_stage/summary.md
     field_stage STORE=$R/constrained_mo/results.db WORKERS=$WORKERS bash benchmarks/constrained_mo.sh
     field_stage STORE=$R/pruning/results.db WORKERS=$WORKERS bash benchmarks/pruning.sh
+    field_stage WORKERS=$WORKERS bash benchmarks/conditional.sh
+    field_stage STORE=$R/wide/results.db WORKERS=$WORKERS bash benchmarks/wide.sh
+    CONDITIONAL=metabo,tpe-group,tpe,gp,smac-hpo,random
+    CONDITIONAL_BUDGETS=10,25,50
+    WIDE=metabo,metabo-subspace,gp,tpe,cmaes,random
+    WIDE_BUDGETS=25,50,100
     field_stage python benchmarks/speed_outputs.py --suggestions 15 --out $R/speed_outputs/speed.md
     field_stage python benchmarks/bad_inputs.py
     field_stage python benchmarks/reliability.py
@@ -139,6 +153,12 @@ if [ "$META" = 1 ]; then
         --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS")
 fi
 [ "$FIELD" = 1 ] && sections+=("${studies[@]}") && fragments+=("${study_fragments[@]}")
+[ "$FIELD" = 1 ] && for part in cash xgboost categorical; do
+    [ -f "$R/conditional/$part.db" ] && sections+=(
+        --section "Conditional and many-valued parameters: $part=$R/conditional/$part.db::$CONDITIONAL::$CONDITIONAL_BUDGETS::metabo")
+done
+[ "$FIELD" = 1 ] && [ -f "$R/wide/results.db" ] && \
+    sections+=(--section "Wide spaces: BBOB in 20 and 40 dimensions=$R/wide/results.db::$WIDE::$WIDE_BUDGETS::gp")
 [ "$META" = 1 ] && [ -f "$R/meta_stage/summary.md" ] && \
     fragments+=(--fragment "Meta-learning stage: validation instances of lcbench, rbv2_xgboost and rbv2_rpart=$R/meta_stage/summary.md")
 fragments+=(--fragment "End-to-end example: past studies in SQLite=benchmarks/fragments/end_to_end.md"

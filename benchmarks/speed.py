@@ -1,7 +1,7 @@
 """Suggestion speed: median wall time of one ``study.ask()`` after n observations, for metabo, TPE and GP.
 
-Problems (8-D, every parameter in [0, 1]): ``hartmann6`` (Hartmann-6 on the first 6 parameters plus 2 dummy
-parameters) and ``sumsq`` (the sum of squares around 0.3). For each torch thread count, problem and n (default
+Problems (8-D unless ``--dims`` says otherwise, every parameter in [0, 1]): ``hartmann6`` (Hartmann-6 on the first
+6 parameters plus dummy parameters) and ``sumsq`` (the sum of squares around 0.3). For each torch thread count, problem and n (default
 10, 50, 100, 200, 400), every optimiser gets a fresh study with the same n uniform random observations (through
 ``study.add_trial``); then ``study.ask()`` is timed ``--repeats`` times, *interleaved* across the optimisers (one
 ask of each in turn), so a change of load on a shared machine hits them alike. After each timed ask the trial is
@@ -10,6 +10,7 @@ one untimed warm-up ask (imports, model loading).
 
     python benchmarks/speed.py                                   # prints tables; writes speed.json/.md/.png
     python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 200 --repeats 15
+    python benchmarks/speed.py --threads 1 --problems sumsq --dims 64 --n 50,100 --out bench_results/speed_d64
 
 Writes ``<out>/speed.json`` (all times, settings, versions, load average), ``<out>/speed.md`` (tables with
 metabo's time as a fraction of GP's) and ``<out>/speed.png`` (median time vs n, log y) into ``--out`` (default
@@ -67,14 +68,14 @@ def _ints(text: str) -> list[int]:
 
 
 def _studies(names: list[str], n: int, points: np.ndarray, problem: str, seed: int) -> dict:
-    """A fresh study per optimiser, each told the first ``n`` rows of ``points``."""
+    """A fresh study per optimiser, each told the first ``n`` rows of ``points`` (one column per parameter)."""
     import optuna
     from optuna.distributions import FloatDistribution
     from optuna.trial import create_trial
 
     from metabo.bench.optimizers import make_sampler
 
-    keys = [f"x{i}" for i in range(DIM)]
+    keys = [f"x{i}" for i in range(points.shape[1])]
     space = {k: FloatDistribution(0.0, 1.0) for k in keys}
     f = PROBLEMS[problem]
     trials = [create_trial(params=dict(zip(keys, (float(v) for v in row))), distributions=space, value=f(row))
@@ -95,10 +96,11 @@ def time_interleaved(names: list[str], n: int, points: np.ndarray, problem: str,
     """
     from optuna.distributions import FloatDistribution
 
-    space = {f"x{i}": FloatDistribution(0.0, 1.0) for i in range(DIM)}
+    dim = points.shape[1]
+    space = {f"x{i}": FloatDistribution(0.0, 1.0) for i in range(dim)}
     studies = _studies(names, n, points, problem, seed)
     f = PROBLEMS[problem]
-    return time_asks(studies, space, lambda params: f(np.array([params[f"x{i}"] for i in range(DIM)])), repeats,
+    return time_asks(studies, space, lambda params: f(np.array([params[f"x{i}"] for i in range(dim)])), repeats,
                      tell)
 
 
@@ -155,8 +157,8 @@ def markdown(record: dict, argv: list[str]) -> str:
             "Each asked trial was told as failed, so every ask sees the same n observations (GPSampler's kernel fit "
             "then starts from hyperparameters already fitted to exactly these data, which a study never meets).")
     lines = [f"Median seconds per `study.ask()` ({record['repeats']} repeats, interleaved across optimisers) after "
-             f"n observations, 8-D problems. {told} metabo computes its suggestions on one torch thread whatever "
-             f"the setting. Command: `python benchmarks/speed.py {' '.join(argv)}`"
+             f"n observations, {record.get('dims', DIM)}-D problems. {told} metabo computes its suggestions on one "
+             f"torch thread whatever the setting. Command: `python benchmarks/speed.py {' '.join(argv)}`"
              + (f"; load average at the end {load[0]:.2f}." if load else "."), ""]
     for threads, per_problem in record["median_seconds"].items():
         for problem, medians in per_problem.items():
@@ -186,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tell", choices=("value", "fail"), default="value",
                    help="tell each timed trial its value, as a study does (default), or fail it (same n each repeat)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dims", type=int, default=DIM, help=f"parameters per problem (default {DIM})")
     p.add_argument("--out", default="bench_results/speed", help="output folder (default bench_results/speed)")
     args = p.parse_args(argv)
 
@@ -202,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [q for q in problems if q not in PROBLEMS]
     if unknown:
         p.error(f"unknown problem(s) {unknown}; choose from {', '.join(PROBLEMS)}")
-    points = np.random.default_rng(args.seed).uniform(size=(max(args.n), DIM))
+    if args.dims < 6 and "hartmann6" in problems:
+        p.error("hartmann6 needs --dims 6 or more")
+    points = np.random.default_rng(args.seed).uniform(size=(max(args.n), args.dims))
     time_interleaved(optimizers, 10, points, problems[0], 1, args.seed)  # warm-up: imports, model load
 
     results: dict[str, dict[str, dict[str, dict[str, list[float]]]]] = {}
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(threads)
         for problem in problems:
             per_name: dict[str, dict[str, list[float]]] = {name: {} for name in optimizers}
-            print(f"{problem}: median seconds per suggestion ({args.repeats} repeats, interleaved), D={DIM}, "
+            print(f"{problem}: median seconds per suggestion ({args.repeats} repeats, interleaved), D={args.dims}, "
                   f"torch threads={torch.get_num_threads()}")
             print(f"{'n':>5}  " + "  ".join(f"{name:>12}" for name in optimizers))
             for n in args.n:
@@ -224,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     record = {
         "problems": problems,
+        "dims": args.dims,
         "torch_threads": args.threads,
         "repeats": args.repeats,
         "tell": args.tell,

@@ -9,8 +9,9 @@ the trial (``RESERVED_ATTR``) so simultaneous workers keep apart.
 
 Limits and fallbacks (never a crash):
 
-* more encoded dimensions than the model takes (16 for the shipped model): each suggestion optimises a random
-  subset of parameters that fits, and keeps the others at the best trial's values (``Subspace``);
+* more encoded dimensions than the default model takes (16): the shipped wide model (64 inputs) takes over;
+  beyond its width too (or with a model of your own), each suggestion optimises a random subset of parameters
+  that fits, and keeps the others at the best trial's values (``Subspace``);
 * more completed trials than the model's context (200): the best half of the context is kept and the rest is a
   random subsample of the remaining trials (``metabo.context.select_points``);
 * conditional parameters (suggested by some trials only) are modelled with the rest: the search space is the
@@ -53,7 +54,7 @@ from metabo.acquisition import (ACQUISITION_KINDS, Acquisition, AcquisitionKind,
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
                                             LogExpectedScalarisedImprovement, reference_point)
 from metabo.conditions import UnionSearchSpace, infer_conditions
-from metabo.model.io import load_cached, multitask_model_path
+from metabo.model.io import load_cached, multitask_model_path, wide_model_path
 from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
@@ -119,7 +120,8 @@ class TNPSampler(BaseSampler):
 
     Args:
         model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default
-            (the shipped multi-task model when ``related`` is given). Files are loaded once per process; a
+            (the shipped ``wide`` model for spaces of more than 16 encoded dimensions; the shipped multi-task model
+            when ``related`` is given). Files are loaded once per process; a
             missing or invalid file raises ``ModelLoadError`` here.
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
@@ -180,6 +182,8 @@ class TNPSampler(BaseSampler):
         if not isinstance(search, CandidateSearchConfig):
             raise TypeError(f"search must be a metabo.acquisition.CandidateSearchConfig, got {type(search).__name__}")
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
+        # Without a model named, a space wider than the default model's input takes the shipped wide model.
+        self._model_by_width = model is None and not has_related
         if isinstance(model, TNPModel):
             self._model = model
         elif model is None and has_related:
@@ -263,6 +267,8 @@ class TNPSampler(BaseSampler):
             if self._related is None else None
         encoder = SearchSpaceEncoder(search_space, infer_conditions([t.params for t in (*complete, *pruned)],
                                                                     search_space), orders)
+        if self._model_by_width and encoder.n_dims > self._model.cfg.max_dims:
+            self._model = load_cached(wide_model_path())
         required = set(search_space) - encoder.conditions.optional
         x = encoder.encode_many([t.params for t in complete])
         pending = [p for p in (_pending_params(t, search_space, required) for t in trials

@@ -12,12 +12,13 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from conftest import tnp_messages
+import metabo
 from metabo.acquisition import CandidateSearchConfig
 from metabo.normalise import ValueTransformConfig
 from metabo.sampler import PRED_MEAN_ATTR, PRED_STD_ATTR
 from metabo.space import SearchSpaceEncoder
 
-from .helpers import N_STARTUP, make_sampler, params_seq, quadratic
+from .helpers import FAST_SEARCH, N_STARTUP, make_sampler, params_seq, quadratic
 
 
 def test_reproducible_with_seed(tiny_model):
@@ -199,6 +200,23 @@ def test_more_dims_than_the_model_takes(tiny_model, tnp_warnings, spy_encode):
         same = sum(math.isclose(t.params[p], best.params[p], rel_tol=1e-9, abs_tol=1e-12) for p in t.params)
         assert same >= n - tiny_model.cfg.max_dims  # the parameters left out are copied from the incumbent
         assert same < n  # but the model did move some
+
+
+def test_a_space_wider_than_the_default_model_takes_the_wide_model(spy_encode):
+    from metabo.model.io import load_cached, wide_model_path
+
+    n = 24
+
+    def objective(trial):
+        return sum((trial.suggest_float(f"x{i:02d}", 0.0, 1.0) - 0.3) ** 2 for i in range(n))
+
+    sampler = metabo.TNPSampler(seed=0, search=FAST_SEARCH)
+    assert sampler.model.cfg.max_dims == 16
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=6)
+    assert sampler.model is load_cached(wide_model_path()) and sampler.model.cfg.max_dims == 64
+    assert all(call.context.x.shape[1] == n for call in spy_encode)  # the whole space, no subspace
+    assert PRED_MEAN_ATTR in study.trials[-1].user_attrs
 
 
 def test_suggestions_run_on_one_torch_thread_and_restore_the_setting(tiny_model, monkeypatch):

@@ -40,9 +40,10 @@ from metabo.acquisition import CandidateSearchConfig
 from metabo.bench.peers import make_peer_sampler
 from metabo.bench.problems import kind_of
 from metabo.meta import WarmStartSampler
-from metabo.model.io import ModelLoadError, default_model_path, load_cached, multitask_model_path
+from metabo.model.io import ModelLoadError, default_model_path, load_cached, multitask_model_path, wide_model_path
 from metabo.normalise import ValueTransformConfig
 from metabo.sampler import TNPSampler
+from metabo.space import SearchSpaceEncoder
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,12 @@ def nsgaii_population(budget: int | None) -> int:
 
 
 def _default_model(run: Run) -> Path:
-    return Path(run.argument) if run.argument else default_model_path()
+    """The model a plain metabo run uses: the name's, else the default or (for a wider space) the wide model."""
+    if run.argument:
+        return Path(run.argument)
+    if run.problem is not None and SearchSpaceEncoder(run.problem.search_space()).n_dims > load_cached().cfg.max_dims:
+        return wide_model_path()
+    return default_model_path()
 
 
 def _related_model(model_of: Callable[[Run], Path | None]) -> Callable[[Run], Path | None]:
@@ -146,6 +152,8 @@ def _related_model(model_of: Callable[[Run], Path | None]) -> Callable[[Run], Pa
 
 _SPECS = [
     OptimizerSpec("metabo", _metabo(), _default_model, takes_argument=True),
+    OptimizerSpec("metabo-subspace", lambda run: TNPSampler(seed=run.seed, model=default_model_path()),
+                  lambda run: default_model_path()),
     OptimizerSpec("metabo-refine10", _metabo(search=CandidateSearchConfig(refine_steps=10)), _default_model),
     OptimizerSpec("metabo-nocompress", _metabo(transform=ValueTransformConfig(compress_worse=False)), _default_model),
     OptimizerSpec("metabo-noclip", _metabo(transform=ValueTransformConfig(clip_worse=0.0)), _default_model),

@@ -239,6 +239,11 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
 
 
+def wide_model_path() -> Path:
+    """The shipped 64-input model: ``TNPSampler``'s default for spaces wider than the default model's 16 inputs."""
+    return default_model_path().with_name("wide.safetensors")
+
+
 def multitask_model_path() -> Path:
     """The shipped multi-task model (task slots for related studies; ``TNPSampler(related=...)``'s default)."""
     return default_model_path().with_name("multitask.safetensors")
