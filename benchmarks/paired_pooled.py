@@ -3,7 +3,7 @@
     python benchmarks/paired_pooled.py metabo-transfer metabo-transfer-corners,metabo-nap-ei \
         bench_results/meta_stage/lcbench.db bench_results/meta_stage/rbv2_xgboost.db bench_results/meta_stage/rbv2_rpart.db
 
-For each variant and budget (5, 10, 25, 50): the mean over all problem-seed pairs both ran of variant minus
+For each variant and budget (5, 10, 25, 50, or ``--budgets 25,50,100`` first): the mean over all problem-seed pairs both ran of variant minus
 baseline, a bootstrap 95% CI (4000 resamples, seed 0), and wins / losses. Negative is better than the baseline.
 """
 
@@ -19,13 +19,16 @@ BUDGETS = (5, 10, 25, 50)
 
 
 def main(argv: list[str]) -> int:
+    budgets = BUDGETS
+    if argv[:1] == ["--budgets"] and len(argv) > 1:
+        budgets, argv = tuple(int(b) for b in argv[1].split(",")), argv[2:]
     if len(argv) < 3:
         print(__doc__)
         return 2
     base, variants, stores = argv[0], argv[1].split(","), argv[2:]
     curves = [load_curves(store) for store in stores]
     for variant in variants:
-        for budget in BUDGETS:
+        for budget in budgets:
             diffs = []
             for c in curves:
                 if variant in c.best and base in c.best:

@@ -97,6 +97,8 @@ else
     field_stage STORE=$R/pruning/results.db WORKERS=$WORKERS bash benchmarks/pruning.sh
     field_stage WORKERS=$WORKERS bash benchmarks/conditional.sh
     field_stage STORE=$R/wide/results.db WORKERS=$WORKERS bash benchmarks/wide.sh
+    field_stage python benchmarks/speed.py --threads 1 --problems sumsq,hartmann6 --dims 64 --n 50,100 \
+        --out $R/speed_d64
     CONDITIONAL=metabo,tpe-group,tpe,gp,smac-hpo,random
     CONDITIONAL_BUDGETS=10,25,50
     WIDE=metabo,metabo-subspace,gp,tpe,cmaes,random
@@ -153,12 +155,16 @@ if [ "$META" = 1 ]; then
         --section "rbv2_rpart with its own train split=$R/meta_other/results.db::metabo-transfer,metabo,warmstart-tpe,synetune-zeroshot,$OTHER_PEERS::$OTHER_BUDGETS")
 fi
 [ "$FIELD" = 1 ] && sections+=("${studies[@]}") && fragments+=("${study_fragments[@]}")
+declare -A CONDITIONAL_TITLES=([cash]="CASH" [xgboost]="rbv2_xgboost with its booster conditions"
+                               [categorical]="a 50-choice categorical")
 [ "$FIELD" = 1 ] && for part in cash xgboost categorical; do
-    [ -f "$R/conditional/$part.db" ] && sections+=(
-        --section "Conditional and many-valued parameters: $part=$R/conditional/$part.db::$CONDITIONAL::$CONDITIONAL_BUDGETS::metabo")
+    [ -f "$R/conditional/$part.db" ] && sections+=(--section "Conditional and many-valued parameters: \
+${CONDITIONAL_TITLES[$part]}=$R/conditional/$part.db::$CONDITIONAL::$CONDITIONAL_BUDGETS::metabo")
 done
 [ "$FIELD" = 1 ] && [ -f "$R/wide/results.db" ] && \
     sections+=(--section "Wide spaces: BBOB in 20 and 40 dimensions=$R/wide/results.db::$WIDE::$WIDE_BUDGETS::gp")
+[ "$FIELD" = 1 ] && [ -f "$R/speed_d64/speed.md" ] && \
+    fragments+=(--fragment "Suggestion speed in 64 dimensions=$R/speed_d64/speed.md")
 [ "$META" = 1 ] && [ -f "$R/meta_stage/summary.md" ] && \
     fragments+=(--fragment "Meta-learning stage: validation instances of lcbench, rbv2_xgboost and rbv2_rpart=$R/meta_stage/summary.md")
 fragments+=(--fragment "End-to-end example: past studies in SQLite=benchmarks/fragments/end_to_end.md"

@@ -28,7 +28,7 @@ from optuna.trial import BaseTrial
 from metabo.bench.problems import sklearn_tuning as sk
 from metabo.bench.problems.base import CHEAP_RANDOM_MEDIAN_POINTS
 from metabo.meta.yahpo import (NAME_PREFIX, YahpoSurrogate, check_instance, condition_holds, data_dir, instances,
-                               surrogate)
+                               surrogate, unavailable_reason)
 
 FAMILY = "conditional"
 CASH_TASKS = (("breast_cancer", "logloss"), ("digits", "error"), ("diabetes", "mse"))
@@ -150,9 +150,10 @@ class ConditionalYahpo(YahpoSurrogate):
 
 
 def problems() -> list[Any]:
-    """The CASH tasks, and rbv2_xgboost's validation instances with its conditional space."""
-    return [*(CashProblem(d, m) for d, m in CASH_TASKS),
-            *(ConditionalYahpo(XGBOOST, i) for i in instances(XGBOOST, ("validation",)))]
+    """The CASH tasks, and rbv2_xgboost's validation instances with its conditional space (where the YAHPO data
+    is available)."""
+    yahpo = [] if unavailable_reason(XGBOOST) is not None else instances(XGBOOST, ("validation",))
+    return [*(CashProblem(d, m) for d, m in CASH_TASKS), *(ConditionalYahpo(XGBOOST, i) for i in yahpo)]
 
 
 def get_problem(name: str) -> Any:
