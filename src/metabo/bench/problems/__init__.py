@@ -5,8 +5,9 @@ Names are ``<family>/...``: ``bbob/f01_i1_d2`` (BBOB function 1, instance 1, dim
 modules are installed. Every problem follows the ``Problem`` contract of ``base.py``; three families extend it:
 ``constrained/...`` (constraint values, ``constrained.py``), ``mo/...`` (several objectives,
 ``multiobjective.py``) and ``pruning/...`` (learning curves reported by epoch for pruners, ``pruning.py``), see
-``base.kind_of``; ``conditional/...`` problems suggest their parameters define-by-run (``conditional.py``), and
-``categorical/...`` ones have a 50-choice categorical (``categorical.py``).
+``base.kind_of``; ``conditional/...`` problems suggest their parameters define-by-run (``conditional.py``), 
+``categorical/...`` ones have a 50-choice categorical (``categorical.py``), ``sparse/...`` ones a few active
+parameters among many (``sparse.py``).
 
 * ``get_problem(name)`` builds any well-formed name of an available family;
 * ``select_problems(patterns, ...)`` matches glob patterns against every family's listing (BBOB: functions
@@ -162,6 +163,7 @@ register_family("mo", "metabo.bench.problems.multiobjective")
 register_family("pruning", "metabo.bench.problems.pruning", _yahpo_lister)
 register_family("conditional", "metabo.bench.problems.conditional")
 register_family("categorical", "metabo.bench.problems.categorical")
+register_family("sparse", "metabo.bench.problems.sparse")
 
 
 # --- lookup and selection ----------------------------------------------------------------------------------------
