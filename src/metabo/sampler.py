@@ -10,9 +10,8 @@ the trial (``RESERVED_ATTR``) so simultaneous workers keep apart.
 Limits and fallbacks (never a crash):
 
 * more encoded dimensions than the default model takes (16): the shipped wide model (64 inputs) takes over;
-  beyond its width too (or with a narrower model of your own), each suggestion optimises a subset of parameters
-  that fits, drawn in proportion to the model's measured sensitivity to them (``metabo.sensitivity``), and keeps
-  the others at the best trial's values (``Subspace``);
+  beyond its width too (or with a model of your own), each suggestion optimises a random subset of parameters
+  that fits, and keeps the others at the best trial's values (``Subspace``);
 * more completed trials than the model's context (200): the best half of the context is kept and the rest is a
   random subsample of the remaining trials (``metabo.context.select_points``);
 * conditional parameters (suggested by some trials only) are modelled with the rest: the search space is the
@@ -60,7 +59,6 @@ from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
 from metabo.related import RelatedStudies
-from metabo.sensitivity import parameter_sensitivity, prediction_sensitivity, subspace_weights
 from metabo.space import SearchSpaceEncoder, Subspace, rank_choices
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
@@ -216,7 +214,6 @@ class TNPSampler(BaseSampler):
         self._warned_params: set[str] = set()
         self._warned: set[str] = set()
         self._search_space = UnionSearchSpace()
-        self._sensitivity: dict[str, float] = {}  # parameter -> the model's last measured sensitivity to it
         if constraints_func is not None:
             warnings.warn("TNPSampler: constraints_func is deprecated (as in Optuna 5); use "
                           "trial.set_constraint(name, value) in the objective instead.", FutureWarning, stacklevel=2)
@@ -300,8 +297,7 @@ class TNPSampler(BaseSampler):
         keep = ctx.select_points(outcomes.ranking(), self.model.cfg.max_context, self._rng)
         x, own = x[keep], outcomes.select(keep)
         rank = own.ranking()
-        dims = encoder.random_subspace_dims(self.model.cfg.max_dims, self._rng,
-                                            subspace_weights(self._sensitivity, encoder.param_names))
+        dims = encoder.random_subspace_dims(self.model.cfg.max_dims, self._rng)
         first = 0 if own.n_objectives > 1 else None  # which past studies inform the first objective
         with _one_torch_thread():
             related = None
@@ -396,9 +392,6 @@ class TNPSampler(BaseSampler):
         acquisition = self._acquisition(own)
         cache = ctx.encode(self.model, contexts[0] if len(contexts) == 1 else contexts,
                            subspace.restrict(x_pending) if len(x_pending) else None)
-        if not subspace.is_full:  # what the model reads from this subspace's parameters steers the next ones
-            coordinate = prediction_sensitivity(self.model, cache, x_own)
-            self._sensitivity.update(parameter_sensitivity(coordinate, subspace.encoder.param_slots(subspace.dims)))
         if warm is not None:
             x_next = subspace.encoder.snap(warm[None])[0]
         else:

@@ -165,12 +165,6 @@ class SearchSpaceEncoder:
     def param_names(self) -> list[str]:
         return [s.name for s in self._slots]
 
-    def param_slots(self, dims: np.ndarray) -> list[tuple[str, int, int]]:
-        """``(name, first coordinate, width)`` of the parameters wholly inside ``dims``, in ``dims``' own
-        coordinates (subspaces hold whole parameters)."""
-        position = {int(d): i for i, d in enumerate(dims)}
-        return [(s.name, position[s.start], s.width) for s in self._slots if s.start in position]
-
     def param_widths(self) -> list[tuple[int, int]]:
         """(first encoded coordinate, number of coordinates) per parameter, in encoding order."""
         return [(s.start, s.width) for s in self._slots]
@@ -185,21 +179,14 @@ class SearchSpaceEncoder:
                 mask[s.start] = True  # refined continuously, rounded on decode
         return mask
 
-    def random_subspace_dims(self, max_dims: int, rng: np.random.RandomState,
-                             weights: Mapping[str, float] | None = None) -> np.ndarray:
+    def random_subspace_dims(self, max_dims: int, rng: np.random.RandomState) -> np.ndarray:
         """Encoded coordinates of a random subset of whole parameters that fits in ``max_dims`` (all of them when
-        the space fits, without drawing from ``rng``): drawn uniformly, or with ``weights`` (parameter name ->
-        positive weight) in proportion to them (weighted sampling without replacement)."""
+        the space fits, without drawing from ``rng``)."""
         if self.n_dims <= max_dims:
             return np.arange(self.n_dims)
-        if weights is None:
-            order = rng.permutation(len(self._slots))
-        else:  # Efraimidis-Spirakis: the largest u ** (1 / w) first
-            w = np.array([weights[s.name] for s in self._slots], dtype=np.float64)
-            order = np.argsort(-(rng.random_sample(len(w)) ** (1.0 / w)), kind="stable")
         chosen: list[int] = []
         used = 0
-        for i in order:
+        for i in rng.permutation(len(self._slots)):
             slot = self._slots[i]
             if used + slot.width <= max_dims:
                 chosen.extend(range(slot.start, slot.start + slot.width))
