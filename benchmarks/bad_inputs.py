@@ -1045,7 +1045,8 @@ CASES: list[Case] = [
     Case("space-single", "search spaces", "`suggest_float(\"width\", 2.0, 2.0)`, `suggest_categorical(\"kind\", "
          "[\"only\"])`", space_single_valued, f"{T_BAD}::test_single_valued_parameters_keep_their_value"),
     Case("space-dynamic", "search spaces", "`suggest_int(\"n\", 0, 3 + trial.number)` (dynamic range)",
-         space_dynamic, "tests/sampler/test_fallbacks.py::test_dynamic_param_warns_once_and_conditional_param_is_modelled"),
+         space_dynamic,
+         "tests/sampler/test_fallbacks.py::test_dynamic_param_warns_once_and_conditional_param_is_modelled"),
     Case("space-too-wide", "search spaces", "80 float parameters (wide model: 64 inputs)", space_too_wide,
          "tests/sampler/test_suggestions.py::test_more_dims_than_the_model_takes"),
     Case("space-not-distribution", "search spaces", "`TNPSampler(search_space={\"x\": \"uniform(0, 1)\"})`",

@@ -3,8 +3,9 @@
     python benchmarks/paired_pooled.py metabo-transfer metabo-transfer-corners,metabo-nap-ei \
         bench_results/meta_stage/lcbench.db bench_results/meta_stage/rbv2_xgboost.db bench_results/meta_stage/rbv2_rpart.db
 
-For each variant and budget (5, 10, 25, 50, or ``--budgets 25,50,100`` first): the mean over all problem-seed pairs both ran of variant minus
-baseline, a bootstrap 95% CI (4000 resamples, seed 0), and wins / losses. Negative is better than the baseline.
+For each variant and budget (5, 10, 25, 50, or ``--budgets 25,50,100`` given first): the mean over all problem-seed
+pairs both ran of variant minus baseline, a bootstrap 95% CI (4000 resamples, seed 0), and wins / losses. Negative
+is better than the baseline.
 """
 
 from __future__ import annotations

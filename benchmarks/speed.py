@@ -1,12 +1,12 @@
 """Suggestion speed: median wall time of one ``study.ask()`` after n observations, for metabo, TPE and GP.
 
-Problems (8-D unless ``--dims`` says otherwise, every parameter in [0, 1]): ``hartmann6`` (Hartmann-6 on the first
-6 parameters plus dummy parameters) and ``sumsq`` (the sum of squares around 0.3). For each torch thread count, problem and n (default
-10, 50, 100, 200, 400), every optimiser gets a fresh study with the same n uniform random observations (through
-``study.add_trial``); then ``study.ask()`` is timed ``--repeats`` times, *interleaved* across the optimisers (one
-ask of each in turn), so a change of load on a shared machine hits them alike. After each timed ask the trial is
-told as failed, so every repeat sees the same n completed observations. Before any timing, each optimiser does
-one untimed warm-up ask (imports, model loading).
+Problems (8-D unless ``--dims`` says otherwise, every parameter in [0, 1]): ``hartmann6`` (Hartmann-6 on the first 6
+parameters plus dummy parameters) and ``sumsq`` (the sum of squares around 0.3). For each torch thread count,
+problem and n (default 10, 50, 100, 200, 400), every optimiser gets a fresh study with the same n uniform random
+observations (through ``study.add_trial``); then ``study.ask()`` is timed ``--repeats`` times, *interleaved* across
+the optimisers (one ask of each in turn), so a change of load on a shared machine hits them alike. After each timed
+ask the trial is told as failed, so every repeat sees the same n completed observations. Before any timing, each
+optimiser does one untimed warm-up ask (imports, model loading).
 
     python benchmarks/speed.py                                   # prints tables; writes speed.json/.md/.png
     python benchmarks/speed.py --threads 1,2 --problems hartmann6,sumsq --n 200 --repeats 15

@@ -14,9 +14,9 @@ Every parameter maps to one or more coordinates in [0, 1]:
   middle), so the model reads "near the best choices" as a direction and the space stays narrow.
 
 A conditional parameter (``metabo.conditions``) that a trial leaves out, or that a candidate's own choices make
-inactive, has all its coordinates at 0. The model sees these coordinates padded with zeros to its fixed input
-width (see ``model.TNPModel``). A space wider than that is optimised one ``Subspace`` at a time: some coordinates free, the others fixed (as BoTorch's
-``fixed_features``).
+inactive, has all its coordinates at 0. The model sees these coordinates padded with zeros to its fixed input width
+(see ``model.TNPModel``). A space wider than that is optimised one ``Subspace`` at a time: some coordinates free,
+the others fixed (as BoTorch's ``fixed_features``).
 """
 
 from __future__ import annotations

@@ -173,7 +173,8 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
     bench.add_argument("--problems", default="bbob/*_d2",
                        help="comma-separated glob patterns over names like bbob/f01_i1_d2, yahpo/lcbench/7593, "
                             "sklearn/..., highs/..., constrained/... (constraints), mo/... (several objectives), "
-                            "pruning/... (learning curves for --pruner), conditional/... (define-by-run conditional spaces) "
+                            "pruning/... (learning curves for --pruner), conditional/... (define-by-run conditional "
+                            "spaces), categorical/... (a 50-choice categorical), sparse/... (few active parameters) "
                             "(default 'bbob/*_d2')")
     bench.add_argument("--instances", type=_int_list, default=[1], help="BBOB instances for globs (default 1)")
     bench.add_argument("--yahpo-data", default=None,

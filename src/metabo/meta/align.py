@@ -17,7 +17,8 @@ Rules, per parameter and row:
 Encoded rows live in the target's unit cube (``SearchSpaceEncoder``); a parameter the whole past study lacks
 holds a neutral filler (0.5 for a numeric coordinate, 1/k on each of a categorical's k one-hot coordinates) that
 only means anything together with the mask, and a parameter one row leaves out (inactive in a conditional space)
-holds 0, as the new study's own trials do (``metabo.conditions``). ``overlap`` is the fraction of target parameters the past study shares.
+holds 0, as the new study's own trials do (``metabo.conditions``). ``overlap`` is the fraction of target
+parameters the past study shares.
 Objective values are normalised per study on the kept rows (``objective.normalise_values``): larger is better.
 """
 

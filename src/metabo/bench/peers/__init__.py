@@ -126,4 +126,5 @@ def peer_versions(name: str) -> dict[str, str]:
     return envs.versions(name)
 
 
-__all__ = ["CONDITIONAL_PEERS", "ExternalSampler", "PEERS", "TRANSFER_PEERS", "transfer_tasks", "PeerWorkerError", "make_peer_sampler", "peer_versions", "worker_script"]
+__all__ = ["CONDITIONAL_PEERS", "ExternalSampler", "PEERS", "TRANSFER_PEERS", "transfer_tasks", "PeerWorkerError",
+           "make_peer_sampler", "peer_versions", "worker_script"]

@@ -1,12 +1,12 @@
 """SMAC3 2.4.1 peer worker (run by path in the ``smac`` environment; see ``worker_protocol.py``).
 
-Options: ``facade`` (``hpo``: HyperparameterOptimizationFacade, random forest and log-EI; ``bb``:
-BlackBoxFacade, GP and EI), ``n_trials`` (SMAC's ``Scenario.n_trials``, default 100 as in SMAC; it caps the
-Sobol initial design at a quarter of it) and ``conditions`` (a conditional space: ConfigSpace conditions on
-categorical parents; inactive parameters are left out of what is told and asked). Everything else is the facade's default (HPO retrains its forest
+Options: ``facade`` (``hpo``: HyperparameterOptimizationFacade, random forest and log-EI; ``bb``: BlackBoxFacade, GP
+and EI), ``n_trials`` (SMAC's ``Scenario.n_trials``, default 100 as in SMAC; it caps the Sobol initial design at a
+quarter of it) and ``conditions`` (a conditional space: ConfigSpace conditions on categorical parents; inactive
+parameters are left out of what is told and asked). Everything else is the facade's default (HPO retrains its forest
 every 8 configurations, BlackBox every one). Points asked from SMAC are told back with their own ``TrialInfo``;
-outside points (the first, random trial; random fallbacks) are told as new configurations on the intensifier's
-seed, which SMAC accepts into its run history.
+outside points (the first, random trial; random fallbacks) are told as new configurations on the intensifier's seed,
+which SMAC accepts into its run history.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class SmacWorker:
         for cond in options.get("conditions", ()):
             child, parent = cs[cond["child"]], cs[cond["parent"]]
             values = [f"c{int(v)}" for v in cond["values"]]
-            cs.add(EqualsCondition(child, parent, values[0]) if len(values) == 1 else InCondition(child, parent, values))
+            cs.add(EqualsCondition(child, parent, values[0]) if len(values) == 1
+                   else InCondition(child, parent, values))
         self.cs = cs
         out_dir = tempfile.mkdtemp(prefix="metabo-smac-")
         atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
