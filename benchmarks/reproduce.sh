@@ -62,11 +62,12 @@ if [ "$QUICK" = 1 ]; then
     field_stage STORE_DIR=$R/conditional SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 PARTS=categorical \
         OPTIMIZERS=metabo,tpe-group,random WORKERS=$WORKERS bash benchmarks/conditional.sh
     field_stage STORE=$R/wide/results.db SEEDS=1 BUDGET=8 REPORT_BUDGETS=4,8 FUNCTIONS=01 DIMS=20 \
-        OPTIMIZERS=metabo,metabo-subspace,random WORKERS=$WORKERS bash benchmarks/wide.sh
+        OPTIMIZERS=metabo,metabo-subspace,random BASELINE=metabo-subspace WORKERS=$WORKERS bash benchmarks/wide.sh
     CONDITIONAL=metabo,tpe-group,random
     CONDITIONAL_BUDGETS=4,8
     WIDE=metabo,metabo-subspace,random
     WIDE_BUDGETS=4,8
+    WIDE_BASELINE=metabo-subspace
     META_BUDGETS=4,8
     BREADTH_BUDGETS=1,5
     OTHER_BUDGETS=4,8
@@ -103,6 +104,7 @@ else
     CONDITIONAL_BUDGETS=10,25,50
     WIDE=metabo,metabo-subspace,gp,tpe,cmaes,random
     WIDE_BUDGETS=25,50,100
+    WIDE_BASELINE=gp
     field_stage python benchmarks/speed_outputs.py --suggestions 15 --out $R/speed_outputs/speed.md
     field_stage python benchmarks/bad_inputs.py
     field_stage python benchmarks/reliability.py
@@ -162,7 +164,7 @@ declare -A CONDITIONAL_TITLES=([cash]="CASH" [xgboost]="rbv2_xgboost with its bo
 ${CONDITIONAL_TITLES[$part]}=$R/conditional/$part.db::$CONDITIONAL::$CONDITIONAL_BUDGETS::metabo")
 done
 [ "$FIELD" = 1 ] && [ -f "$R/wide/results.db" ] && \
-    sections+=(--section "Wide spaces: BBOB in 20 and 40 dimensions=$R/wide/results.db::$WIDE::$WIDE_BUDGETS::gp")
+    sections+=(--section "Wide spaces: BBOB in 20 and 40 dimensions=$R/wide/results.db::$WIDE::$WIDE_BUDGETS::$WIDE_BASELINE")
 [ "$FIELD" = 1 ] && [ -f "$R/speed_d64/speed.md" ] && \
     fragments+=(--fragment "Suggestion speed in 64 dimensions=$R/speed_d64/speed.md")
 [ "$META" = 1 ] && [ -f "$R/meta_stage/summary.md" ] && \

@@ -5,7 +5,7 @@
 #   optimisers: OPTIMIZERS (default metabo, metabo-subspace (the 16-input default model, a random subspace of
 #               parameters per suggestion), gp (Optuna's GPSampler), tpe (multivariate), cmaes and random).
 # SEEDS seeds (default 3) x BUDGET trials (default 100) into STORE (default bench_results/wide/results.db), then the
-# report at REPORT_BUDGETS (default 25,50,100) with paired differences from gp.
+# report at REPORT_BUDGETS (default 25,50,100) with paired differences from BASELINE (default gp).
 # Resumable: complete runs are skipped. Usage: benchmarks/wide.sh [extra `metabo bench` options]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,5 +22,5 @@ status=0
 metabo bench --problems "${problems#,}" --optimizers "$OPTIMIZERS" --seeds "$SEEDS" --budget "$BUDGET" \
     --store "$STORE" --workers "$WORKERS" --threads 1 --no-progress "$@" || status=$?
 metabo report --store "$STORE" --budgets "${REPORT_BUDGETS:-25,50,100}" --out "$(dirname "$STORE")/report" \
-    --baseline gp
+    --baseline "${BASELINE:-gp}"
 exit "$status"
