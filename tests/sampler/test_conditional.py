@@ -61,3 +61,23 @@ def test_relative_params_hold_only_the_active_ones(tiny_model):
         if any(expected in t.params for t in study.trials[: trial.number]):  # known when it was suggested
             assert expected in reserved
         assert not others & reserved.keys()
+
+
+def test_conditional_space_with_objectives_constraints_pruning_and_two_threads(tiny_model, tnp_warnings):
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        value = cash(trial)
+        if trial.params["model"] == "svm" and trial.suggest_categorical("svm_kernel", ["rbf", "poly"]) == "poly":
+            value += trial.suggest_int("svm_degree", 2, 5) / 10  # nested: active only for the poly kernel
+        trial.set_constraint("budget", value - 0.9)
+        if trial.number % 7 == 3:
+            raise optuna.TrialPruned()
+        return value, 1.0 - value
+
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=make_sampler(tiny_model, seed=2))
+    study.optimize(objective, n_trials=N_STARTUP + 14, n_jobs=2)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) + states.count(optuna.trial.TrialState.PRUNED) == 18
+    assert tnp_messages(tnp_warnings) == []
+    for trial in study.trials:
+        kernel = trial.params.get("svm_kernel")
+        assert ("svm_degree" in trial.params) == (kernel == "poly")
