@@ -67,6 +67,8 @@ PRED_FEASIBILITY_ATTR = "metabo_predicted_feasibility"
 # System attribute holding a running trial's suggestion (internal representations) until Optuna stores its params.
 RESERVED_ATTR = "metabo:suggestion"
 MAX_RESERVATION_RETRIES = 2  # full re-suggestions after a clash; then nudges
+# Default start-up length once the trials show a conditional space (BENCHMARKS.md, What was tried).
+CONDITIONAL_STARTUP_TRIALS = 10
 MAX_NUDGES = 20
 
 _threads_lock = threading.Lock()
@@ -134,7 +136,8 @@ class TNPSampler(BaseSampler):
         search_space: the study's search space, if known up front; lets the model choose the first trials too.
         seed: seed for reproducible suggestions.
         n_startup_trials: completed trials sampled by ``independent_sampler`` before the model takes over (at
-            least 0). Default: 4 without related studies; with them 1, or 0 when ``search_space`` is given.
+            least 0). Default: 4 without related studies, or 10 once the trials show a conditional space (some
+            trials lack a parameter others have); with related studies 1, or 0 when ``search_space`` is given.
             Without related studies the model needs a finite value of each objective to condition on, so 0 and 1
             both let it choose from the second trial on.
         acquisition: ``"ei"`` (log expected improvement, default), ``"pi"``, ``"ucb"``, or ``"nap"``: the learned
@@ -168,6 +171,8 @@ class TNPSampler(BaseSampler):
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ) -> None:
         has_related = related is not None
+        # By default a conditional space (seen in the trials) keeps sampling at random longer.
+        self._longer_startup_if_conditional = n_startup_trials is None and not has_related
         if n_startup_trials is None:
             n_startup_trials = (0 if search_space else 1) if has_related else 4
         if n_startup_trials < 0:
@@ -250,6 +255,9 @@ class TNPSampler(BaseSampler):
         # gain (BENCHMARKS.md, What was tried).
         pruned = [t for t in trials if t.state == TrialState.PRUNED and t.params.keys() & search_space.keys()]
         if len(complete) < self._n_startup_trials:
+            return {}
+        if (self._longer_startup_if_conditional and len(complete) < CONDITIONAL_STARTUP_TRIALS
+                and any(not search_space.keys() <= t.params.keys() for t in complete)):
             return {}
         raw = np.array([t.values for t in complete], dtype=np.float64).reshape(len(complete), len(study.directions))
         # The model conditions on at least one finite value of each objective (related studies give it a context

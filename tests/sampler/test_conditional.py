@@ -81,3 +81,27 @@ def test_conditional_space_with_objectives_constraints_pruning_and_two_threads(t
     for trial in study.trials:
         kernel = trial.params.get("svm_kernel")
         assert ("svm_degree" in trial.params) == (kernel == "poly")
+
+
+def test_a_conditional_space_starts_with_ten_random_trials_by_default(tiny_model):
+    from metabo.sampler import CONDITIONAL_STARTUP_TRIALS
+
+    study = optuna.create_study(sampler=metabo_sampler(tiny_model))
+    study.optimize(cash, n_trials=CONDITIONAL_STARTUP_TRIALS + 3)
+    chosen = [PRED_MEAN_ATTR in t.user_attrs for t in study.trials]
+    assert chosen == [False] * CONDITIONAL_STARTUP_TRIALS + [True] * 3
+
+    flat = optuna.create_study(sampler=metabo_sampler(tiny_model))
+    flat.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=7)
+    assert [PRED_MEAN_ATTR in t.user_attrs for t in flat.trials] == [False] * 4 + [True] * 3
+    explicit = optuna.create_study(sampler=make_sampler(tiny_model, seed=0))  # n_startup_trials given: kept
+    explicit.optimize(cash, n_trials=N_STARTUP + 2)
+    assert all(PRED_MEAN_ATTR in t.user_attrs for t in explicit.trials[N_STARTUP + 1:])
+
+
+def metabo_sampler(model):
+    import metabo
+
+    from .helpers import FAST_SEARCH
+
+    return metabo.TNPSampler(model=model, seed=0, search=FAST_SEARCH)
