@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import Study
 from optuna.trial import TrialState
@@ -54,54 +55,56 @@ NO_CONDITIONS = Conditions()
 class UnionSearchSpace:
     """Every parameter the study's complete or pruned trials suggested, with its distribution (sorted by name).
 
-    ``conflicting`` holds the names left out because their distribution differs between trials.
+    ``conflicting`` holds the names left out because their distribution differs between trials. Finished trials
+    never change, so each is read once (per study, as Optuna's ``IntersectionSearchSpace`` does).
     """
 
     def __init__(self) -> None:
         self.conflicting: set[str] = set()
+        self._study_id: int | None = None
+        self._read: set[int] = set()  # numbers of the finished trials already read
+        self._space: dict[str, BaseDistribution] = {}
 
     def calculate(self, study: Study) -> dict[str, BaseDistribution]:
-        trials = study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED), use_cache=True)
-        space: dict[str, BaseDistribution] = {}
-        conflicting: set[str] = set()
-        for trial in trials:
+        if study._study_id != self._study_id:
+            self.conflicting, self._read, self._space = set(), set(), {}
+            self._study_id = study._study_id
+        for trial in study._get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED),
+                                       use_cache=True):
+            if trial.number in self._read:
+                continue
+            self._read.add(trial.number)
             for name, dist in trial.distributions.items():
-                if name in conflicting:
+                if name in self.conflicting:
                     continue
-                if space.setdefault(name, dist) != dist:
-                    conflicting.add(name)
-                    del space[name]
-        self.conflicting = conflicting
-        return dict(sorted(space.items()))
+                if self._space.setdefault(name, dist) != dist:  # the same set whatever the order trials end in
+                    self.conflicting.add(name)
+                    del self._space[name]
+        return dict(sorted(self._space.items()))
 
 
 def infer_conditions(params: Sequence[Mapping[str, Any]], search_space: Mapping[str, BaseDistribution]
                      ) -> Conditions:
     """The conditional structure the trials' parameters (``params``, one dict per trial) show over
     ``search_space``. A flat space (every trial holds every parameter) gives ``NO_CONDITIONS``."""
-    optional = frozenset(name for name in search_space if any(name not in p for p in params))
+    present = {name: np.array([name in p for p in params], dtype=bool) for name in search_space}
+    optional = frozenset(name for name, holds in present.items() if not holds.all())
     if not optional:
         return NO_CONDITIONS
-    parents = [name for name, dist in search_space.items() if isinstance(dist, CategoricalDistribution)]
+    # each categorical's Optuna choice index per trial (-1 where the trial lacks it)
+    choices = {name: np.array([int(dist.to_internal_repr(p[name])) if name in p else -1 for p in params])
+               for name, dist in search_space.items() if isinstance(dist, CategoricalDistribution)}
     found: dict[str, Condition] = {}
     for child in sorted(optional):
         best: tuple[tuple[bool, int], Condition] | None = None
-        for parent in parents:
+        for parent, index in choices.items():
             if parent == child:
                 continue
-            dist = search_space[parent]
-            with_child: set[int] = set()
-            without: set[int] = set()
-            consistent = True
-            for p in params:
-                if parent not in p:
-                    if child in p:  # the child appears without this parent: not its parent
-                        consistent = False
-                        break
-                    continue
-                index = int(dist.to_internal_repr(p[parent]))
-                (with_child if child in p else without).add(index)
-            if not consistent or not with_child or with_child & without:
+            if (present[child] & (index < 0)).any():  # the child appears without this parent: not its parent
+                continue
+            with_child = set(index[present[child]].tolist())
+            without = set(index[~present[child] & (index >= 0)].tolist())
+            if not with_child or with_child & without:
                 continue
             # A parent seen without the child explains its absence; among those, the one seen with the most
             # choices explains the most.

@@ -98,10 +98,10 @@ def _one_torch_thread() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution], required: set[str]
-                    ) -> dict[str, Any] | None:
-    """A running trial's parameters in ``search_space``: those stored so far over the suggestion reserved for it
-    (``RESERVED_ATTR``); ``None`` if they lack a ``required`` parameter or hold none of the space's."""
+def _pending_params(trial: FrozenTrial, encoder: SearchSpaceEncoder) -> dict[str, Any] | None:
+    """A running trial's parameters in the encoder's space: those stored so far over the suggestion reserved for
+    it (``RESERVED_ATTR``); ``None`` if they lack a parameter every trial holds or hold none of the space's."""
+    search_space = encoder.search_space
     params: dict[str, Any] = {}
     for name, value in (trial.system_attrs.get(RESERVED_ATTR) or {}).items():
         dist = search_space.get(name)
@@ -111,7 +111,7 @@ def _pending_params(trial: FrozenTrial, search_space: dict[str, BaseDistribution
         except (TypeError, ValueError, IndexError):
             continue
     params.update({name: value for name, value in trial.params.items() if name in search_space})
-    return params if params and required <= params.keys() else None
+    return params if params and encoder.required <= params.keys() else None
 
 
 class TNPSampler(BaseSampler):
@@ -277,9 +277,8 @@ class TNPSampler(BaseSampler):
                                                                     search_space), orders)
         if self._model_by_width and encoder.n_dims > self._model.cfg.max_dims:
             self._model = load_cached(wide_model_path())
-        required = set(search_space) - encoder.conditions.optional
         x = encoder.encode_many([t.params for t in complete])
-        pending = [p for p in (_pending_params(t, search_space, required) for t in trials
+        pending = [p for p in (_pending_params(t, encoder) for t in trials
                                if t.state == TrialState.RUNNING and t.number != trial.number) if p is not None]
         x_pending = encoder.encode_many(pending).reshape(-1, x.shape[1])
         x_avoid = encoder.encode_many([t.params for t in pruned]).reshape(-1, x.shape[1])  # never proposed again
@@ -357,19 +356,17 @@ class TNPSampler(BaseSampler):
             return np.empty((0, len(x_next)))
         current = study._storage.get_all_trials(study._study_id, deepcopy=False,
                                                 states=(TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED))
-        required = set(search_space) - encoder.conditions.optional
-        others = [p for p in (_pending_params(t, search_space, required) for t in current if t.number != trial.number)
+        others = [p for p in (_pending_params(t, encoder) for t in current if t.number != trial.number)
                   if p is not None]
         x_others = encoder.encode_many(others).reshape(-1, len(x_next))
         return x_others[np.abs(x_others - x_next).max(1) < self._search.min_distance]
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        if self._warn_independent and param_name not in self._warned_params:
+        if self._warn_independent and param_name not in self._warned_params and not param_distribution.single():
             n_complete = len(study._get_trials(deepcopy=False, states=(TrialState.COMPLETE,), use_cache=True))
-            self._search_space.calculate(study)
-            outside = param_name in self._search_space.conflicting
-            if n_complete >= max(self._n_startup_trials, 1) and outside and not param_distribution.single():
+            # only then the union (every finished trial) is read again: start-up trials ask for every parameter here
+            if n_complete >= max(self._n_startup_trials, 1) and param_name in self._conflicting(study):
                 warnings.warn(
                     f"TNPSampler: parameter {param_name!r} is outside the space the model handles (its "
                     f"distribution changes between trials); it is sampled by "
@@ -378,6 +375,11 @@ class TNPSampler(BaseSampler):
                 )
                 self._warned_params.add(param_name)
         return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def _conflicting(self, study: Study) -> set[str]:
+        """Parameters whose distribution changes between the study's finished trials."""
+        self._search_space.calculate(study)
+        return self._search_space.conflicting
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._independent_sampler.before_trial(study, trial)

@@ -142,6 +142,7 @@ class SearchSpaceEncoder:
         self._slot_of = {s.name: s for s in slots}
         self.search_space = dict(search_space)
         self.conditions = conditions
+        self.required = frozenset(self.search_space) - conditions.optional  # every parameter dict must hold these
         self.n_dims = start
 
     @property
