@@ -283,24 +283,24 @@ class TNPSampler(BaseSampler):
         x_pending = encoder.encode_many(pending).reshape(-1, x.shape[1])
         x_avoid = encoder.encode_many([t.params for t in pruned]).reshape(-1, x.shape[1])  # never proposed again
         for _ in range(1 + MAX_RESERVATION_RETRIES):
-            x_next, logits, own = self._choose(encoder, search_space, x, outcomes, x_pending, x_avoid)
+            x_next, logits, own = self._choose(encoder, x, outcomes, x_pending, x_avoid)
             params = encoder.decode(x_next)
-            clashes = self._reserve(study, trial, encoder, search_space, params, x_next)
+            clashes = self._reserve(study, trial, encoder, params, x_next)
             if not len(clashes):
                 break
             x_avoid = np.concatenate([x_avoid, clashes])
         else:
-            x_next, params = self._nudge(study, trial, encoder, search_space, x_next)
+            x_next, params = self._nudge(study, trial, encoder, x_next)
         if len(own.y) >= 2:
             self._record_prediction(study, trial, logits, own)
         return params
 
-    def _choose(self, encoder: SearchSpaceEncoder, search_space: dict[str, BaseDistribution], x: np.ndarray,
-                outcomes: Outcomes, x_pending: np.ndarray, x_avoid: np.ndarray
-                ) -> tuple[np.ndarray, torch.Tensor, Outcomes]:
+    def _choose(self, encoder: SearchSpaceEncoder, x: np.ndarray, outcomes: Outcomes, x_pending: np.ndarray,
+                x_avoid: np.ndarray) -> tuple[np.ndarray, torch.Tensor, Outcomes]:
         """The next point (full encoded row), its predictive logits, and the own outcomes the model read.
         ``x_pending`` join the context as fantasies; they and ``x_avoid`` are kept ``min_distance`` away."""
         x_seen = np.concatenate([x, x_pending, x_avoid])
+        search_space = encoder.search_space
         keep = ctx.select_points(outcomes.ranking(), self.model.cfg.max_context, self._rng)
         x, own = x[keep], outcomes.select(keep)
         rank = own.ranking()
@@ -324,8 +324,8 @@ class TNPSampler(BaseSampler):
             x_next, logits = self._suggest(subspace, x, own, x_pending, x_seen, related, warm, more)
         return x_next, logits, own
 
-    def _nudge(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder,
-               search_space: dict[str, BaseDistribution], x_next: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    def _nudge(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder, x_next: np.ndarray
+               ) -> tuple[np.ndarray, dict[str, Any]]:
         """Move a suggestion that still clashes after the retries (a crowded region, many workers) to the nearest
         random nudge, in its continuous and integer coordinates, that clashes with nothing: each check follows its
         reservation by microseconds, not by a model pass, so the race closes."""
@@ -336,13 +336,13 @@ class TNPSampler(BaseSampler):
             candidate = encoder.snap(np.clip(x_next + continuous * self._rng.uniform(-step, step, len(x_next)),
                                              0.0, 1.0)[None])[0]
             params = encoder.decode(candidate)
-            if not len(self._reserve(study, trial, encoder, search_space, params, candidate)):
+            if not len(self._reserve(study, trial, encoder, params, candidate)):
                 return candidate, params
             step = min(1.0, step * 1.5)
         return candidate, params
 
-    def _reserve(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder,
-                 search_space: dict[str, BaseDistribution], params: dict[str, Any], x_next: np.ndarray) -> np.ndarray:
+    def _reserve(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder, params: dict[str, Any],
+                 x_next: np.ndarray) -> np.ndarray:
         """Record the suggestion on the trial before Optuna stores its parameters, then return the points of other
         trials (running: their suggestion; finished since this suggestion began: their parameters) within
         ``min_distance`` of it, which this trial must avoid.
@@ -350,7 +350,7 @@ class TNPSampler(BaseSampler):
         Workers that ask at the same moment thus keep apart, although a running trial's parameters reach the
         storage only as the objective suggests them: each worker writes before it reads, so of two clashing
         workers at least the later reader sees the other (both may yield; each then avoids the other's point)."""
-        internal = {name: search_space[name].to_internal_repr(value) for name, value in params.items()}
+        internal = {name: encoder.search_space[name].to_internal_repr(value) for name, value in params.items()}
         study._storage.set_trial_system_attr(trial._trial_id, RESERVED_ATTR, internal)
         if self._search.min_distance <= 0:
             return np.empty((0, len(x_next)))
