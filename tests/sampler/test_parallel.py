@@ -106,8 +106,8 @@ def test_a_clash_found_after_choosing_is_resolved(tiny_model, monkeypatch):
     original = sampler._choose
     calls = []
 
-    def same_point_first(encoder, search_space, x, outcomes, x_pending, x_avoid):
-        x_next, logits, own = original(encoder, search_space, x, outcomes, x_pending, x_avoid)
+    def same_point_first(encoder, x, outcomes, x_pending, x_avoid):
+        x_next, logits, own = original(encoder, x, outcomes, x_pending, x_avoid)
         calls.append(len(x_avoid))
         if len(calls) == 1:  # as if the first trial's reservation had not been visible when choosing
             x_next = encoder.encode_many([chosen])[0]
