@@ -105,9 +105,7 @@ def make_peer_sampler(name: str, seed: int, budget: int | None = None, threads: 
         if name not in CONDITIONAL_PEERS:
             raise ValueError(f"{name} takes no conditional spaces; peers that do: {', '.join(CONDITIONAL_PEERS)}")
         search_space = problem.search_space()  # type: ignore[attr-defined]
-        conditions = [{"child": c.child, "parent": c.parent,
-                       "values": sorted(int(search_space[c.parent].to_internal_repr(v)) for v in c.values)}
-                      for c in declared()]
+        conditions = [{"child": c.child, "parent": c.parent, "values": sorted(c.choices)} for c in declared()]
     python = envs.ensure(name)
     options = {**defaults, **(options or {})}
     if conditions is not None:

@@ -14,7 +14,7 @@ problem suggests only the parameters its earlier choices make active, as an Optu
   the scenario's validation instances.
 
 ``conditions()`` states the structure for optimisers that take it declared (SMAC3's ConfigSpace conditions):
-one ``Condition`` per conditional parameter, active when its parent takes one of ``values``.
+one ``metabo.conditions.Condition`` per conditional parameter (the form metabo infers from trials).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from optuna.trial import BaseTrial
 
 from metabo.bench.problems import sklearn_tuning as sk
 from metabo.bench.problems.base import CHEAP_RANDOM_MEDIAN_POINTS
+from metabo.conditions import Condition
 from metabo.meta.yahpo import (NAME_PREFIX, YahpoSurrogate, check_instance, condition_holds, data_dir, instances,
                                surrogate, unavailable_reason)
 
@@ -47,15 +48,6 @@ CASH_MODELS: dict[str, tuple[dict[str, BaseDistribution], dict[str, Any]]] = {
                {"eta0": 0.01, "learning_rate": "optimal"}),
 }
 CLASSIFIER = "classifier"
-
-
-@dataclass(frozen=True)
-class DeclaredCondition:
-    """``child`` is active when ``parent`` (a categorical) takes one of ``values``."""
-
-    child: str
-    parent: str
-    values: tuple[Any, ...]
 
 
 def _suggest(trial: BaseTrial, name: str, dist: BaseDistribution) -> Any:
@@ -105,9 +97,9 @@ class CashProblem:
             _suggest(trial, f"{model}_{name}", space[f"{model}_{name}"])
         return dict(trial.params)
 
-    def conditions(self) -> list[DeclaredCondition]:
-        return [DeclaredCondition(f"{model}_{name}", CLASSIFIER, (model,))
-                for model, (own, _) in CASH_MODELS.items() for name in own]
+    def conditions(self) -> list[Condition]:
+        return [Condition(f"{model}_{name}", CLASSIFIER, frozenset({index}))
+                for index, (model, (own, _)) in enumerate(CASH_MODELS.items()) for name in own]
 
     def evaluate(self, params: Mapping[str, Any]) -> float:
         model = params[CLASSIFIER]
@@ -133,8 +125,11 @@ class ConditionalYahpo(YahpoSurrogate):
     def sort_key(self) -> tuple[str, str]:
         return (self.scenario, self.instance)
 
-    def conditions(self) -> list[DeclaredCondition]:
-        return [DeclaredCondition(c["child"], c["parent"], tuple(c["values"]) if c["type"] == "IN" else (c["value"],))
+    def conditions(self) -> list[Condition]:
+        space = self.search_space()
+        return [Condition(c["child"], c["parent"],
+                          frozenset(int(space[c["parent"]].to_internal_repr(v))
+                                    for v in (c["values"] if c["type"] == "IN" else [c["value"]])))
                 for c in surrogate(self.scenario, data_dir()).conditions]
 
     def suggest(self, trial: BaseTrial) -> dict[str, Any]:
