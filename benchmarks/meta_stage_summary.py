@@ -60,7 +60,7 @@ def scenario_section(store: Path) -> list[str]:
                 diffs.append(f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]" if len(d) else "")
         else:
             diffs = [""] * len(BUDGETS)
-        label = o if o.split(":")[0] in REGISTRY else f"{o} (option since deleted)"
+        label = o if o.split(":")[0] in REGISTRY else f"{o} (no longer a bench name)"
         lines.append(f"| {label} | {len(pairs)} | " + " | ".join(cells) + " | " + " | ".join(diffs) + " |")
     lines.append("")
     peers = [o for o in means if o in TRANSFER_PEERS + NON_TRANSFER_PEERS]

@@ -1,6 +1,6 @@
 """Paired differences in normalised regret from a baseline, pooled over several stores (e.g. the meta stage's).
 
-    python benchmarks/paired_pooled.py metabo-transfer metabo-transfer-corners,metabo-nap-ei \
+    python benchmarks/paired_pooled.py metabo-transfer-until-1205 metabo-transfer-corners,metabo-transfer \
         bench_results/meta_stage/lcbench.db bench_results/meta_stage/rbv2_xgboost.db bench_results/meta_stage/rbv2_rpart.db
 
 For each variant and budget (5, 10, 25, 50, or ``--budgets 25,50,100`` given first): the mean over all problem-seed

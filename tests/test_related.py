@@ -17,9 +17,8 @@ from conftest import BOWL_SPACE, bowl
 from metabo.context import OWN_SLOT
 from metabo.meta import MetaDataError, PastStudy, align_corpus
 from metabo.meta.yahpo import unavailable_reason
-from metabo.related import (MIN_POINTS_TO_RANK, RelatedStudies, choose_studies, portfolio_candidates,
-                            portfolio_choice, predict_in_studies, rank_correlations, rank_studies, space_key,
-                            study_scores)
+from metabo.related import (MIN_POINTS_TO_RANK, RelatedStudies, StudyRanking, portfolio_candidates,
+                            portfolio_choice, predict_in_studies, rank_correlations, space_key, study_scores)
 
 ALL_DIMS = np.arange(2)
 
@@ -49,14 +48,44 @@ def test_predict_in_studies_reads_each_study_alone(multitask_model, aligned):
     assert narrow.shape == (4, 5)
 
 
-def test_rank_studies_orders_by_rank_correlation(multitask_model, aligned, monkeypatch):
+def test_ranking_orders_by_rank_correlation(multitask_model, aligned, monkeypatch):
     x_own, y_own = _own(6)
     # study 2 predicts the own values' order exactly, study 0 reversed, the others in between
     means = np.stack([-y_own, y_own + np.r_[0, 0, 0, 0, 5, -5], y_own, np.zeros(6)])
-    monkeypatch.setattr(related_mod, "predict_in_studies", lambda *args, **kw: means)
-    order = rank_studies(multitask_model, aligned, x_own, y_own, np.random.RandomState(0))
+    monkeypatch.setattr(related_mod, "predict_means", lambda model, cache, x: means[:, :len(x)])
+    order = StudyRanking(multitask_model, aligned).order(x_own, y_own, np.random.RandomState(0))
     assert order.tolist() == [2, 1, 3, 0]
     assert spearmanr(means[1], y_own).statistic < 1  # (1 is second for a reason)
+
+
+def test_ranking_predicts_each_observation_once_and_matches_a_fresh_prediction(multitask_model, aligned,
+                                                                                monkeypatch):
+    ranking = StudyRanking(multitask_model, aligned, points_per_study=8)
+    x_own, _ = _own(7)
+    predicted = []
+    original = related_mod.predict_means
+    monkeypatch.setattr(related_mod, "predict_means", lambda m, c, x: predicted.append(len(x)) or original(m, c, x))
+    encoded = []
+    original_encode = related_mod.encode_studies
+    monkeypatch.setattr(related_mod, "encode_studies", lambda *a, **k: encoded.append(1) or original_encode(*a, **k))
+    first = ranking.means(x_own[:4], np.random.RandomState(3))
+    later = ranking.means(np.concatenate([x_own[:4], x_own[4:], x_own[4:5]]), np.random.RandomState(99))
+    assert predicted == [4, 3] and encoded == [1]  # new points only (a repeat once), the contexts encoded once
+    np.testing.assert_array_equal(later[:, :4], first)
+    np.testing.assert_array_equal(later[:, 7], later[:, 4])
+    # the same numbers as predicting every point at once in contexts drawn by the same generator
+    fresh = predict_in_studies(multitask_model, aligned, x_own, np.random.RandomState(3), points_per_study=8)
+    np.testing.assert_allclose(later[:, :7], fresh, atol=2e-5)
+
+
+def test_related_studies_keep_their_ranking_until_the_model_or_subspace_changes(multitask_model,
+                                                                                make_past_studies):
+    related = RelatedStudies(make_past_studies(3))
+    first = related.ranking(multitask_model, BOWL_SPACE, ALL_DIMS)
+    assert related.ranking(multitask_model, BOWL_SPACE, ALL_DIMS.copy()) is first
+    assert related.ranking(multitask_model, BOWL_SPACE, np.array([1])) is not first
+    other = related.ranking(multitask_model, BOWL_SPACE, ALL_DIMS)
+    assert other is not first and np.array_equal(other.dims, ALL_DIMS)
 
 
 def test_rank_correlations_are_scipys_spearman_to_the_bit():
@@ -76,21 +105,21 @@ def test_rank_correlations_are_scipys_spearman_to_the_bit():
     np.testing.assert_array_equal(rank_correlations(rng.randn(3, 5), np.ones(5)), np.zeros(3))  # constant y
 
 
-def test_rank_studies_is_random_below_the_minimum(multitask_model, aligned, monkeypatch):
-    monkeypatch.setattr(related_mod, "predict_in_studies", lambda *a, **k: pytest.fail("nothing to compare with"))
+def test_ranking_is_random_below_the_minimum(multitask_model, aligned, monkeypatch):
+    monkeypatch.setattr(related_mod, "predict_means", lambda *a, **k: pytest.fail("nothing to compare with"))
     x_own, y_own = _own(MIN_POINTS_TO_RANK - 1)
-    order = rank_studies(multitask_model, aligned, x_own, y_own, np.random.RandomState(5))
+    order = StudyRanking(multitask_model, aligned).order(x_own, y_own, np.random.RandomState(5))
     np.testing.assert_array_equal(order, np.random.RandomState(5).permutation(4))
 
 
-def test_choose_studies_fills_the_task_slots(multitask_model, make_past_studies, monkeypatch):
+def test_ranking_fills_the_task_slots(multitask_model, make_past_studies, monkeypatch):
     many, _ = align_corpus(make_past_studies(10), BOWL_SPACE)
     assert multitask_model.cfg.task_slots - 1 == 7
-    few = choose_studies(multitask_model, many[:5], np.zeros((0, 2)), np.zeros(0), np.random.RandomState(0))
+    few = StudyRanking(multitask_model, many[:5]).choose(np.zeros((0, 2)), np.zeros(0), np.random.RandomState(0))
     assert [s.name for s in few] == [s.name for s in many[:5]]  # all fit, in order
     order = np.array([9, 3, 0, 8, 1, 2, 7, 4, 5, 6])
-    monkeypatch.setattr(related_mod, "rank_studies", lambda *a, **k: order)
-    chosen = choose_studies(multitask_model, many, *_own(5), np.random.RandomState(0))
+    monkeypatch.setattr(StudyRanking, "order", lambda *a, **k: order)
+    chosen = StudyRanking(multitask_model, many).choose(*_own(5), np.random.RandomState(0))
     assert [s.name for s in chosen] == [many[i].name for i in order[:7]]
 
 

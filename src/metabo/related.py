@@ -4,7 +4,8 @@ A related study is an ``AlignedStudy`` (``metabo.meta.align``): its rows encoded
 its values normalised on its own (larger is better). ``RelatedStudies`` checks the sources when it is built, then
 loads and aligns them once per search space; each suggestion then takes the studies that fit the model's task
 slots (all of them, or the ``task_slots - 1`` whose predictions best rank the new study's observations,
-``rank_studies``) and lays out their points with ``metabo.context.related_points``, as training does.
+``StudyRanking``, kept across suggestions) and lays out their points with ``metabo.context.related_points``, as
+training does.
 """
 
 from __future__ import annotations
@@ -20,20 +21,18 @@ from scipy.stats import rankdata
 from metabo.context import Context, related_points, select_points
 from metabo.meta import align_corpus, check_sources, load_corpus
 from metabo.meta.align import AlignedStudy
-from metabo.model.transformer import TNPModel
+from metabo.model.transformer import ContextCache, TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 
 MIN_POINTS_TO_RANK = 3  # below this many own observations, studies cannot be ranked by similarity
 
 
-@torch.no_grad()
-def predict_in_studies(model: TNPModel, studies: Sequence[AlignedStudy], x: np.ndarray, rng: np.random.RandomState,
-                       points_per_study: int = 32, dims: np.ndarray | None = None) -> np.ndarray:
-    """(n_studies, len(x)): the predicted mean of each point ``x`` in each study, with that study alone in the
-    context (``points_per_study`` of its points, ``select_points``); on the study's normalised scale."""
+def encode_studies(model: TNPModel, studies: Sequence[AlignedStudy], rng: np.random.RandomState,
+                   points_per_study: int = 32, dims: np.ndarray | None = None) -> ContextCache:
+    """Each study alone as one context of a batch (``points_per_study`` of its points, ``select_points``), encoded."""
     n = len(studies)
     width = max(min(points_per_study, len(s.y)) for s in studies)
-    d = x.shape[1]
+    d = len(dims) if dims is not None else studies[0].x.shape[1]
     xc = np.zeros((n, width, d), dtype=np.float32)
     yc = np.zeros((n, width), dtype=np.float32)
     mask = np.zeros((n, width), dtype=bool)
@@ -43,23 +42,74 @@ def predict_in_studies(model: TNPModel, studies: Sequence[AlignedStudy], x: np.n
         yc[i, : len(keep)] = s.y[keep]
         mask[i, : len(keep)] = True
     mt = torch.as_tensor(mask)
-    cache = model.encode_context(torch.as_tensor(xc), torch.as_tensor(yc), mt, ctx_task=mt.long())
-    targets = torch.as_tensor(x, dtype=torch.float32)[None].expand(n, -1, -1)
+    with torch.no_grad():
+        return model.encode_context(torch.as_tensor(xc), torch.as_tensor(yc), mt, ctx_task=mt.long())
+
+
+@torch.no_grad()
+def predict_means(model: TNPModel, cache: ContextCache, x: np.ndarray) -> np.ndarray:
+    """(n_studies, len(x)): the predicted mean of each point ``x`` in each study of ``cache`` (``encode_studies``)."""
+    targets = torch.as_tensor(x, dtype=torch.float32)[None].expand(cache.x.shape[0], -1, -1)
     return model.bar.mean(model.predict_logits(cache, targets)).numpy().astype(np.float64)
 
 
-def rank_studies(model: TNPModel, studies: Sequence[AlignedStudy], x_own: np.ndarray, y_own: np.ndarray,
-                 rng: np.random.RandomState, points_per_study: int = 32, dims: np.ndarray | None = None) -> np.ndarray:
-    """Study indices, most similar first: the rank correlation between each study's model prediction at the
-    new study's points (that study alone in context) and the new study's normalised values.
+def predict_in_studies(model: TNPModel, studies: Sequence[AlignedStudy], x: np.ndarray, rng: np.random.RandomState,
+                       points_per_study: int = 32, dims: np.ndarray | None = None) -> np.ndarray:
+    """(n_studies, len(x)): the predicted mean of each point ``x`` in each study, with that study alone in the
+    context (``points_per_study`` of its points, ``select_points``); on the study's normalised scale."""
+    return predict_means(model, encode_studies(model, studies, rng, points_per_study, dims), x)
 
-    With fewer than ``MIN_POINTS_TO_RANK`` own points there is nothing to compare with: a random order.
+
+class StudyRanking:
+    """Related studies, most similar first: by the rank correlation between each study's predictions at the new
+    study's points (that study alone in context) and the new study's normalised values.
+
+    Built once per list of studies and reused across suggestions: each study's ranking context is drawn and
+    encoded once (on the first ranking), and each observation's predictions are computed once, when it first
+    appears, so a suggestion predicts only the observations that are new since the last one.
+
+    Args:
+        model: the multi-task model.
+        studies: the candidate studies.
+        points_per_study: each study's points in its ranking context.
+        dims: the encoded coordinates the studies' points keep (a subspace), default all.
     """
-    n = len(studies)
-    if len(y_own) < MIN_POINTS_TO_RANK:
-        return rng.permutation(n)
-    means = predict_in_studies(model, studies, x_own, rng, points_per_study, dims)
-    return np.argsort(-rank_correlations(means, y_own), kind="stable")
+
+    def __init__(self, model: TNPModel, studies: Sequence[AlignedStudy], points_per_study: int = 32,
+                 dims: np.ndarray | None = None) -> None:
+        self.model = model
+        self.studies = list(studies)
+        self.points_per_study = points_per_study
+        self.dims = dims
+        self._cache: ContextCache | None = None
+        self._means: dict[bytes, np.ndarray] = {}
+
+    def means(self, x: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+        """(n_studies, len(x)): each point's predicted mean in each study; ``rng`` draws the ranking contexts
+        the first time."""
+        if self._cache is None:
+            self._cache = encode_studies(self.model, self.studies, rng, self.points_per_study, self.dims)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        keys = [row.tobytes() for row in x]
+        new = list({k: i for i, k in enumerate(keys) if k not in self._means}.values())
+        if new:
+            for i, column in zip(new, predict_means(self.model, self._cache, x[new]).T):
+                self._means[keys[i]] = column
+        return np.stack([self._means[k] for k in keys], axis=1)
+
+    def order(self, x_own: np.ndarray, y_own: np.ndarray, rng: np.random.RandomState) -> np.ndarray:
+        """Study indices, most similar first; with fewer than ``MIN_POINTS_TO_RANK`` own points there is nothing
+        to compare with: a random order."""
+        if len(y_own) < MIN_POINTS_TO_RANK:
+            return rng.permutation(len(self.studies))
+        return np.argsort(-rank_correlations(self.means(x_own, rng), y_own), kind="stable")
+
+    def choose(self, x_own: np.ndarray, y_own: np.ndarray, rng: np.random.RandomState) -> list[AlignedStudy]:
+        """The studies that fit the model's task slots: all of them, or the most similar ``task_slots - 1``."""
+        n_slots = self.model.cfg.task_slots - 1
+        if len(self.studies) <= n_slots:
+            return list(self.studies)
+        return [self.studies[i] for i in self.order(x_own, y_own, rng)[:n_slots]]
 
 
 def rank_correlations(means: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -117,16 +167,6 @@ def portfolio_choice(candidate_scores: np.ndarray, own_scores: np.ndarray) -> in
     return int(np.argmax(gain + 1e-3 * mean_score))  # ties (no gain anywhere) go to the better candidate
 
 
-def choose_studies(model: TNPModel, studies: Sequence[AlignedStudy], x_own: np.ndarray, y_own: np.ndarray,
-                   rng: np.random.RandomState, dims: np.ndarray | None = None) -> list[AlignedStudy]:
-    """The studies that fit the model's task slots: all of them, or the most similar ``task_slots - 1``."""
-    n_slots = model.cfg.task_slots - 1
-    if len(studies) <= n_slots:
-        return list(studies)
-    order = rank_studies(model, studies, x_own, y_own, rng, dims=dims)
-    return [studies[i] for i in order[:n_slots]]
-
-
 class RelatedStudies:
     """The related past studies of one sampler: loaded and aligned once per search space, then chosen and laid
     out for each suggestion.
@@ -161,6 +201,7 @@ class RelatedStudies:
         self.max_points = max_points
         self._aligned: dict[str, list[AlignedStudy]] = {}
         self._portfolio: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._ranking: dict[tuple, StudyRanking] = {}
 
     def aligned(self, search_space: Mapping[str, BaseDistribution]) -> list[AlignedStudy]:
         """The studies aligned to ``search_space`` (loaded on first use; a warning if none aligns)."""
@@ -183,11 +224,22 @@ class RelatedStudies:
         aligned = for_objective(self.aligned(search_space), objective)
         if not aligned:
             return None
-        chosen = choose_studies(model, aligned, x_own[:, dims], y_own, rng, dims=dims)
+        chosen = self.ranking(model, search_space, dims, objective).choose(x_own[:, dims], y_own, rng)
         points = related_points(chosen, self.max_points, rng, dims=dims)
         # Search around the best configuration of every related study, not only of those in the context.
         seeds = np.stack([a.x[int(np.argmax(a.y))] for a in aligned])[:, dims]
         return points, seeds
+
+    def ranking(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], dims: np.ndarray,
+                objective: int | None = None) -> StudyRanking:
+        """The ranking of the studies of ``objective`` (``for_objective``) in ``dims``: kept across suggestions,
+        built again when the model or the subspace changes (one per search space and objective)."""
+        key = (space_key(search_space), objective)
+        ranking = self._ranking.get(key)
+        if ranking is None or ranking.model is not model or not np.array_equal(ranking.dims, dims):
+            ranking = StudyRanking(model, for_objective(self.aligned(search_space), objective), dims=dims)
+            self._ranking[key] = ranking
+        return ranking
 
     def portfolio_point(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], dims: np.ndarray,
                         x_taken: np.ndarray, objective: int | None = None) -> np.ndarray | None:

@@ -49,8 +49,8 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from metabo import context as ctx
-from metabo.acquisition import (ACQUISITION_KINDS, Acquisition, AcquisitionKind, CandidateSearchConfig,
-                                FeasibilityWeighted, make_acquisition, optimize_acquisition)
+from metabo.acquisition import (ACQUISITION_KINDS, TRANSFER_SEARCH, Acquisition, AcquisitionKind,
+                                CandidateSearchConfig, FeasibilityWeighted, make_acquisition, optimize_acquisition)
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
                                             LogExpectedScalarisedImprovement, reference_point)
 from metabo.conditions import UnionSearchSpace, infer_conditions
@@ -147,7 +147,9 @@ class TNPSampler(BaseSampler):
             defaults to ``RandomSampler(seed)``.
         transform: how objective values are normalised (``metabo.normalise.ValueTransformConfig``).
         search: how candidates are proposed and refined (``metabo.acquisition.CandidateSearchConfig``), including
-            ``min_distance``, the spacing that stops the search from re-proposing evaluated points.
+            ``min_distance``, the spacing that stops the search from re-proposing evaluated points. Default:
+            ``CandidateSearchConfig()``, or with related studies ``metabo.acquisition.TRANSFER_SEARCH`` (which
+            also proposes copies of the best points moved onto the bounds).
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
         constraints_func: deprecated in Optuna 5 and accepted as Optuna's samplers accept it: a function of a
             trial returning its constraint values (feasible when all are <= 0), stored after each trial. Prefer
@@ -166,7 +168,7 @@ class TNPSampler(BaseSampler):
         budget: int | None = None,
         independent_sampler: BaseSampler | None = None,
         transform: ValueTransformConfig = DEFAULT_TRANSFORM,
-        search: CandidateSearchConfig = CandidateSearchConfig(),
+        search: CandidateSearchConfig | None = None,
         warn_independent_sampling: bool = True,
         constraints_func: Callable[[FrozenTrial], Sequence[float]] | None = None,
     ) -> None:
@@ -184,6 +186,8 @@ class TNPSampler(BaseSampler):
             raise ValueError("the learned acquisition ('nap') needs the study's budget: TNPSampler(budget=N_TRIALS)")
         if not isinstance(transform, ValueTransformConfig):
             raise TypeError(f"transform must be a metabo.normalise.ValueTransformConfig, got {type(transform).__name__}")
+        if search is None:
+            search = TRANSFER_SEARCH if has_related else CandidateSearchConfig()
         if not isinstance(search, CandidateSearchConfig):
             raise TypeError(f"search must be a metabo.acquisition.CandidateSearchConfig, got {type(search).__name__}")
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.

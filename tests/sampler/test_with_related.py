@@ -151,3 +151,39 @@ def test_bench_transfer_optimisers_use_train_instances_and_the_scenario_model():
     assert transfer._related.sources == "yahpo:lcbench"
     names = {a.study.name for a in transfer._related.aligned(problem.search_space())}
     assert names and all(yahpo.split_of("lcbench", n.rsplit("/", 1)[1]) == "train" for n in names)
+
+
+@pytest.mark.skipif(_yahpo_ready() is not None, reason=str(_yahpo_ready()))
+def test_bench_transfer_reads_a_trace_corpus_and_a_model_folder(tmp_path):
+    import shutil
+
+    from metabo.bench.optimizers import make_sampler as bench_sampler
+    from metabo.bench.optimizers import model_fingerprint, scenario_model_path
+    from metabo.bench.problems import get_problem
+
+    problem = get_problem("yahpo/lcbench/167149")
+    with pytest.raises(FileNotFoundError, match="trace_corpus.py"):
+        bench_sampler(f"metabo-transfer-traces:{tmp_path}", 0, budget=10, problem=problem)
+    storage = f"sqlite:///{tmp_path / 'lcbench.db'}"
+    past = optuna.create_study(study_name="yahpo/lcbench/126025", storage=storage)
+    for _ in range(4):
+        trial = past.ask(problem.search_space())
+        past.tell(trial, problem.evaluate(trial.params))
+    traces = bench_sampler(f"metabo-transfer-traces:{tmp_path}", 0, budget=10, problem=problem)
+    assert traces._related.sources == storage
+    assert model_fingerprint(f"metabo-transfer:{tmp_path}", problem)["path"] == str(scenario_model_path("lcbench"))
+    shutil.copy(scenario_model_path("lcbench"), tmp_path / "yahpo_lcbench.safetensors")
+    shutil.copy(scenario_model_path("lcbench").with_suffix(".json"), tmp_path / "yahpo_lcbench.json")
+    in_folder = bench_sampler(f"metabo-transfer:{tmp_path}", 0, budget=10, problem=problem)
+    copied = tmp_path / "yahpo_lcbench.safetensors"
+    assert model_fingerprint(f"metabo-transfer:{tmp_path}", problem)["path"] == str(copied)
+    assert in_folder._related.sources == "yahpo:lcbench"
+
+
+def test_the_candidate_search_with_related_studies_also_proposes_bounds(multitask_model, make_past_studies):
+    from metabo.acquisition import TRANSFER_SEARCH, CandidateSearchConfig
+
+    assert TRANSFER_SEARCH.n_bound > 0 and CandidateSearchConfig().n_bound == 0
+    assert metabo.TNPSampler(model=multitask_model, related=make_past_studies(2))._search == TRANSFER_SEARCH
+    assert metabo.TNPSampler(model=multitask_model)._search == CandidateSearchConfig()
+    assert make_sampler(multitask_model, make_past_studies(2))._search == FAST_SEARCH  # given: kept

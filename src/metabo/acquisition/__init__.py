@@ -12,13 +12,15 @@ from metabo.acquisition.functions import (ACQUISITION_KINDS, Acquisition, Acquis
                                           LearnedAcquisition, LogExpectedImprovement, LogProbabilityOfImprovement,
                                           ObjectiveAcquisition, PredictedMean, UpperConfidenceBound,
                                           make_acquisition)
-from metabo.acquisition.optimizer import CandidateSearchConfig, Suggestion, optimize_acquisition, score_points
+from metabo.acquisition.optimizer import (TRANSFER_SEARCH, CandidateSearchConfig, Suggestion, optimize_acquisition,
+                                          score_points)
 
 __all__ = [
     "ACQUISITION_KINDS",
     "Acquisition",
     "AcquisitionKind",
     "CandidateSearchConfig",
+    "TRANSFER_SEARCH",
     "FeasibilityWeighted",
     "LearnedAcquisition",
     "LogExpectedImprovement",

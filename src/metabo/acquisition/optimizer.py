@@ -40,8 +40,9 @@ class CandidateSearchConfig:
         min_distance: candidates closer than this (max-norm in the unit cube, where every parameter spans
             [0, 1]) to an evaluated or running trial are skipped; 0 allows repeats (very noisy objectives).
         n_bound: extra copies of the best points and seeds in which each continuous coordinate moves onto its
-            nearer bound with probability 1/2, so optima in corners of the space are proposed (0: none, the
-            default while its measurement is incomplete; BENCHMARKS.md, What was tried).
+            nearer bound with probability 1/2, so optima in corners of the space are proposed. 0 (none) by
+            default; ``TRANSFER_SEARCH`` (the default with related studies) takes 128, which lowered transfer
+            regret on the meta-learning stage and measured no gain zero-shot (BENCHMARKS.md, What was tried).
     """
 
     n_candidates: int = 512  # Sobol points
@@ -62,6 +63,9 @@ class CandidateSearchConfig:
         for name in ("n_local", "n_incumbents", "refine_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+
+
+TRANSFER_SEARCH = CandidateSearchConfig(n_bound=128)  # the candidate search with related studies
 
 
 @dataclass
