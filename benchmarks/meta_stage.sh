@@ -2,7 +2,7 @@
 # The meta-learning stage (issue 16): YAHPO validation instances of lcbench (all 7), rbv2_xgboost and rbv2_rpart
 # (the first 8 of splits.json's validation list each), 50 evaluations.
 #   metabo group: metabo-transfer (related studies of the train instances in context, the scenario's fine-tuned
-#     model) and metabo (zero-shot), 5 seeds; METABO=... runs other metabo variants in this group, e.g. the
+#     model) and metabo (zero-shot), 5 seeds (SEEDS=n: n); METABO=... runs other metabo variants in this group, e.g. the
 #     learned acquisition against EI from the same model (metabo-nap,metabo-nap-ei) or the levers under test;
 #   peers group: TPE, random search and the transfer baselines warmstart-tpe and synetune-zeroshot, 5 seeds;
 #   gp group: Optuna's GPSampler, 3 seeds;
@@ -23,6 +23,9 @@ BUDGET=${BUDGET:-50}
 PARTS=${PARTS:-metabo,peers,gp,slow}
 SCENARIOS=${SCENARIOS:-lcbench,rbv2_xgboost,rbv2_rpart}
 METABO=${METABO:-metabo-transfer,metabo}
+SEEDS=${SEEDS:-5}  # of the metabo group
+CORPUS=${CORPUS:-random}
+TRACES=${TRACES:-bench_results/traces}
 declare -A INSTANCES=(
     [lcbench]="7593,167149,167152,168868,189866,189873,189906"
     [rbv2_xgboost]="40966,1497,31,1067,40983,1457,14,1056"
@@ -37,7 +40,7 @@ names() {  # scenario, instance list -> problem names
 first4() { cut -d, -f1-4 <<< "$1"; }
 run() {  # store, problems, optimizers, seeds
     metabo bench --problems "$2" --optimizers "$3" --seeds "$4" --budget "$BUDGET" --store "$1" \
-        --workers "$WORKERS" --threads 1 --no-progress
+        --workers "$WORKERS" --threads 1 --no-progress --related-corpus "$CORPUS" --traces-dir "$TRACES"
 }
 mkdir -p "$OUT"
 IFS=, read -ra scenarios <<< "$SCENARIOS"
@@ -47,11 +50,12 @@ for scenario in "${scenarios[@]}"; do
     if [ ! -e "$store" ] && [ -f "$committed" ] && [ "${FRESH:-0}" != 1 ]; then
         python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
             "$committed" "$store"
+        [ "$CORPUS" != random ] && python3 benchmarks/store_without_transfer.py "$store"
     fi
     all=$(names "$scenario" "${INSTANCES[$scenario]}")
     four=$(names "$scenario" "$(first4 "${INSTANCES[$scenario]}")")
     metabo bench --reference --problems "$all" --seeds 1 --store "$store" --no-progress
-    [[ ",$PARTS," == *,metabo,* ]] && run "$store" "$all" "$METABO" 5
+    [[ ",$PARTS," == *,metabo,* ]] && run "$store" "$all" "$METABO" "$SEEDS"
     [[ ",$PARTS," == *,peers,* ]] && run "$store" "$all" "tpe,random,warmstart-tpe,synetune-zeroshot" 5
     [[ ",$PARTS," == *,gp,* ]] && run "$store" "$all" "gp" 3
     [[ ",$PARTS," == *,slow,* ]] && run "$store" "$four" "smac-hpo,hebo,synetune-quantile,synetune-boundingbox" 3

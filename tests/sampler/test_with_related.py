@@ -148,36 +148,48 @@ def test_bench_transfer_optimisers_use_train_instances_and_the_scenario_model():
         study.tell(trial, problem.evaluate(trial.params))
     # the related corpus is the scenario's train instances, never a validation or reserved one (private state:
     # the sampler exposes no getter for its related studies)
-    assert transfer._related.sources == "yahpo:lcbench"
+    assert transfer._related.sources == ["yahpo:lcbench"]
     names = {a.study.name for a in transfer._related.aligned(problem.search_space())}
     assert names and all(yahpo.split_of("lcbench", n.rsplit("/", 1)[1]) == "train" for n in names)
 
 
 @pytest.mark.skipif(_yahpo_ready() is not None, reason=str(_yahpo_ready()))
-def test_bench_transfer_reads_a_trace_corpus_and_a_model_folder(tmp_path):
+def test_bench_transfer_optimisers_share_the_related_corpus_and_take_a_model_folder(tmp_path, monkeypatch):
     import shutil
 
+    from metabo.bench import related_corpus
     from metabo.bench.optimizers import make_sampler as bench_sampler
     from metabo.bench.optimizers import model_fingerprint, scenario_model_path
     from metabo.bench.problems import get_problem
 
+    for name in (related_corpus.KIND_ENV, related_corpus.TRACES_ENV):
+        monkeypatch.setenv(name, "")  # restored afterwards, whatever set_related_corpus writes
+    monkeypatch.setenv(related_corpus.KIND_ENV, "random")
     problem = get_problem("yahpo/lcbench/167149")
+    with pytest.raises(ValueError, match="one of"):
+        related_corpus.set_related_corpus("sorted")
+    related_corpus.set_related_corpus("traces", tmp_path)
     with pytest.raises(FileNotFoundError, match="trace_corpus.py"):
-        bench_sampler(f"metabo-transfer-traces:{tmp_path}", 0, budget=10, problem=problem)
+        bench_sampler("metabo-transfer", 0, budget=10, problem=problem)
     storage = f"sqlite:///{tmp_path / 'lcbench.db'}"
     past = optuna.create_study(study_name="yahpo/lcbench/126025", storage=storage)
     for _ in range(4):
         trial = past.ask(problem.search_space())
         past.tell(trial, problem.evaluate(trial.params))
-    traces = bench_sampler(f"metabo-transfer-traces:{tmp_path}", 0, budget=10, problem=problem)
-    assert traces._related.sources == storage
+    assert bench_sampler("metabo-transfer", 0, budget=10, problem=problem)._related.sources == [storage]
+    related_corpus.set_related_corpus("both", tmp_path)
+    assert bench_sampler("metabo-transfer", 0, budget=10, problem=problem)._related.sources == ["yahpo:lcbench",
+                                                                                                storage]
+    assert related_corpus.describe_related_corpus() == {"kind": "both", "traces_dir": str(tmp_path.resolve())}
+    related_corpus.set_related_corpus("random")
+    assert related_corpus.describe_related_corpus() == {"kind": "random"}
     assert model_fingerprint(f"metabo-transfer:{tmp_path}", problem)["path"] == str(scenario_model_path("lcbench"))
     shutil.copy(scenario_model_path("lcbench"), tmp_path / "yahpo_lcbench.safetensors")
     shutil.copy(scenario_model_path("lcbench").with_suffix(".json"), tmp_path / "yahpo_lcbench.json")
     in_folder = bench_sampler(f"metabo-transfer:{tmp_path}", 0, budget=10, problem=problem)
     copied = tmp_path / "yahpo_lcbench.safetensors"
     assert model_fingerprint(f"metabo-transfer:{tmp_path}", problem)["path"] == str(copied)
-    assert in_folder._related.sources == "yahpo:lcbench"
+    assert in_folder._related.sources == ["yahpo:lcbench"]
 
 
 def test_the_candidate_search_with_related_studies_also_proposes_bounds(multitask_model, make_past_studies):

@@ -22,6 +22,7 @@ from metabo.bench.peers import envs
 from metabo.bench.problems import family_available, select_problems
 from metabo.bench.pruners import PRUNERS
 from metabo.bench.reference import run_reference_searches
+from metabo.bench.related_corpus import DEFAULT_TRACES_DIR, RELATED_CORPORA, set_related_corpus
 from metabo.bench.report import build_report, format_rows
 from metabo.bench.report_kinds import REGRET_LABELS, TITLES
 from metabo.bench.report_pruning import format_pruning_rows
@@ -67,6 +68,7 @@ def _quick_problems() -> list:
 def _select(args: argparse.Namespace) -> list:
     if args.yahpo_data:
         yahpo.set_data_dir(args.yahpo_data)  # also exported to spawned workers
+    set_related_corpus(args.related_corpus, args.traces_dir)  # likewise
     if args.quick:
         return _quick_problems()
     return select_problems(args.problems, instances=args.instances, splits=args.yahpo_splits,
@@ -192,6 +194,12 @@ def register_cli(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser
                             "problem without a known optimum and per seed, and store its best value")
     bench.add_argument("--reference-evals", type=positive_int, default=None,
                        help="evaluations per reference search (default 5000 for cheap problems)")
+    bench.add_argument("--related-corpus", choices=RELATED_CORPORA, default="random",
+                       help="past studies of the transfer optimisers on YAHPO problems: random evaluations of the "
+                            "train instances (default), optimisation traces on them (--traces-dir), or both")
+    bench.add_argument("--traces-dir", default=None,
+                       help=f"folder of <scenario>.db trace corpora (default {DEFAULT_TRACES_DIR}; "
+                            "benchmarks/trace_corpus.py writes them)")
     bench.add_argument("--list", action="store_true", help="print the selected problems and exit")
     bench.add_argument("--setup-peers", type=_str_list, default=None, metavar="NAMES",
                        help="build the virtualenvs of external peers (hebo, smac, botorch) and exit; they are "

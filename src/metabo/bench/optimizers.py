@@ -7,12 +7,12 @@ budget, the problem and the name's argument (``metabo:<path>``, ``metabo-nap:<pa
   ``metabo-refine10`` (10 refinement steps), ``metabo-nocompress`` (no worse-half compression),
   ``metabo-noclip`` (no soft clipping) and ``metabo-repeats`` (``min_distance=0``, evaluated points may recur);
 * meta-learning on YAHPO problems: ``metabo-transfer`` (related studies in context, the scenario's fine-tuned
-  model; ``metabo-transfer:<folder>`` takes ``<folder>/yahpo_<scenario>.safetensors`` where it exists),
-  ``metabo-transfer-traces:<folder>`` (the same, with the optimisation traces of ``<folder>/<scenario>.db`` as
-  related studies, ``benchmarks/trace_corpus.py``), ``metabo-related`` (related studies, the multi-task model),
-  ``metabo-nap`` / ``metabo-nap:<path>`` (a learned acquisition, NAP) and ``metabo-nap-ei`` (EI from the same
-  model); related studies are otherwise the random evaluations of the scenario's *train* instances, and
-  elsewhere these are plain ``metabo``;
+  model; ``metabo-transfer:<folder>`` takes ``<folder>/yahpo_<scenario>.safetensors`` where it exists; the
+  ablation ``metabo-transfer-nocorners`` searches without the corner candidates of ``TRANSFER_SEARCH``),
+  ``metabo-related`` (related studies, the multi-task model), ``metabo-nap`` / ``metabo-nap:<path>`` (a learned
+  acquisition, NAP) and ``metabo-nap-ei`` (EI from the same model); their related studies, like the transfer
+  peers', are the scenario's *train* instances as ``metabo.bench.related_corpus`` says (random evaluations by
+  default), and elsewhere these are plain ``metabo``;
 * Optuna's ``random``, ``tpe`` (multivariate), ``gp`` (``GPSampler``), ``cmaes`` (needs the ``cmaes`` package)
   and the transfer baseline ``warmstart-tpe`` (the best configurations of related past studies, then TPE);
   ``nsgaii`` (``NSGAIISampler``, for multi-objective problems) with a population of a fifth of the budget
@@ -42,6 +42,7 @@ from optuna.samplers import BaseSampler, CmaEsSampler, GPSampler, NSGAIISampler,
 from metabo.acquisition import CandidateSearchConfig
 from metabo.bench.peers import make_peer_sampler
 from metabo.bench.problems import kind_of
+from metabo.bench.related_corpus import related_sources
 from metabo.meta import WarmStartSampler
 from metabo.model.io import ModelLoadError, default_model_path, load_cached, multitask_model_path, wide_model_path
 from metabo.normalise import ValueTransformConfig
@@ -90,21 +91,6 @@ def _transfer_model(run: Run) -> Path:
     return (scenario_model_path(run.scenario) if run.scenario else None) or multitask_model_path()
 
 
-def _random_corpus(run: Run) -> str:
-    """The related studies of the benchmark: random evaluations of the scenario's train instances."""
-    return f"yahpo:{run.scenario}"
-
-
-def _trace_corpus(run: Run) -> str:
-    """Optimisation traces on the scenario's train instances: ``<folder>/<scenario>.db`` of the name's folder
-    (written by ``benchmarks/trace_corpus.py``)."""
-    path = Path(run.argument or "") / f"{run.scenario}.db"
-    if not path.is_file():
-        raise FileNotFoundError(f"no trace corpus {path} (write it with benchmarks/trace_corpus.py --scenario "
-                                f"{run.scenario} --out {run.argument})")
-    return f"sqlite:///{path}"
-
-
 def _multitask_model(run: Run) -> Path:
     return multitask_model_path()
 
@@ -121,10 +107,10 @@ def _metabo(**options: Any) -> Callable[[Run], BaseSampler]:
 
 
 def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei",
-                  search: CandidateSearchConfig | None = None,
-                  corpus: Callable[[Run], str] = _random_corpus) -> Callable[[Run], BaseSampler]:
-    """metabo with the scenario's related studies (``corpus``) in context and the model ``model_of`` gives; plain
-    metabo on problems without related studies (except for the learned acquisition, which needs its own model)."""
+                  search: CandidateSearchConfig | None = None) -> Callable[[Run], BaseSampler]:
+    """metabo with the scenario's related studies (``related_sources``) in context and the model ``model_of``
+    gives; plain metabo on problems without related studies (except for the learned acquisition, which needs its
+    own model)."""
 
     def build(run: Run) -> BaseSampler:
         if run.scenario is None and acquisition != "nap":
@@ -133,7 +119,7 @@ def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei
         if model is None:
             raise ValueError(f"no model for this problem ({getattr(run.problem, 'name', None)}): NAP models and "
                              "related studies exist for YAHPO scenarios")
-        return TNPSampler(seed=run.seed, model=model, related=corpus(run), acquisition=acquisition,
+        return TNPSampler(seed=run.seed, model=model, related=related_sources(run.scenario), acquisition=acquisition,
                           budget=run.budget, search_space=run.problem.search_space(), search=search)
 
     return build
@@ -142,7 +128,7 @@ def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei
 def _warmstart_tpe(run: Run) -> BaseSampler:
     if run.scenario is None:
         return TPESampler(multivariate=True, seed=run.seed)
-    return WarmStartSampler(f"yahpo:{run.scenario}", n_warm=5, seed=run.seed,
+    return WarmStartSampler(related_sources(run.scenario), n_warm=5, seed=run.seed,
                             search_space=run.problem.search_space())
 
 
@@ -186,8 +172,8 @@ _SPECS = [
     OptimizerSpec("metabo-repeats", _metabo(search=CandidateSearchConfig(min_distance=0.0)), _default_model),
     OptimizerSpec("metabo-transfer", _with_related(_transfer_model), _related_model(_transfer_model),
                   takes_argument=True),
-    OptimizerSpec("metabo-transfer-traces", _with_related(_transfer_model, corpus=_trace_corpus),
-                  _related_model(_transfer_model), takes_argument=True),
+    OptimizerSpec("metabo-transfer-nocorners", _with_related(_transfer_model, search=CandidateSearchConfig()),
+                  _related_model(_transfer_model)),
     OptimizerSpec("metabo-related", _with_related(_multitask_model), _related_model(_multitask_model)),
     OptimizerSpec("metabo-nap", _with_related(_nap_model, acquisition="nap"), _related_model(_nap_model),
                   takes_argument=True),
@@ -206,8 +192,8 @@ REGISTRY: dict[str, OptimizerSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def available_optimizers() -> list[str]:
-    """Registered optimiser names (``metabo:<path>``, ``metabo-nap:<path>``, ``metabo-transfer:<folder>`` and
-    ``metabo-transfer-traces:<folder>`` are accepted too)."""
+    """Registered optimiser names (``metabo:<path>``, ``metabo-nap:<path>`` and ``metabo-transfer:<folder>`` are
+    accepted too)."""
     return list(REGISTRY)
 
 
@@ -216,8 +202,7 @@ def _resolve(name: str) -> tuple[OptimizerSpec, str | None]:
     spec = REGISTRY.get(base)
     if spec is None or (sep and not spec.takes_argument) or (sep and not argument):
         raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, "
-                       "metabo:<model path>, metabo-nap:<model path>, metabo-transfer:<folder>, "
-                       "metabo-transfer-traces:<folder>")
+                       "metabo:<model path>, metabo-nap:<model path>, metabo-transfer:<folder>")
     return spec, argument or None
 
 

@@ -57,6 +57,7 @@ from metabo.bench.problems.base import Outcome
 from metabo.bench.problems.iterative import IterationOutcome, iterate
 from metabo.bench.pruners import check_pruner, describe_pruner, make_pruner, run_name, split_run_name
 from metabo.bench.reference import ensure_problem_constants
+from metabo.bench.related_corpus import describe_related_corpus
 from metabo.bench.store import ResultStore, RunKey, RunResult, TrialRecord
 
 FALLBACK_SEED_OFFSET = 1_000_003
@@ -119,6 +120,8 @@ def execute_run(key: RunKey) -> RunResult:
     space = problem.search_space()
     fallback = RandomSampler(seed=key.seed + FALLBACK_SEED_OFFSET)
     info: dict[str, object] = {"versions": _versions(), "model": model_fingerprint(optimizer, problem)}
+    if getattr(problem, "scenario", None):  # YAHPO: the past studies the transfer optimisers read
+        info["related_corpus"] = describe_related_corpus()
     if pruner != "none" and kind != "iterative":
         raise OptimizerSetupError(f"pruner {pruner!r} on {key.problem}: pruners need iterative problems "
                                   "(pruning/...), whose trials report by step")

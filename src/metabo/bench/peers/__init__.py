@@ -20,6 +20,7 @@ from pathlib import Path
 
 from metabo.bench.peers import envs
 from metabo.bench.peers.external import ExternalSampler, PeerWorkerError, encode_params
+from metabo.bench.related_corpus import related_sources
 from metabo.meta import load_corpus
 
 HERE = Path(__file__).resolve().parent
@@ -51,8 +52,8 @@ def worker_script(filename: str) -> Path:
 def transfer_tasks(problem: object, yahpo_n_configs: int = 100, seed: int = 0) -> list[dict[str, object]]:
     """Past tasks for a transfer peer: ``[{"name", "observations": [[worker params, value], ...]}]``, minimised.
 
-    The YAHPO *train* instances of ``problem.scenario`` (``metabo.meta``), in the worker encoding of the
-    problem's search space; the problem's own instance and observations outside the space are left out.
+    The YAHPO *train* instances of ``problem.scenario`` (``metabo.bench.related_corpus``), in the worker encoding
+    of the problem's search space; the problem's own instance and observations outside the space are left out.
     Raises ``ValueError`` for a problem without a YAHPO scenario (no related data).
     """
     scenario = getattr(problem, "scenario", None)
@@ -62,7 +63,8 @@ def transfer_tasks(problem: object, yahpo_n_configs: int = 100, seed: int = 0) -
                          f"(metabo.meta, yahpo:<scenario> train instances); {name!r} has none")
     space = problem.search_space()  # type: ignore[attr-defined]
     tasks: list[dict[str, object]] = []
-    for study in load_corpus(f"yahpo:{scenario}", target_space=space, yahpo_n_configs=yahpo_n_configs, seed=seed):
+    for study in load_corpus(related_sources(scenario), target_space=space, yahpo_n_configs=yahpo_n_configs,
+                             seed=seed):
         if study.name == name:
             continue  # never transfer from the task being benchmarked
         sign = -1.0 if study.maximize else 1.0
