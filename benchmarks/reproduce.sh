@@ -94,6 +94,8 @@ else
     meta_stage WORKERS=$WORKERS METABO=metabo-transfer,metabo,metabo-nap,metabo-nap-ei \
         bash benchmarks/meta_stage.sh
     meta_stage python benchmarks/meta_stage_summary.py --out $R/meta_stage/summary.md
+    meta_stage WORKERS=$WORKERS bash benchmarks/traces.sh
+    meta_stage python benchmarks/speed_transfer.py --cpu-time --repeats 15
     field_stage STORE=$R/constrained_mo/results.db WORKERS=$WORKERS bash benchmarks/constrained_mo.sh
     field_stage STORE=$R/pruning/results.db WORKERS=$WORKERS bash benchmarks/pruning.sh
     field_stage WORKERS=$WORKERS bash benchmarks/conditional.sh
@@ -169,6 +171,10 @@ done
     fragments+=(--fragment "Suggestion speed in 64 dimensions=$R/speed_d64/speed.md")
 [ "$META" = 1 ] && [ -f "$R/meta_stage/summary.md" ] && \
     fragments+=(--fragment "Meta-learning stage: validation instances of lcbench, rbv2_xgboost and rbv2_rpart=$R/meta_stage/summary.md")
+[ "$META" = 1 ] && [ -f "$R/meta_traces/summary.md" ] && \
+    fragments+=(--fragment "Meta-learning stage with optimisation traces as past studies=$R/meta_traces/summary.md")
+[ "$META" = 1 ] && [ -f "$R/speed_transfer/speed_transfer.md" ] && \
+    fragments+=(--fragment "Suggestion speed with related studies=$R/speed_transfer/speed_transfer.md")
 fragments+=(--fragment "End-to-end example: past studies in SQLite=benchmarks/fragments/end_to_end.md"
            --fragment "What was tried=benchmarks/fragments/what_was_tried.md")
 [ "$PART" = all ] || OUT=$R/BENCHMARKS.$PART.md  # a part never overwrites the whole file
