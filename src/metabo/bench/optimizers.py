@@ -46,7 +46,6 @@ from metabo.bench.related_corpus import related_sources
 from metabo.meta import WarmStartSampler
 from metabo.model.io import ModelLoadError, default_model_path, load_cached, multitask_model_path, wide_model_path
 from metabo.normalise import ValueTransformConfig
-from metabo.related import RelatedStudies
 from metabo.sampler import TNPSampler
 from metabo.space import SearchSpaceEncoder
 
@@ -108,8 +107,7 @@ def _metabo(**options: Any) -> Callable[[Run], BaseSampler]:
 
 
 def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei",
-                  search: CandidateSearchConfig | None = None, n_warm_trials: int | None = None
-                  ) -> Callable[[Run], BaseSampler]:
+                  search: CandidateSearchConfig | None = None) -> Callable[[Run], BaseSampler]:
     """metabo with the scenario's related studies (``related_sources``) in context and the model ``model_of``
     gives; plain metabo on problems without related studies (except for the learned acquisition, which needs its
     own model)."""
@@ -121,10 +119,7 @@ def _with_related(model_of: Callable[[Run], Path | None], acquisition: str = "ei
         if model is None:
             raise ValueError(f"no model for this problem ({getattr(run.problem, 'name', None)}): NAP models and "
                              "related studies exist for YAHPO scenarios")
-        related = related_sources(run.scenario)
-        if n_warm_trials is not None:
-            related = RelatedStudies(related, n_warm_trials=n_warm_trials)
-        return TNPSampler(seed=run.seed, model=model, related=related, acquisition=acquisition,
+        return TNPSampler(seed=run.seed, model=model, related=related_sources(run.scenario), acquisition=acquisition,
                           budget=run.budget, search_space=run.problem.search_space(), search=search)
 
     return build
@@ -178,8 +173,6 @@ _SPECS = [
     OptimizerSpec("metabo-transfer", _with_related(_transfer_model), _related_model(_transfer_model),
                   takes_argument=True),
     OptimizerSpec("metabo-transfer-nocorners", _with_related(_transfer_model, search=CandidateSearchConfig()),
-                  _related_model(_transfer_model)),
-    OptimizerSpec("metabo-transfer-warm5", _with_related(_transfer_model, n_warm_trials=5),
                   _related_model(_transfer_model)),
     OptimizerSpec("metabo-related", _with_related(_multitask_model), _related_model(_multitask_model)),
     OptimizerSpec("metabo-nap", _with_related(_nap_model, acquisition="nap"), _related_model(_nap_model),
