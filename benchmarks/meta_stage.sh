@@ -46,11 +46,14 @@ mkdir -p "$OUT"
 IFS=, read -ra scenarios <<< "$SCENARIOS"
 for scenario in "${scenarios[@]}"; do
     store="$OUT/$scenario.db"
-    committed="benchmarks/stores/meta_stage/$scenario.db.xz"
+    committed="benchmarks/stores/$(basename "$OUT")/$scenario.db.xz"  # this stage's own committed store, if any
+    [ -f "$committed" ] || committed="benchmarks/stores/meta_stage/$scenario.db.xz"
     if [ ! -e "$store" ] && [ -f "$committed" ] && [ "${FRESH:-0}" != 1 ]; then
         python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
             "$committed" "$store"
-        [ "$CORPUS" != random ] && python3 benchmarks/store_without_transfer.py "$store"
+        if [ "$CORPUS" != random ] && [[ "$committed" == benchmarks/stores/meta_stage/* ]]; then
+            python3 benchmarks/store_without_transfer.py "$store"
+        fi
     fi
     all=$(names "$scenario" "${INSTANCES[$scenario]}")
     four=$(names "$scenario" "$(first4 "${INSTANCES[$scenario]}")")

@@ -2,7 +2,8 @@
 # Past studies as users have them (issue 16, item 3): the meta-learning stage with optimisation traces as related
 # studies, and scenario models fine-tuned on random evaluations and traces together.
 #   1. traces: one study per train instance of each scenario, run by TPE, GP or zero-shot metabo in turn, 100
-#      trials, into $TRACES/<scenario>.db (benchmarks/trace_corpus.py; seeded, resumable);
+#      trials, into $TRACES/<scenario>.db (benchmarks/trace_corpus.py; seeded, resumable; the corpora this
+#      session wrote are committed under benchmarks/stores/traces/ and used unless FRESH=1);
 #   2. fine-tuning on both corpora (lcbench and rbv2_rpart; the shipped models were fine-tuned on random
 #      evaluations only): $MODELS/yahpo_<scenario>.safetensors, read by the bench name metabo-transfer:$MODELS;
 #   3. the stage with both corpora for every transfer optimiser (metabo's and the peers'), CORPUS=both into
@@ -14,7 +15,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 TRACES=${TRACES:-bench_results/traces}
 MODELS=${MODELS:-runs/traces}
 WORKERS=${WORKERS:-2}
+mkdir -p "$TRACES"
 for scenario in lcbench rbv2_rpart rbv2_xgboost; do
+    committed="benchmarks/stores/traces/$scenario.db.xz"  # the corpora as this session wrote them
+    if [ ! -e "$TRACES/$scenario.db" ] && [ -f "$committed" ] && [ "${FRESH:-0}" != 1 ]; then
+        python3 -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+            "$committed" "$TRACES/$scenario.db"
+    fi
     python benchmarks/trace_corpus.py --scenario "$scenario" --trials 100 --seed 0 --out "$TRACES"
 done
 mkdir -p "$MODELS"
