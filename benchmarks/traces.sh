@@ -34,7 +34,7 @@ PARTS=metabo SCENARIOS=lcbench,rbv2_rpart METABO="metabo-transfer:$MODELS,metabo
     bash benchmarks/meta_stage.sh
 PARTS=metabo SCENARIOS=rbv2_xgboost METABO=metabo-related WORKERS=$WORKERS bash benchmarks/meta_stage.sh
 OUT=bench_results/meta_traces CORPUS=both TRACES=$TRACES SCENARIOS=lcbench,rbv2_rpart PARTS=metabo,peers,slow \
-    METABO="metabo-transfer,metabo-transfer:$MODELS" WORKERS=$WORKERS bash benchmarks/meta_stage.sh
+    METABO="metabo-transfer,metabo-transfer:$MODELS,metabo-related" WORKERS=$WORKERS bash benchmarks/meta_stage.sh
 OUT=bench_results/meta_traces CORPUS=both TRACES=$TRACES SCENARIOS=rbv2_xgboost PARTS=metabo,peers,slow \
     METABO=metabo-transfer WORKERS=$WORKERS bash benchmarks/meta_stage.sh
 OUT=bench_results/meta_tracesonly CORPUS=traces TRACES=$TRACES SCENARIOS=lcbench,rbv2_rpart PARTS=metabo \
