@@ -221,13 +221,13 @@ class RelatedStudies:
         """The related points for one suggestion, and the best point of every related study (search seeds),
         both in ``dims``; ``None`` when no study aligns. ``objective``: the position of the objective ``y_own``
         holds in a study with several (``for_objective``); ``None`` for a single-objective study."""
-        aligned = for_objective(self.aligned(search_space), objective)
-        if not aligned:
+        ranking = self.ranking(model, search_space, dims, objective)
+        if not ranking.studies:
             return None
-        chosen = self.ranking(model, search_space, dims, objective).choose(x_own[:, dims], y_own, rng)
+        chosen = ranking.choose(x_own[:, dims], y_own, rng)
         points = related_points(chosen, self.max_points, rng, dims=dims)
         # Search around the best configuration of every related study, not only of those in the context.
-        seeds = np.stack([a.x[int(np.argmax(a.y))] for a in aligned])[:, dims]
+        seeds = np.stack([a.x[int(np.argmax(a.y))] for a in ranking.studies])[:, dims]
         return points, seeds
 
     def ranking(self, model: TNPModel, search_space: Mapping[str, BaseDistribution], dims: np.ndarray,
