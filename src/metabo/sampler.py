@@ -59,6 +59,7 @@ from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
 from metabo.related import RelatedStudies
+from metabo.selection import ModelSelection
 from metabo.space import SearchSpaceEncoder, Subspace, rank_choices
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
@@ -98,6 +99,16 @@ def _one_torch_thread() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
+def _load_model(model: str | Path | TNPModel | None, has_related: bool) -> TNPModel:
+    """A model given as a loaded ``TNPModel`` or a path (loaded once per process); ``None``: the shipped default,
+    or with related studies the shipped multi-task model."""
+    if isinstance(model, TNPModel):
+        return model
+    if model is None and has_related:
+        return load_cached(multitask_model_path())
+    return load_cached(None if model is None else Path(model))
+
+
 def _pending_params(trial: FrozenTrial, encoder: SearchSpaceEncoder) -> dict[str, Any] | None:
     """A running trial's parameters in the encoder's space: those stored so far over the suggestion reserved for
     it (``RESERVED_ATTR``); ``None`` if they lack a parameter every trial holds or hold none of the space's."""
@@ -124,7 +135,9 @@ class TNPSampler(BaseSampler):
         model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default
             (the shipped ``wide`` model for spaces of more than 16 encoded dimensions; the shipped multi-task model
             when ``related`` is given). Files are loaded once per process; a
-            missing or invalid file raises ``ModelLoadError`` here.
+            missing or invalid file raises ``ModelLoadError`` here. A list of several models: each suggestion
+            uses the one that has predicted the study's own observations best so far (the largest prequential
+            log likelihood, ``metabo.selection``), the first while they are level.
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
             ``"yahpo:<scenario>"``), or a list of them, or a ``metabo.related.RelatedStudies`` (to set how many
@@ -159,7 +172,7 @@ class TNPSampler(BaseSampler):
     def __init__(
         self,
         *,
-        model: str | Path | TNPModel | None = None,
+        model: str | Path | TNPModel | Sequence[str | Path | TNPModel] | None = None,
         related: Any = None,
         search_space: dict[str, BaseDistribution] | None = None,
         seed: int | None = None,
@@ -193,17 +206,19 @@ class TNPSampler(BaseSampler):
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
         # Without a model named, a space wider than the default model's input takes the shipped wide model.
         self._model_by_width = model is None and not has_related
-        if isinstance(model, TNPModel):
-            self._model = model
-        elif model is None and has_related:
-            self._model = load_cached(multitask_model_path())
-        else:
-            self._model = load_cached(None if model is None else Path(model))
-        if acquisition == "nap" and self._model.acq_head is None:
-            raise ValueError("acquisition='nap' needs a model with a learned acquisition head (metabo nap)")
-        if has_related and not self._model.multi_task:
-            raise ValueError("related studies need a model with task slots (a multi-task model such as the shipped "
-                             "'multitask' one, or a fine-tuned model); this model has none")
+        models = [_load_model(m, has_related) for m in (model if isinstance(model, (list, tuple)) else [model])]
+        if not models:
+            raise ValueError("model: an empty list; give a model, a list of models, or None for the default")
+        for m in models:
+            if acquisition == "nap" and m.acq_head is None:
+                raise ValueError("acquisition='nap' needs a model with a learned acquisition head (metabo nap)")
+            if has_related and not m.multi_task:
+                raise ValueError("related studies need a model with task slots (a multi-task model such as the "
+                                 "shipped 'multitask' one, or a fine-tuned model); this model has none")
+        if len({(m.cfg.max_dims, m.cfg.max_context) for m in models}) > 1:
+            raise ValueError("the models of a list must take the same number of inputs and context points")
+        self._model = models[0]
+        self._selection = ModelSelection(models) if len(models) > 1 else None
         self._related = None if related is None else (
             related if isinstance(related, RelatedStudies) else RelatedStudies(related, transform))
         if search_space is not None:
@@ -231,7 +246,7 @@ class TNPSampler(BaseSampler):
     # ------------------------------------------------------------------ model
     @property
     def model(self) -> TNPModel:
-        """The model in use."""
+        """The model in use (with several, the first)."""
         return self._model
 
     @property
@@ -287,7 +302,7 @@ class TNPSampler(BaseSampler):
         x_pending = encoder.encode_many(pending).reshape(-1, x.shape[1])
         x_avoid = encoder.encode_many([t.params for t in pruned]).reshape(-1, x.shape[1])  # never proposed again
         for _ in range(1 + MAX_RESERVATION_RETRIES):
-            x_next, logits, own = self._choose(encoder, x, outcomes, x_pending, x_avoid)
+            x_next, logits, own, model = self._choose(encoder, x, outcomes, x_pending, x_avoid)
             params = encoder.decode(x_next)
             clashes = self._reserve(study, trial, encoder, params, x_next)
             if not len(clashes):
@@ -296,12 +311,13 @@ class TNPSampler(BaseSampler):
         else:
             x_next, params = self._nudge(study, trial, encoder, x_next)
         if len(own.y) >= 2:
-            self._record_prediction(study, trial, logits, own)
+            self._record_prediction(study, trial, model, logits, own)
         return params
 
     def _choose(self, encoder: SearchSpaceEncoder, x: np.ndarray, outcomes: Outcomes, x_pending: np.ndarray,
-                x_avoid: np.ndarray) -> tuple[np.ndarray, torch.Tensor, Outcomes]:
-        """The next point (full encoded row), its predictive logits, and the own outcomes the model read.
+                x_avoid: np.ndarray) -> tuple[np.ndarray, torch.Tensor, Outcomes, TNPModel]:
+        """The next point (full encoded row), its predictive logits, the own outcomes the model read, and the
+        model that chose it.
         ``x_pending`` join the context as fantasies; they and ``x_avoid`` are kept ``min_distance`` away."""
         x_seen = np.concatenate([x, x_pending, x_avoid])
         search_space = encoder.search_space
@@ -325,8 +341,10 @@ class TNPSampler(BaseSampler):
             warm = None
             if related is not None and len(rank) < self._related.n_warm_trials:
                 warm = self._related.portfolio_point(self.model, search_space, dims, x_seen, first)
-            x_next, logits = self._suggest(subspace, x, own, x_pending, x_seen, related, warm, more)
-        return x_next, logits, own
+            model = self.model if self._selection is None else self._selection.choose(
+                None if related is None else related[0], *own.known_rows(0, x[:, dims]))
+            x_next, logits = self._suggest(model, subspace, x, own, x_pending, x_seen, related, warm, more)
+        return x_next, logits, own, model
 
     def _nudge(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder, x_next: np.ndarray
                ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -394,7 +412,7 @@ class TNPSampler(BaseSampler):
         self._independent_sampler.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ internals
-    def _suggest(self, subspace: Subspace, x: np.ndarray, own: Outcomes, x_pending: np.ndarray,
+    def _suggest(self, model: TNPModel, subspace: Subspace, x: np.ndarray, own: Outcomes, x_pending: np.ndarray,
                  x_seen: np.ndarray, related: tuple[ctx.Context, np.ndarray] | None, warm: np.ndarray | None,
                  more_related: Sequence[ctx.Context | None] = ()) -> tuple[np.ndarray, torch.Tensor]:
         """Encode the contexts (one per objective and constraint) and choose a point in ``subspace`` (or take the
@@ -403,8 +421,8 @@ class TNPSampler(BaseSampler):
         per_output = [related[0] if related is not None else None, *more_related]  # objectives; constraints: none
         contexts = [ctx.join(per_output[j] if j < len(per_output) else None, *own.known_rows(j, x_own))
                     for j in range(own.y.shape[1])]
-        acquisition = self._acquisition(own)
-        cache = ctx.encode(self.model, contexts[0] if len(contexts) == 1 else contexts,
+        acquisition = self._acquisition(model, own)
+        cache = ctx.encode(model, contexts[0] if len(contexts) == 1 else contexts,
                            subspace.restrict(x_pending) if len(x_pending) else None)
         if warm is not None:
             x_next = subspace.encoder.snap(warm[None])[0]
@@ -419,10 +437,10 @@ class TNPSampler(BaseSampler):
             x_next = subspace.to_full(suggestion.x[None])[0]
         chosen = torch.as_tensor(subspace.restrict(x_next[None]), dtype=torch.float32)
         with torch.no_grad():
-            logits = self.model.predict_logits(cache, chosen[None].expand(len(contexts), -1, -1))[:, 0]
+            logits = model.predict_logits(cache, chosen[None].expand(len(contexts), -1, -1))[:, 0]
         return x_next, logits
 
-    def _acquisition(self, own: Outcomes) -> Acquisition:
+    def _acquisition(self, model: TNPModel, own: Outcomes) -> Acquisition:
         """What to maximise: the configured acquisition for one objective; log-EHVI (ParEGO beyond three
         objectives) for several; either weighted by the probability of feasibility under constraints, or that
         probability alone before any feasible trial."""
@@ -430,26 +448,26 @@ class TNPSampler(BaseSampler):
         kind = self._acquisition_kind
         if n_obj == 1 and not own.n_constraints:
             fraction = min(1.0, len(own.y) / self._budget) if kind == "nap" else 0.0
-            return make_acquisition(kind, self.model, float(np.max(own.y[:, 0])) if len(own.y) else None, fraction)
+            return make_acquisition(kind, model, float(np.max(own.y[:, 0])) if len(own.y) else None, fraction)
         if kind not in ("ei", "pi") or (n_obj > 1 and kind != "ei"):
             self._warn_once("acquisition", f"TNPSampler: acquisition={kind!r} applies to single-objective "
                             "unconstrained studies; this study uses (constrained) log-EI / log-EHVI.")
             kind = "ei"
         objective: Acquisition | None = None
         if feasible.any() and n_obj == 1:
-            objective = make_acquisition(kind, self.model, float(np.max(own.y[feasible, 0])))
+            objective = make_acquisition(kind, model, float(np.max(own.y[feasible, 0])))
         elif feasible.any():
             reference = reference_point(own.objectives)
             front = own.objectives[own.feasible_front()]
             seed = self._rng.randint(2**31 - 1)
-            objective = (LogExpectedHypervolumeImprovement(self.model, front, reference, seed)
+            objective = (LogExpectedHypervolumeImprovement(model, front, reference, seed)
                          if n_obj <= MAX_EHVI_OBJECTIVES else
-                         LogExpectedScalarisedImprovement(self.model, own.objectives[feasible], reference, self._rng,
+                         LogExpectedScalarisedImprovement(model, own.objectives[feasible], reference, self._rng,
                                                           seed))
         if not own.n_constraints:
             assert objective is not None  # without constraints every trial is feasible
             return objective
-        return FeasibilityWeighted(self.model, objective, own.thresholds)
+        return FeasibilityWeighted(model, objective, own.thresholds)
 
     def _in_declared_space(self, trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution]
                            ) -> Sequence[FrozenTrial]:
@@ -481,7 +499,8 @@ class TNPSampler(BaseSampler):
             warnings.warn(message, stacklevel=3)
             self._warned.add(key)
 
-    def _record_prediction(self, study: Study, trial: FrozenTrial, logits: torch.Tensor, own: Outcomes) -> None:
+    def _record_prediction(self, study: Study, trial: FrozenTrial, model: TNPModel, logits: torch.Tensor,
+                           own: Outcomes) -> None:
         """Store the predicted mean and std of the chosen point (on each objective's own scale) on the trial, and
         under constraints its predicted probability of feasibility.
 
@@ -490,7 +509,7 @@ class TNPSampler(BaseSampler):
         distribution would be dominated by the far bad tail, which a compressed or power-transformed scale maps
         to astronomically bad values. Several objectives store lists.
         """
-        bar = self.model.bar
+        bar = model.bar
         logits = logits.double()
         means, stds = [], []
         for k in range(own.n_objectives):

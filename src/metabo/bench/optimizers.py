@@ -91,6 +91,21 @@ def _transfer_model(run: Run) -> Path:
     return (scenario_model_path(run.scenario) if run.scenario else None) or multitask_model_path()
 
 
+def _same_width(paths: list[Path | None]) -> list[Path]:
+    """The models of ``paths`` as wide as the first (a narrower model cannot read the space whole)."""
+    first = load_cached(paths[0]).cfg.max_dims
+    return [p for p in paths if p is not None and load_cached(p).cfg.max_dims == first]
+
+
+def _transfer_or_multitask(run: Run) -> list[Path]:
+    """The fine-tuned model and the multi-task model, chosen between by the study's own evidence."""
+    return _same_width([_transfer_model(run), multitask_model_path()])
+
+
+def _transfer_nap_or_multitask(run: Run) -> list[Path]:
+    return _same_width([_transfer_model(run), _nap_model(run), multitask_model_path()])
+
+
 def _multitask_model(run: Run) -> Path:
     return multitask_model_path()
 
@@ -173,6 +188,9 @@ _SPECS = [
     OptimizerSpec("metabo-transfer", _with_related(_transfer_model), _related_model(_transfer_model),
                   takes_argument=True),
     OptimizerSpec("metabo-transfer-nocorners", _with_related(_transfer_model, search=CandidateSearchConfig()),
+                  _related_model(_transfer_model)),
+    OptimizerSpec("metabo-transfer-select", _with_related(_transfer_or_multitask), _related_model(_transfer_model)),
+    OptimizerSpec("metabo-transfer-select3", _with_related(_transfer_nap_or_multitask),
                   _related_model(_transfer_model)),
     OptimizerSpec("metabo-related", _with_related(_multitask_model), _related_model(_multitask_model)),
     OptimizerSpec("metabo-nap", _with_related(_nap_model, acquisition="nap"), _related_model(_nap_model),
