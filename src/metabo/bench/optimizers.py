@@ -102,6 +102,11 @@ def _transfer_or_multitask(run: Run) -> list[Path]:
     return _same_width([_transfer_model(run), multitask_model_path()])
 
 
+def _multitask_or_transfer(run: Run) -> list[Path]:
+    paths = _same_width([_transfer_model(run), multitask_model_path()])
+    return paths[::-1]
+
+
 def _transfer_nap_or_multitask(run: Run) -> list[Path]:
     return _same_width([_transfer_model(run), _nap_model(run), multitask_model_path()])
 
@@ -190,6 +195,7 @@ _SPECS = [
     OptimizerSpec("metabo-transfer-nocorners", _with_related(_transfer_model, search=CandidateSearchConfig()),
                   _related_model(_transfer_model)),
     OptimizerSpec("metabo-transfer-select", _with_related(_transfer_or_multitask), _related_model(_transfer_model)),
+    OptimizerSpec("metabo-transfer-select-mt", _with_related(_multitask_or_transfer), _related_model(_transfer_model)),
     OptimizerSpec("metabo-transfer-select3", _with_related(_transfer_nap_or_multitask),
                   _related_model(_transfer_model)),
     OptimizerSpec("metabo-related", _with_related(_multitask_model), _related_model(_multitask_model)),
