@@ -109,6 +109,17 @@ def _load_model(model: str | Path | TNPModel | None, has_related: bool) -> TNPMo
     return load_cached(None if model is None else Path(model))
 
 
+def _with_general_model(model: TNPModel) -> list[TNPModel]:
+    """A model named for a study with related studies, and the shipped multi-task model before it when that one
+    reads the same inputs: the named model (a fine-tuned one, typically) then serves once it has predicted the
+    study's own observations better (``metabo.selection``). Fine-tuning on a few dozen past studies measured no
+    better than the multi-task model with the same studies in context, and sometimes worse (BENCHMARKS.md, What
+    was tried)."""
+    general = load_cached(multitask_model_path())
+    same_inputs = (model.cfg.max_dims, model.cfg.max_context) == (general.cfg.max_dims, general.cfg.max_context)
+    return [general, model] if same_inputs and model is not general else [model]
+
+
 def _pending_params(trial: FrozenTrial, encoder: SearchSpaceEncoder) -> dict[str, Any] | None:
     """A running trial's parameters in the encoder's space: those stored so far over the suggestion reserved for
     it (``RESERVED_ATTR``); ``None`` if they lack a parameter every trial holds or hold none of the space's."""
@@ -137,7 +148,10 @@ class TNPSampler(BaseSampler):
             when ``related`` is given). Files are loaded once per process; a
             missing or invalid file raises ``ModelLoadError`` here. A list of several models: each suggestion
             uses the one that has predicted the study's own observations best so far (the largest prequential
-            log likelihood, ``metabo.selection``), the first while they are level.
+            log likelihood, ``metabo.selection``), the first while they are level. With ``related``, one model
+            named (a fine-tuned one) is such a list after the shipped multi-task model, when both read the
+            same inputs: it serves once it predicts the study better (the learned acquisition excepted); name
+            it in a list of one (``model=[path]``) to use it alone.
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
             ``"yahpo:<scenario>"``), or a list of them, or a ``metabo.related.RelatedStudies`` (to set how many
@@ -209,6 +223,8 @@ class TNPSampler(BaseSampler):
         models = [_load_model(m, has_related) for m in (model if isinstance(model, (list, tuple)) else [model])]
         if not models:
             raise ValueError("model: an empty list; give a model, a list of models, or None for the default")
+        if has_related and model is not None and not isinstance(model, (list, tuple)) and acquisition != "nap":
+            models = _with_general_model(models[0])
         for m in models:
             if acquisition == "nap" and m.acq_head is None:
                 raise ValueError("acquisition='nap' needs a model with a learned acquisition head (metabo nap)")
