@@ -285,7 +285,7 @@ def _poisoned(value: float) -> Callable[[dict], dict]:
     return edit
 
 
-def _load(path: Any) -> Callable[[], Any]:
+def _load(path: Path) -> Callable[[], Any]:
     def call() -> Any:
         import metabo
 
@@ -370,17 +370,6 @@ def card_no_hash(env: Env) -> Result:
     path = _copy_model(env, "old")
     _edit_card(path, sha256=None)
     return expect_error(_load(path), r"old\.json: the card records no sha256.*metabo card")
-
-
-def model_list_empty(env: Env) -> Result:
-    return expect_error(_load([]), r"model: an empty list")
-
-
-def model_list_widths(env: Env) -> Result:
-    from metabo.model.io import default_model_path, wide_model_path
-
-    return expect_error(_load([default_model_path(), wide_model_path()]),
-                        r"models of a list must take the same number of inputs")
 
 
 # ---------------------------------------------------------------------------------------------- related sources
@@ -989,10 +978,6 @@ CASES: list[Case] = [
          f"{T_IO}::test_card_that_is_not_a_json_object_refused[{{not json]"),
     Case("card-no-hash", "cards", "a card without `sha256` (older metabo)", card_no_hash,
          f"{T_IO}::test_card_checked_on_load[edits6-no sha256.*metabo card]"),
-    Case("model-list-empty", "weights", "`model=[]`", model_list_empty,
-         "tests/sampler/test_with_related.py::test_sampler_refuses_an_empty_list_and_models_of_different_widths"),
-    Case("model-list-widths", "weights", "a list of models of different input widths (16 and 64)", model_list_widths,
-         "tests/sampler/test_with_related.py::test_sampler_refuses_an_empty_list_and_models_of_different_widths"),
     Case("related-missing-file", "related sources", "`related=\"past.csv\"`, no such file", related_missing_file,
          f"{T_REL}[missing file]"),
     Case("related-bad-url", "related sources", "`related=\"nosuchdb://x\"`", related_bad_url,

@@ -91,7 +91,7 @@ else
     meta_stage WORKERS=$WORKERS bash benchmarks/meta_breadth.sh
     meta_stage WORKERS=$WORKERS bash benchmarks/meta_other.sh
     meta_stage WORKERS=$WORKERS bash benchmarks/ablation_min_distance.sh
-    meta_stage WORKERS=$WORKERS METABO=metabo-transfer,metabo-transfer-alone,metabo,metabo-nap,metabo-nap-ei \
+    meta_stage WORKERS=$WORKERS METABO=metabo-transfer,metabo,metabo-nap,metabo-nap-ei \
         bash benchmarks/meta_stage.sh
     meta_stage python benchmarks/meta_stage_summary.py --out $R/meta_stage/summary.md
     meta_stage WORKERS=$WORKERS bash benchmarks/traces.sh

@@ -5,9 +5,9 @@
 #      trials, into $TRACES/<scenario>.db (benchmarks/trace_corpus.py; seeded, resumable; the corpora this
 #      session wrote are committed under benchmarks/stores/traces/ and used unless FRESH=1);
 #   2. fine-tuning on both corpora (lcbench and rbv2_rpart; the shipped models were fine-tuned on random
-#      evaluations only): $MODELS/yahpo_<scenario>.safetensors, read by the bench names metabo-transfer[-alone]:$MODELS;
+#      evaluations only): $MODELS/yahpo_<scenario>.safetensors, read by the bench name metabo-transfer:$MODELS;
 #   3. the stage with both corpora for every transfer optimiser (metabo's and the peers'), CORPUS=both into
-#      $OUT (bench_results/meta_traces), and with the traces alone for metabo-transfer[-alone] (bench_results/meta_tracesonly);
+#      $OUT (bench_results/meta_traces), and with the traces alone for metabo-transfer (bench_results/meta_tracesonly);
 #      the fine-tuned models on the random corpus join the stage's own stores (bench_results/meta_stage).
 # Then: python benchmarks/meta_stage_summary.py --dir bench_results/meta_traces
 set -euo pipefail
@@ -30,14 +30,13 @@ for scenario in lcbench rbv2_rpart; do
         --storage "sqlite:///$TRACES/$scenario.db" --out "$MODELS/yahpo_$scenario.safetensors" \
         --base src/metabo/weights/multitask.safetensors --seed 0 --threads 1 --max-minutes 40 --no-progress
 done
-PARTS=metabo SCENARIOS=lcbench,rbv2_rpart METABO="metabo-transfer-alone:$MODELS,metabo-related" WORKERS=$WORKERS \
+PARTS=metabo SCENARIOS=lcbench,rbv2_rpart METABO="metabo-transfer:$MODELS,metabo-related" WORKERS=$WORKERS \
     bash benchmarks/meta_stage.sh
 PARTS=metabo SCENARIOS=rbv2_xgboost METABO=metabo-related WORKERS=$WORKERS bash benchmarks/meta_stage.sh
 OUT=bench_results/meta_traces CORPUS=both TRACES=$TRACES SCENARIOS=lcbench,rbv2_rpart PARTS=metabo,peers,slow \
-    METABO="metabo-transfer,metabo-transfer-alone,metabo-transfer-alone:$MODELS,metabo-related" WORKERS=$WORKERS \
-    bash benchmarks/meta_stage.sh
+    METABO="metabo-transfer,metabo-transfer:$MODELS,metabo-related" WORKERS=$WORKERS bash benchmarks/meta_stage.sh
 OUT=bench_results/meta_traces CORPUS=both TRACES=$TRACES SCENARIOS=rbv2_xgboost PARTS=metabo,peers,slow \
-    METABO=metabo-transfer,metabo-transfer-alone WORKERS=$WORKERS bash benchmarks/meta_stage.sh
+    METABO=metabo-transfer WORKERS=$WORKERS bash benchmarks/meta_stage.sh
 OUT=bench_results/meta_tracesonly CORPUS=traces TRACES=$TRACES SCENARIOS=lcbench,rbv2_rpart PARTS=metabo \
-    METABO=metabo-transfer,metabo-transfer-alone WORKERS=$WORKERS bash benchmarks/meta_stage.sh
+    METABO=metabo-transfer WORKERS=$WORKERS bash benchmarks/meta_stage.sh
 python benchmarks/meta_stage_summary.py --dir bench_results/meta_traces --out bench_results/meta_traces/summary.md

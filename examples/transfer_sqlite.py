@@ -10,10 +10,10 @@ Steps (all in ``--out``, default ``metabo_transfer_example/``):
 2. ``finetuned.safetensors``: ``metabo.train.finetune`` on those studies (the same as
    ``metabo finetune --storage sqlite:///past.db --study-pattern 'past-*' --out finetuned.safetensors``).
 3. New datasets never seen before: for each seed, one new dataset is tuned for ``--trials`` trials by the plain
-   ``TNPSampler`` (zero-shot), by ``TNPSampler(model=finetuned, related=(storage, 'past-*'))`` (the fine-tuned
-   model weighed against the shipped multi-task one, each suggestion by the one that has predicted the new
-   study better) and by the fine-tuned model alone (``model=[finetuned]``). The table gives the mean simple
-   regret (loss above the dataset's known optimum) after 5, 10 and 20 trials.
+   ``TNPSampler`` (zero-shot), by the shipped multi-task model with the past studies in context
+   (``TNPSampler(related=(storage, 'past-*'))``, no fine-tuning) and by the fine-tuned model with them
+   (``TNPSampler(model=finetuned, related=(storage, 'past-*'))``). The table gives the mean simple regret (loss
+   above the dataset's known optimum) after 5, 10 and 20 trials.
 
 Run: ``python examples/transfer_sqlite.py`` (about ten minutes on two cores; ``--quick`` for a smaller run).
 """
@@ -141,14 +141,14 @@ def main() -> None:
     print(f"2. fine-tuned in {result.wall_seconds:.0f} s ({result.steps} steps, best at {result.best_step}; "
           f"validation NLL {result.base_val_nll:.3f} -> {result.best_val_nll:.3f}): {model_path}")
 
-    curves: dict[str, list[list[float]]] = {"plain": [], "transfer": [], "fine-tuned alone": []}
+    curves: dict[str, list[list[float]]] = {"plain": [], "past studies": [], "fine-tuned + past studies": []}
     for seed in range(args.seeds):
         dataset = Dataset(10_000 + seed)  # datasets never seen in the past studies
         samplers = {
             "plain": TNPSampler(seed=seed),
-            "transfer": TNPSampler(seed=seed, model=model_path, related=(storage, "past-*"), search_space=SPACE),
-            "fine-tuned alone": TNPSampler(seed=seed, model=[model_path], related=(storage, "past-*"),
-                                           search_space=SPACE),
+            "past studies": TNPSampler(seed=seed, related=(storage, "past-*"), search_space=SPACE),
+            "fine-tuned + past studies": TNPSampler(seed=seed, model=model_path, related=(storage, "past-*"),
+                                                    search_space=SPACE),
         }
         for label, sampler in samplers.items():
             study = optuna.create_study(sampler=sampler)

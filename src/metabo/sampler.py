@@ -59,7 +59,6 @@ from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
 from metabo.related import RelatedStudies
-from metabo.selection import ModelSelection
 from metabo.space import SearchSpaceEncoder, Subspace, rank_choices
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
@@ -99,27 +98,6 @@ def _one_torch_thread() -> Iterator[None]:
                 torch.set_num_threads(_threads_saved)
 
 
-def _load_model(model: str | Path | TNPModel | None, has_related: bool) -> TNPModel:
-    """A model given as a loaded ``TNPModel`` or a path (loaded once per process); ``None``: the shipped default,
-    or with related studies the shipped multi-task model."""
-    if isinstance(model, TNPModel):
-        return model
-    if model is None and has_related:
-        return load_cached(multitask_model_path())
-    return load_cached(None if model is None else Path(model))
-
-
-def _with_general_model(model: TNPModel) -> list[TNPModel]:
-    """A model named for a study with related studies, and the shipped multi-task model before it when that one
-    reads the same inputs: the named model (a fine-tuned one, typically) then serves once it has predicted the
-    study's own observations better (``metabo.selection``). Fine-tuning on a few dozen past studies measured no
-    better than the multi-task model with the same studies in context, and sometimes worse (BENCHMARKS.md, What
-    was tried)."""
-    general = load_cached(multitask_model_path())
-    same_inputs = (model.cfg.max_dims, model.cfg.max_context) == (general.cfg.max_dims, general.cfg.max_context)
-    return [general, model] if same_inputs and model is not general else [model]
-
-
 def _pending_params(trial: FrozenTrial, encoder: SearchSpaceEncoder) -> dict[str, Any] | None:
     """A running trial's parameters in the encoder's space: those stored so far over the suggestion reserved for
     it (``RESERVED_ATTR``); ``None`` if they lack a parameter every trial holds or hold none of the space's."""
@@ -146,12 +124,7 @@ class TNPSampler(BaseSampler):
         model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default
             (the shipped ``wide`` model for spaces of more than 16 encoded dimensions; the shipped multi-task model
             when ``related`` is given). Files are loaded once per process; a
-            missing or invalid file raises ``ModelLoadError`` here. A list of several models: each suggestion
-            uses the one that has predicted the study's own observations best so far (the largest prequential
-            log likelihood, ``metabo.selection``), the first while they are level. With ``related``, one model
-            named (a fine-tuned one) is such a list after the shipped multi-task model, when both read the
-            same inputs: it serves once it predicts the study better (the learned acquisition excepted); name
-            it in a list of one (``model=[path]``) to use it alone.
+            missing or invalid file raises ``ModelLoadError`` here.
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
             ``"yahpo:<scenario>"``), or a list of them, or a ``metabo.related.RelatedStudies`` (to set how many
@@ -186,7 +159,7 @@ class TNPSampler(BaseSampler):
     def __init__(
         self,
         *,
-        model: str | Path | TNPModel | Sequence[str | Path | TNPModel] | None = None,
+        model: str | Path | TNPModel | None = None,
         related: Any = None,
         search_space: dict[str, BaseDistribution] | None = None,
         seed: int | None = None,
@@ -220,21 +193,17 @@ class TNPSampler(BaseSampler):
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
         # Without a model named, a space wider than the default model's input takes the shipped wide model.
         self._model_by_width = model is None and not has_related
-        models = [_load_model(m, has_related) for m in (model if isinstance(model, (list, tuple)) else [model])]
-        if not models:
-            raise ValueError("model: an empty list; give a model, a list of models, or None for the default")
-        if has_related and model is not None and not isinstance(model, (list, tuple)) and acquisition != "nap":
-            models = _with_general_model(models[0])
-        for m in models:
-            if acquisition == "nap" and m.acq_head is None:
-                raise ValueError("acquisition='nap' needs a model with a learned acquisition head (metabo nap)")
-            if has_related and not m.multi_task:
-                raise ValueError("related studies need a model with task slots (a multi-task model such as the "
-                                 "shipped 'multitask' one, or a fine-tuned model); this model has none")
-        if len({(m.cfg.max_dims, m.cfg.max_context) for m in models}) > 1:
-            raise ValueError("the models of a list must take the same number of inputs and context points")
-        self._model = models[0]
-        self._selection = ModelSelection(models) if len(models) > 1 else None
+        if isinstance(model, TNPModel):
+            self._model = model
+        elif model is None and has_related:
+            self._model = load_cached(multitask_model_path())
+        else:
+            self._model = load_cached(None if model is None else Path(model))
+        if acquisition == "nap" and self._model.acq_head is None:
+            raise ValueError("acquisition='nap' needs a model with a learned acquisition head (metabo nap)")
+        if has_related and not self._model.multi_task:
+            raise ValueError("related studies need a model with task slots (a multi-task model such as the shipped "
+                             "'multitask' one, or a fine-tuned model); this model has none")
         self._related = None if related is None else (
             related if isinstance(related, RelatedStudies) else RelatedStudies(related, transform))
         if search_space is not None:
@@ -262,7 +231,7 @@ class TNPSampler(BaseSampler):
     # ------------------------------------------------------------------ model
     @property
     def model(self) -> TNPModel:
-        """The model in use (with several, the first)."""
+        """The model in use."""
         return self._model
 
     @property
@@ -318,7 +287,7 @@ class TNPSampler(BaseSampler):
         x_pending = encoder.encode_many(pending).reshape(-1, x.shape[1])
         x_avoid = encoder.encode_many([t.params for t in pruned]).reshape(-1, x.shape[1])  # never proposed again
         for _ in range(1 + MAX_RESERVATION_RETRIES):
-            x_next, logits, own, model = self._choose(encoder, x, outcomes, x_pending, x_avoid)
+            x_next, logits, own = self._choose(encoder, x, outcomes, x_pending, x_avoid)
             params = encoder.decode(x_next)
             clashes = self._reserve(study, trial, encoder, params, x_next)
             if not len(clashes):
@@ -327,13 +296,12 @@ class TNPSampler(BaseSampler):
         else:
             x_next, params = self._nudge(study, trial, encoder, x_next)
         if len(own.y) >= 2:
-            self._record_prediction(study, trial, model, logits, own)
+            self._record_prediction(study, trial, logits, own)
         return params
 
     def _choose(self, encoder: SearchSpaceEncoder, x: np.ndarray, outcomes: Outcomes, x_pending: np.ndarray,
-                x_avoid: np.ndarray) -> tuple[np.ndarray, torch.Tensor, Outcomes, TNPModel]:
-        """The next point (full encoded row), its predictive logits, the own outcomes the model read, and the
-        model that chose it.
+                x_avoid: np.ndarray) -> tuple[np.ndarray, torch.Tensor, Outcomes]:
+        """The next point (full encoded row), its predictive logits, and the own outcomes the model read.
         ``x_pending`` join the context as fantasies; they and ``x_avoid`` are kept ``min_distance`` away."""
         x_seen = np.concatenate([x, x_pending, x_avoid])
         search_space = encoder.search_space
@@ -357,10 +325,8 @@ class TNPSampler(BaseSampler):
             warm = None
             if related is not None and len(rank) < self._related.n_warm_trials:
                 warm = self._related.portfolio_point(self.model, search_space, dims, x_seen, first)
-            model = self.model if self._selection is None else self._selection.choose(
-                None if related is None else related[0], *own.known_rows(0, x[:, dims]))
-            x_next, logits = self._suggest(model, subspace, x, own, x_pending, x_seen, related, warm, more)
-        return x_next, logits, own, model
+            x_next, logits = self._suggest(subspace, x, own, x_pending, x_seen, related, warm, more)
+        return x_next, logits, own
 
     def _nudge(self, study: Study, trial: FrozenTrial, encoder: SearchSpaceEncoder, x_next: np.ndarray
                ) -> tuple[np.ndarray, dict[str, Any]]:
@@ -428,7 +394,7 @@ class TNPSampler(BaseSampler):
         self._independent_sampler.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ internals
-    def _suggest(self, model: TNPModel, subspace: Subspace, x: np.ndarray, own: Outcomes, x_pending: np.ndarray,
+    def _suggest(self, subspace: Subspace, x: np.ndarray, own: Outcomes, x_pending: np.ndarray,
                  x_seen: np.ndarray, related: tuple[ctx.Context, np.ndarray] | None, warm: np.ndarray | None,
                  more_related: Sequence[ctx.Context | None] = ()) -> tuple[np.ndarray, torch.Tensor]:
         """Encode the contexts (one per objective and constraint) and choose a point in ``subspace`` (or take the
@@ -437,8 +403,8 @@ class TNPSampler(BaseSampler):
         per_output = [related[0] if related is not None else None, *more_related]  # objectives; constraints: none
         contexts = [ctx.join(per_output[j] if j < len(per_output) else None, *own.known_rows(j, x_own))
                     for j in range(own.y.shape[1])]
-        acquisition = self._acquisition(model, own)
-        cache = ctx.encode(model, contexts[0] if len(contexts) == 1 else contexts,
+        acquisition = self._acquisition(own)
+        cache = ctx.encode(self.model, contexts[0] if len(contexts) == 1 else contexts,
                            subspace.restrict(x_pending) if len(x_pending) else None)
         if warm is not None:
             x_next = subspace.encoder.snap(warm[None])[0]
@@ -453,10 +419,10 @@ class TNPSampler(BaseSampler):
             x_next = subspace.to_full(suggestion.x[None])[0]
         chosen = torch.as_tensor(subspace.restrict(x_next[None]), dtype=torch.float32)
         with torch.no_grad():
-            logits = model.predict_logits(cache, chosen[None].expand(len(contexts), -1, -1))[:, 0]
+            logits = self.model.predict_logits(cache, chosen[None].expand(len(contexts), -1, -1))[:, 0]
         return x_next, logits
 
-    def _acquisition(self, model: TNPModel, own: Outcomes) -> Acquisition:
+    def _acquisition(self, own: Outcomes) -> Acquisition:
         """What to maximise: the configured acquisition for one objective; log-EHVI (ParEGO beyond three
         objectives) for several; either weighted by the probability of feasibility under constraints, or that
         probability alone before any feasible trial."""
@@ -464,26 +430,26 @@ class TNPSampler(BaseSampler):
         kind = self._acquisition_kind
         if n_obj == 1 and not own.n_constraints:
             fraction = min(1.0, len(own.y) / self._budget) if kind == "nap" else 0.0
-            return make_acquisition(kind, model, float(np.max(own.y[:, 0])) if len(own.y) else None, fraction)
+            return make_acquisition(kind, self.model, float(np.max(own.y[:, 0])) if len(own.y) else None, fraction)
         if kind not in ("ei", "pi") or (n_obj > 1 and kind != "ei"):
             self._warn_once("acquisition", f"TNPSampler: acquisition={kind!r} applies to single-objective "
                             "unconstrained studies; this study uses (constrained) log-EI / log-EHVI.")
             kind = "ei"
         objective: Acquisition | None = None
         if feasible.any() and n_obj == 1:
-            objective = make_acquisition(kind, model, float(np.max(own.y[feasible, 0])))
+            objective = make_acquisition(kind, self.model, float(np.max(own.y[feasible, 0])))
         elif feasible.any():
             reference = reference_point(own.objectives)
             front = own.objectives[own.feasible_front()]
             seed = self._rng.randint(2**31 - 1)
-            objective = (LogExpectedHypervolumeImprovement(model, front, reference, seed)
+            objective = (LogExpectedHypervolumeImprovement(self.model, front, reference, seed)
                          if n_obj <= MAX_EHVI_OBJECTIVES else
-                         LogExpectedScalarisedImprovement(model, own.objectives[feasible], reference, self._rng,
+                         LogExpectedScalarisedImprovement(self.model, own.objectives[feasible], reference, self._rng,
                                                           seed))
         if not own.n_constraints:
             assert objective is not None  # without constraints every trial is feasible
             return objective
-        return FeasibilityWeighted(model, objective, own.thresholds)
+        return FeasibilityWeighted(self.model, objective, own.thresholds)
 
     def _in_declared_space(self, trials: Sequence[FrozenTrial], search_space: dict[str, BaseDistribution]
                            ) -> Sequence[FrozenTrial]:
@@ -515,8 +481,7 @@ class TNPSampler(BaseSampler):
             warnings.warn(message, stacklevel=3)
             self._warned.add(key)
 
-    def _record_prediction(self, study: Study, trial: FrozenTrial, model: TNPModel, logits: torch.Tensor,
-                           own: Outcomes) -> None:
+    def _record_prediction(self, study: Study, trial: FrozenTrial, logits: torch.Tensor, own: Outcomes) -> None:
         """Store the predicted mean and std of the chosen point (on each objective's own scale) on the trial, and
         under constraints its predicted probability of feasibility.
 
@@ -525,7 +490,7 @@ class TNPSampler(BaseSampler):
         distribution would be dominated by the far bad tail, which a compressed or power-transformed scale maps
         to astronomically bad values. Several objectives store lists.
         """
-        bar = model.bar
+        bar = self.model.bar
         logits = logits.double()
         means, stds = [], []
         for k in range(own.n_objectives):

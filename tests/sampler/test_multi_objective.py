@@ -88,7 +88,7 @@ def _bowl_and_a(a: float, b: float) -> tuple[float, float]:
 def test_related_studies_inform_the_first_objective_only(multitask_model, make_past_studies, spy_encode_many):
     """Single-objective past studies inform the first objective of a study with several, and no other."""
     past = make_past_studies(2, 10, seed=0)
-    sampler = make_sampler([multitask_model], related=past, n_startup_trials=2)
+    sampler = make_sampler(multitask_model, related=past, n_startup_trials=2)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     study.optimize(lambda t: _bowl_and_a(t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=5)
     first, second = spy_encode_many[-1]
@@ -109,7 +109,7 @@ def _past_two_objective_study(seed: int) -> optuna.Study:
 
 
 def test_past_studies_with_several_objectives_inform_each_objective(multitask_model, spy_encode_many):
-    sampler = make_sampler([multitask_model], related=[_past_two_objective_study(0), _past_two_objective_study(1)],
+    sampler = make_sampler(multitask_model, related=[_past_two_objective_study(0), _past_two_objective_study(1)],
                            n_startup_trials=2)
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
     study.optimize(lambda t: _bowl_and_a(t.suggest_float("a", 0, 1), t.suggest_float("b", 0, 1)), n_trials=5)

@@ -107,11 +107,11 @@ def test_a_clash_found_after_choosing_is_resolved(tiny_model, monkeypatch):
     calls = []
 
     def same_point_first(encoder, x, outcomes, x_pending, x_avoid):
-        x_next, logits, own, model = original(encoder, x, outcomes, x_pending, x_avoid)
+        x_next, logits, own = original(encoder, x, outcomes, x_pending, x_avoid)
         calls.append(len(x_avoid))
         if len(calls) == 1:  # as if the first trial's reservation had not been visible when choosing
             x_next = encoder.encode_many([chosen])[0]
-        return x_next, logits, own, model
+        return x_next, logits, own
 
     monkeypatch.setattr(sampler, "_choose", same_point_first)
     other = sampler.sample_relative(study, study._storage.get_trial(second._trial_id), space)

@@ -8,14 +8,12 @@ import optuna
 import pytest
 
 import metabo
-from conftest import BOWL_SPACE, bowl, make_tiny_model
+from conftest import BOWL_SPACE, bowl
 from metabo.meta import PastStudy, align_corpus
-from metabo.model.io import load_cached, multitask_model_path, wide_model_path, with_task_slots
+from metabo.model.io import with_task_slots
 from metabo.normalise import ObjectiveTransform, ValueTransformConfig
 from metabo.related import RelatedStudies, portfolio_candidates
 from metabo.sampler import PRED_MEAN_ATTR
-from metabo.selection import ModelSelection
-from test_selection import confident_wrong
 
 from .helpers import FAST_SEARCH
 
@@ -27,8 +25,7 @@ def objective(trial: optuna.Trial) -> float:
 def make_sampler(model, related, **kw) -> metabo.TNPSampler:
     kw.setdefault("search_space", BOWL_SPACE)
     kw.setdefault("search", FAST_SEARCH)
-    # a list of one: this model alone (a single model named would be weighed against the shipped multi-task one)
-    return metabo.TNPSampler(model=[model], related=related, seed=0, **kw)
+    return metabo.TNPSampler(model=model, related=related, seed=0, **kw)
 
 
 def test_the_model_chooses_every_trial_with_related_points_in_context(multitask_model, make_past_studies,
@@ -202,43 +199,3 @@ def test_the_candidate_search_with_related_studies_also_proposes_bounds(multitas
     assert metabo.TNPSampler(model=multitask_model, related=make_past_studies(2))._search == TRANSFER_SEARCH
     assert metabo.TNPSampler(model=multitask_model)._search == CandidateSearchConfig()
     assert make_sampler(multitask_model, make_past_studies(2))._search == FAST_SEARCH  # given: kept
-
-
-# ---------------------------------------------------------------------------------------------- several models
-def test_sampler_with_a_list_suggests_with_the_better_model(multitask_model, make_past_studies, monkeypatch):
-    wrong = confident_wrong(multitask_model)
-    chosen = []
-    real_choose = ModelSelection.choose
-    monkeypatch.setattr(ModelSelection, "choose",
-                        lambda self, *a: chosen.append(real_choose(self, *a)) or chosen[-1])
-    sampler = metabo.TNPSampler(model=[wrong, multitask_model], related=make_past_studies(3), seed=0,
-                                search_space=BOWL_SPACE, search=FAST_SEARCH)
-    assert sampler.model is wrong  # the first, until the evidence says otherwise
-    study = optuna.create_study(sampler=sampler)
-    study.optimize(objective, n_trials=6)
-    assert chosen[0] is wrong and all(m is multitask_model for m in chosen[2:])
-
-
-def test_sampler_refuses_an_empty_list_and_models_of_different_widths(multitask_model):
-    with pytest.raises(ValueError, match="empty list"):
-        metabo.TNPSampler(model=[])
-    with pytest.raises(ValueError, match="same number of inputs"):
-        metabo.TNPSampler(model=[load_cached(), load_cached(wide_model_path())])
-    with pytest.raises(ValueError, match="task slots"):
-        metabo.TNPSampler(model=[multitask_model, load_cached()], related=[])
-
-
-def test_a_named_model_with_related_studies_is_weighed_against_the_multitask_model(multitask_model,
-                                                                                   make_past_studies):
-    past = make_past_studies(2)
-    shipped = load_cached(multitask_model_path())
-    sampler = metabo.TNPSampler(model=multitask_model, related=past)
-    assert sampler._selection.models == [shipped, multitask_model] and sampler.model is shipped
-    assert metabo.TNPSampler(model=[multitask_model], related=past)._selection is None  # alone
-    assert metabo.TNPSampler(model=multitask_model)._selection is None  # without related studies
-    assert metabo.TNPSampler(related=past)._selection is None  # the multi-task model itself
-    wider = make_tiny_model(0, task_slots=8, max_dims=18)  # a space the multi-task model cannot read whole
-    assert metabo.TNPSampler(model=wider, related=past)._selection is None
-    nap = make_tiny_model(0, task_slots=8, acquisition_head=True)
-    assert metabo.TNPSampler(model=nap, related=past, acquisition="nap", budget=10)._selection is None
-

@@ -7,12 +7,10 @@ budget, the problem and the name's argument (``metabo:<path>``, ``metabo-nap:<pa
   ``metabo-refine10`` (10 refinement steps), ``metabo-nocompress`` (no worse-half compression),
   ``metabo-noclip`` (no soft clipping) and ``metabo-repeats`` (``min_distance=0``, evaluated points may recur);
 * meta-learning on YAHPO problems: ``metabo-transfer`` (related studies in context, the scenario's fine-tuned
-  model as ``TNPSampler`` takes one: chosen between it and the multi-task model by the study's own evidence
-  where both read the space; ``metabo-transfer:<folder>`` takes ``<folder>/yahpo_<scenario>.safetensors`` where
-  it exists), the ablations ``metabo-transfer-alone`` (the fine-tuned model alone; ``:<folder>`` likewise) and
-  ``metabo-transfer-nocorners`` (alone, without the corner candidates of ``TRANSFER_SEARCH``),
+  model; ``metabo-transfer:<folder>`` takes ``<folder>/yahpo_<scenario>.safetensors`` where it exists; the
+  ablation ``metabo-transfer-nocorners`` searches without the corner candidates of ``TRANSFER_SEARCH``),
   ``metabo-related`` (related studies, the multi-task model), ``metabo-nap`` / ``metabo-nap:<path>`` (a learned
-  acquisition, NAP) and ``metabo-nap-ei`` (EI from the same model, alone); their related studies, like the transfer
+  acquisition, NAP) and ``metabo-nap-ei`` (EI from the same model); their related studies, like the transfer
   peers', are the scenario's *train* instances as ``metabo.bench.related_corpus`` says (random evaluations by
   default), and elsewhere these are plain ``metabo``;
 * Optuna's ``random``, ``tpe`` (multivariate), ``gp`` (``GPSampler``), ``cmaes`` (needs the ``cmaes`` package)
@@ -91,12 +89,6 @@ def _transfer_model(run: Run) -> Path:
         if candidate.exists():
             return candidate
     return (scenario_model_path(run.scenario) if run.scenario else None) or multitask_model_path()
-
-
-def _alone(model_of: Callable[[Run], Path | None]) -> Callable[[Run], list[Path] | None]:
-    """``model_of``'s model as a list of one: used alone, without the multi-task model that ``TNPSampler``
-    otherwise weighs it against when related studies are given."""
-    return lambda run: None if (path := model_of(run)) is None else [path]
 
 
 def _multitask_model(run: Run) -> Path:
@@ -180,14 +172,12 @@ _SPECS = [
     OptimizerSpec("metabo-repeats", _metabo(search=CandidateSearchConfig(min_distance=0.0)), _default_model),
     OptimizerSpec("metabo-transfer", _with_related(_transfer_model), _related_model(_transfer_model),
                   takes_argument=True),
-    OptimizerSpec("metabo-transfer-nocorners", _with_related(_alone(_transfer_model), search=CandidateSearchConfig()),
+    OptimizerSpec("metabo-transfer-nocorners", _with_related(_transfer_model, search=CandidateSearchConfig()),
                   _related_model(_transfer_model)),
-    OptimizerSpec("metabo-transfer-alone", _with_related(_alone(_transfer_model)), _related_model(_transfer_model),
-                  takes_argument=True),
     OptimizerSpec("metabo-related", _with_related(_multitask_model), _related_model(_multitask_model)),
     OptimizerSpec("metabo-nap", _with_related(_nap_model, acquisition="nap"), _related_model(_nap_model),
                   takes_argument=True),
-    OptimizerSpec("metabo-nap-ei", _with_related(_alone(_nap_model)), _related_model(_nap_model), takes_argument=True),
+    OptimizerSpec("metabo-nap-ei", _with_related(_nap_model), _related_model(_nap_model), takes_argument=True),
     OptimizerSpec("random", lambda run: RandomSampler(seed=run.seed)),
     OptimizerSpec("tpe", lambda run: TPESampler(multivariate=True, seed=run.seed)),
     OptimizerSpec("tpe-group", lambda run: TPESampler(multivariate=True, group=True, seed=run.seed)),
@@ -202,8 +192,8 @@ REGISTRY: dict[str, OptimizerSpec] = {spec.name: spec for spec in _SPECS}
 
 
 def available_optimizers() -> list[str]:
-    """Registered optimiser names (``metabo:<path>``, ``metabo-nap:<path>`` and ``metabo-transfer[-alone]:<folder>``
-    are accepted too)."""
+    """Registered optimiser names (``metabo:<path>``, ``metabo-nap:<path>`` and ``metabo-transfer:<folder>`` are
+    accepted too)."""
     return list(REGISTRY)
 
 
@@ -212,7 +202,7 @@ def _resolve(name: str) -> tuple[OptimizerSpec, str | None]:
     spec = REGISTRY.get(base)
     if spec is None or (sep and not spec.takes_argument) or (sep and not argument):
         raise KeyError(f"unknown optimiser {name!r}; available: {', '.join(available_optimizers())}, "
-                       "metabo:<model path>, metabo-nap:<model path>, metabo-transfer[-alone]:<folder>")
+                       "metabo:<model path>, metabo-nap:<model path>, metabo-transfer:<folder>")
     return spec, argument or None
 
 
