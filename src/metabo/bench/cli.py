@@ -113,7 +113,7 @@ def _titled_paths(items: list[str], option: str) -> list[tuple[str, str]]:
     for item in items:
         title, sep, path = item.rpartition("=")
         if not sep or not title or not Path(path.partition("::")[0]).exists():
-            raise SystemExit(f"metabo report: {option} wants TITLE=PATH with an existing path, got {item!r}")
+            raise ValueError(f"{option} wants TITLE=PATH with an existing path, got {item!r}")
         pairs.append((title, path))  # a store path may carry a '::optimisers' suffix
     return pairs
 
@@ -123,7 +123,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         stores = _titled_paths(args.section, "--section")
         fragments = _titled_paths(args.fragment, "--fragment")
         if not stores and not fragments:
-            raise SystemExit("metabo report --compose needs at least one --section or --fragment")
+            raise ValueError("--compose needs at least one --section or --fragment")
         command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         intro = Path(args.intro[1:]).read_text().strip() if args.intro.startswith("@") else args.intro
         path = compose(args.compose, stores, fragments, command, args.budgets, intro)
@@ -131,11 +131,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         return 0
 
     if not Path(args.store).is_file():
-        raise SystemExit(f"metabo report: {args.store}: no such results store")
-    try:
-        report = build_report(args.store, args.budgets, args.out, baseline=args.baseline)
-    except ValueError as exc:
-        raise SystemExit(f"metabo report: {exc}") from exc
+        raise ValueError(f"{args.store}: no such results store")
+    report = build_report(args.store, args.budgets, args.out, baseline=args.baseline)
     if report.rows:
         print(format_rows(report.rows))
     for section in report.sections:  # constrained and multi-objective problems
