@@ -100,7 +100,7 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     corpus = load_corpus(sources, target_space=target_space, yahpo_n_configs=args.yahpo_n_configs,
                          seed=args.seed)
     cfg = FinetuneConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, seed=args.seed,
-                         threads=args.threads, lr=args.lr, patience=args.patience, local_prob=args.local_prob)
+                         threads=args.threads, lr=args.lr, patience=args.patience)
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     label = ", ".join(s if isinstance(s, str) else f"{s[0]} ({s[1]})" for s in sources)
     result = finetune(corpus, args.out, base=args.base, target_space=target_space, cfg=cfg,
@@ -224,8 +224,6 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--max-steps", type=positive_int, default=4000)
     fin.add_argument("--lr", type=positive_float, default=1e-4)
     fin.add_argument("--patience", type=positive_int, default=8, help="evaluations without improvement before stopping")
-    fin.add_argument("--local-prob", type=float, default=0.0,
-                     help="share of tasks drawn around each study's best points (as late in an optimisation)")
     fin.add_argument("--seed", type=int, default=0)
     fin.add_argument("--threads", type=positive_int, default=2)
     fin.add_argument("--no-progress", action="store_true")

@@ -49,7 +49,6 @@ class FinetuneConfig:
     max_own_context: int = 48  # the target study's own context points, at most
     max_related: int = 128  # related points per task, at most
     related_prob: float = 0.8  # share of batches with other studies in the context
-    local_prob: float = 0.0  # share of tasks drawn around the study's best points (as late in an optimisation)
     val_fraction: float = 0.2  # share of the studies held out for validation
     eval_every: int = 50  # steps between validations
     patience: int = 8  # validations without improvement before stopping early
@@ -103,32 +102,10 @@ class _TaskSampler:
         n_ctx = min(n_ctx, n - 1)
         n_q = min(self.cfg.n_query, n - n_ctx)
         order = rng.permutation(n)
-        if rng.rand() < self.cfg.local_prob:
-            order = self._near_best_first(target.y, order, n_ctx, n_q, rng)
         ctx, qry = order[:n_ctx], order[n_ctx : n_ctx + n_q]
         y_ctx, y_qry = _normalise_own(target.values[ctx], target.values[qry], target, self.cfg.transform)
         related = self.related(target, rng, n_rel, n_studies)
         return _Task(join(related, target.x[ctx], y_ctx), target.x[qry], np.clip(y_qry, -TARGET_CLAMP, TARGET_CLAMP))
-
-    @staticmethod
-    def _near_best_first(y: np.ndarray, order: np.ndarray, n_ctx: int, n_q: int, rng: np.random.RandomState
-                         ) -> np.ndarray:
-        """``order`` rearranged so that part of the context and half the queries come from the study's best
-        quarter, as the pretraining prior's local points and a study late in its optimisation have them."""
-        n = len(y)
-        top = set(np.argsort(-y, kind="stable")[: max(2, n // 4)].tolist())
-        best = [i for i in order if i in top]
-        rest = [i for i in order if i not in top]
-        n_ctx_best = min(len(best) - 1, int(round(n_ctx * rng.uniform(0.3, 0.7)))) if len(best) > 1 else 0
-        ctx = best[:n_ctx_best] + rest[: n_ctx - n_ctx_best]
-        ctx += best[n_ctx_best : n_ctx_best + n_ctx - len(ctx)]  # a study with few others
-        left_best = [i for i in best if i not in ctx]
-        left_rest = [i for i in rest if i not in ctx]
-        half = min(len(left_best), (n_q + 1) // 2)
-        qry = left_best[:half] + left_rest[: n_q - half]
-        qry += [i for i in left_best[half:]][: n_q - len(qry)]
-        used = set(ctx) | set(qry)
-        return np.array(ctx + qry + [i for i in order if i not in used])
 
     def related(self, target: AlignedStudy, rng: np.random.RandomState, n_rel: int, n_studies: int
                 ) -> Context | None:
