@@ -1,7 +1,7 @@
 """Rename an optimiser's rows in bench stores, for when a bench name changes meaning (a new default): the rows
 keep what they measured under a name that still says it.
 
-    python benchmarks/rename_optimizer.py OLD NEW STORE [STORE ...]
+    python benchmarks/rename_optimizer.py OLD NEW STORE [STORE ...] [--problems GLOB]
 
 Refuses when a store already holds rows named NEW, so no two runs are ever mixed under one name.
 """
@@ -9,22 +9,25 @@ Refuses when a store already holds rows named NEW, so no two runs are ever mixed
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import sqlite3
 import sys
 
 TABLES = ("runs", "trials")
 
 
-def rename(store: str, old: str, new: str) -> int:
-    """Rows renamed in ``store`` (runs); raises ``SystemExit`` if ``new`` is taken there."""
+def rename(store: str, old: str, new: str, problems: str = "*") -> int:
+    """Rows renamed in ``store`` (runs) on the problems matching ``problems``; raises ``SystemExit`` if ``new``
+    is taken there."""
     con = sqlite3.connect(store)
+    con.create_function("matches", 1, lambda name: fnmatch.fnmatchcase(name, problems))
     try:
-        if con.execute("select count(*) from runs where optimizer = ?", (new,)).fetchone()[0]:
+        if con.execute("select count(*) from runs where optimizer = ? and matches(problem)", (new,)).fetchone()[0]:
             raise SystemExit(f"{store} already has runs named {new!r}")
-        n = con.execute("select count(*) from runs where optimizer = ?", (old,)).fetchone()[0]
+        n = con.execute("select count(*) from runs where optimizer = ? and matches(problem)", (old,)).fetchone()[0]
         with con:
             for table in TABLES:
-                con.execute(f"update {table} set optimizer = ? where optimizer = ?", (new, old))
+                con.execute(f"update {table} set optimizer = ? where optimizer = ? and matches(problem)", (new, old))
         return n
     finally:
         con.close()
@@ -35,9 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("old")
     parser.add_argument("new")
     parser.add_argument("stores", nargs="+")
+    parser.add_argument("--problems", default="*", help="only the runs of problems matching this glob")
     args = parser.parse_args(argv)
     for store in args.stores:
-        print(f"{store}: {rename(store, args.old, args.new)} runs renamed {args.old} -> {args.new}")
+        n = rename(store, args.old, args.new, args.problems)
+        print(f"{store}: {n} runs renamed {args.old} -> {args.new} ({args.problems})")
     return 0
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -49,8 +50,9 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from metabo import context as ctx
-from metabo.acquisition import (ACQUISITION_KINDS, TRANSFER_SEARCH, Acquisition, AcquisitionKind,
-                                CandidateSearchConfig, FeasibilityWeighted, make_acquisition, optimize_acquisition)
+from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_REFINE_STEPS, TRANSFER_SEARCH, Acquisition,
+                                AcquisitionKind, CandidateSearchConfig, FeasibilityWeighted, make_acquisition,
+                                optimize_acquisition)
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
                                             LogExpectedScalarisedImprovement, reference_point)
 from metabo.conditions import UnionSearchSpace, infer_conditions
@@ -149,7 +151,8 @@ class TNPSampler(BaseSampler):
         search: how candidates are proposed and refined (``metabo.acquisition.CandidateSearchConfig``), including
             ``min_distance``, the spacing that stops the search from re-proposing evaluated points. Default:
             ``CandidateSearchConfig()``, or with related studies ``metabo.acquisition.TRANSFER_SEARCH`` (which
-            also proposes copies of the best points moved onto the bounds).
+            also proposes copies of the best points moved onto the bounds); with several objectives, either with
+            ``metabo.acquisition.MULTI_OBJECTIVE_REFINE_STEPS`` gradient steps.
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
         constraints_func: deprecated in Optuna 5 and accepted as Optuna's samplers accept it: a function of a
             trial returning its constraint values (feasible when all are <= 0), stored after each trial. Prefer
@@ -186,6 +189,7 @@ class TNPSampler(BaseSampler):
             raise ValueError("the learned acquisition ('nap') needs the study's budget: TNPSampler(budget=N_TRIALS)")
         if not isinstance(transform, ValueTransformConfig):
             raise TypeError(f"transform must be a metabo.normalise.ValueTransformConfig, got {type(transform).__name__}")
+        self._default_search = search is None  # then several objectives refine longer (_search_for)
         if search is None:
             search = TRANSFER_SEARCH if has_related else CandidateSearchConfig()
         if not isinstance(search, CandidateSearchConfig):
@@ -413,7 +417,7 @@ class TNPSampler(BaseSampler):
             seeds = related[1] if related is not None else None
             suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents,
                                               subspace.nearby(x_seen, self._search.min_distance), self._rng, seeds,
-                                              self._search)
+                                              self._search_for(own))
             if len(contexts) == 1:
                 return subspace.to_full(suggestion.x[None])[0], suggestion.logits[None]
             x_next = subspace.to_full(suggestion.x[None])[0]
@@ -421,6 +425,13 @@ class TNPSampler(BaseSampler):
         with torch.no_grad():
             logits = self.model.predict_logits(cache, chosen[None].expand(len(contexts), -1, -1))[:, 0]
         return x_next, logits
+
+    def _search_for(self, own: Outcomes) -> CandidateSearchConfig:
+        """The candidate search for this suggestion: the configured one; by default, with several objectives,
+        ``MULTI_OBJECTIVE_REFINE_STEPS`` gradient steps."""
+        if self._default_search and own.n_objectives > 1:
+            return replace(self._search, refine_steps=MULTI_OBJECTIVE_REFINE_STEPS)
+        return self._search
 
     def _acquisition(self, own: Outcomes) -> Acquisition:
         """What to maximise: the configured acquisition for one objective; log-EHVI (ParEGO beyond three

@@ -131,3 +131,21 @@ def test_a_single_objective_study_reads_no_multi_objective_past_study(multitask_
     dims = np.arange(SearchSpaceEncoder(space).n_dims)
     assert related.context(multitask_model, space, dims, x, y, rng) is None  # single-objective: nothing fits
     assert related.context(multitask_model, space, dims, x, y, rng, objective=1) is not None
+
+
+@pytest.mark.parametrize("directions, search, steps", [
+    (["minimize", "minimize"], None, 10),  # several objectives: the default search refines longer
+    (["minimize"], None, 2),
+    (["minimize", "minimize"], metabo.acquisition.CandidateSearchConfig(n_candidates=64), 2),  # the user's own
+])
+def test_several_objectives_refine_longer_by_default(tiny_model, monkeypatch, directions, search, steps):
+    import metabo.sampler as sampler_mod
+
+    seen = []
+    real = sampler_mod.optimize_acquisition
+    monkeypatch.setattr(sampler_mod, "optimize_acquisition",
+                        lambda *args: seen.append(args[-1].refine_steps) or real(*args))
+    sampler = metabo.TNPSampler(model=tiny_model, seed=0, n_startup_trials=2, search=search)
+    study = optuna.create_study(directions=directions, sampler=sampler)
+    study.optimize(lambda t: tuple(_zdt1(t)[: len(directions)]), n_trials=4)
+    assert seen and set(seen) == {steps}

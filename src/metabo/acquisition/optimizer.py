@@ -35,7 +35,8 @@ class CandidateSearchConfig:
         n_local: Gaussian perturbations of the best points and seeds.
         n_incumbents: best context points perturbed.
         n_refine: best candidates refined by gradient ascent through the network.
-        refine_steps: gradient steps per refined candidate (suggestion time grows with it).
+        refine_steps: gradient steps per refined candidate (suggestion time grows with it); by default 2, and
+            ``MULTI_OBJECTIVE_REFINE_STEPS`` in studies with several objectives.
         refine_lr: first step length (max-norm); it shrinks by 0.85 per step.
         min_distance: candidates closer than this (max-norm in the unit cube, where every parameter spans
             [0, 1]) to an evaluated or running trial are skipped; 0 allows repeats (very noisy objectives).
@@ -66,6 +67,9 @@ class CandidateSearchConfig:
 
 
 TRANSFER_SEARCH = CandidateSearchConfig(n_bound=128)  # the candidate search with related studies
+# Refinement steps of the default search for several objectives: log-EHVI gained from 10 where single-objective
+# EI measured no gain (BENCHMARKS.md, What was tried).
+MULTI_OBJECTIVE_REFINE_STEPS = 10
 
 
 @dataclass
