@@ -189,11 +189,14 @@ class TNPSampler(BaseSampler):
             raise ValueError("the learned acquisition ('nap') needs the study's budget: TNPSampler(budget=N_TRIALS)")
         if not isinstance(transform, ValueTransformConfig):
             raise TypeError(f"transform must be a metabo.normalise.ValueTransformConfig, got {type(transform).__name__}")
-        self._default_search = search is None  # then several objectives refine longer (_search_for)
+        default_search = search is None
         if search is None:
             search = TRANSFER_SEARCH if has_related else CandidateSearchConfig()
         if not isinstance(search, CandidateSearchConfig):
             raise TypeError(f"search must be a metabo.acquisition.CandidateSearchConfig, got {type(search).__name__}")
+        # By default, studies with several objectives refine longer; a search the user gives is kept as given.
+        self._search_several = (replace(search, refine_steps=MULTI_OBJECTIVE_REFINE_STEPS) if default_search
+                                else search)
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
         # Without a model named, a space wider than the default model's input takes the shipped wide model.
         self._model_by_width = model is None and not has_related
@@ -429,9 +432,7 @@ class TNPSampler(BaseSampler):
     def _search_for(self, own: Outcomes) -> CandidateSearchConfig:
         """The candidate search for this suggestion: the configured one; by default, with several objectives,
         ``MULTI_OBJECTIVE_REFINE_STEPS`` gradient steps."""
-        if self._default_search and own.n_objectives > 1:
-            return replace(self._search, refine_steps=MULTI_OBJECTIVE_REFINE_STEPS)
-        return self._search
+        return self._search_several if own.n_objectives > 1 else self._search
 
     def _acquisition(self, own: Outcomes) -> Acquisition:
         """What to maximise: the configured acquisition for one objective; log-EHVI (ParEGO beyond three
