@@ -9,7 +9,8 @@ the trial (``RESERVED_ATTR``) so simultaneous workers keep apart.
 
 Limits and fallbacks (never a crash):
 
-* more encoded dimensions than the default model takes (16): the shipped wide model (64 inputs) takes over;
+* more encoded dimensions than the default model takes (16): the shipped wide model (64 inputs) takes over
+  (with related studies, the 64-input multi-task model);
   beyond its width too (or with a model of your own), each suggestion optimises a random subset of parameters
   that fits, and keeps the others at the best trial's values (``Subspace``);
 * more completed trials than the model's context (200): the best half of the context is kept and the rest is a
@@ -56,7 +57,7 @@ from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_REFINE_STEPS,
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
                                             LogExpectedScalarisedImprovement, reference_point)
 from metabo.conditions import UnionSearchSpace, infer_conditions
-from metabo.model.io import load_cached, multitask_model_path, wide_model_path
+from metabo.model.io import load_cached, multitask_model_path, wide_model_path, wide_multitask_model_path
 from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
@@ -125,7 +126,7 @@ class TNPSampler(BaseSampler):
     Args:
         model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default
             (the shipped ``wide`` model for spaces of more than 16 encoded dimensions; the shipped multi-task model
-            when ``related`` is given). Files are loaded once per process; a
+            when ``related`` is given, ``multitask_wide`` for such wider spaces). Files are loaded once per process; a
             missing or invalid file raises ``ModelLoadError`` here.
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
@@ -198,8 +199,8 @@ class TNPSampler(BaseSampler):
         self._search_several = (replace(search, refine_steps=MULTI_OBJECTIVE_REFINE_STEPS) if default_search
                                 else search)
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
-        # Without a model named, a space wider than the default model's input takes the shipped wide model.
-        self._model_by_width = model is None and not has_related
+        # Without a model named, a space wider than the shipped model's input takes its 64-input counterpart.
+        self._model_by_width = model is None
         if isinstance(model, TNPModel):
             self._model = model
         elif model is None and has_related:
@@ -287,7 +288,7 @@ class TNPSampler(BaseSampler):
         encoder = SearchSpaceEncoder(search_space, infer_conditions([t.params for t in (*complete, *pruned)],
                                                                     search_space), orders)
         if self._model_by_width and encoder.n_dims > self._model.cfg.max_dims:
-            self._model = load_cached(wide_model_path())
+            self._model = load_cached(wide_multitask_model_path() if self._related is not None else wide_model_path())
         x = encoder.encode_many([t.params for t in complete])
         pending = [p for p in (_pending_params(t, encoder) for t in trials
                                if t.state == TrialState.RUNNING and t.number != trial.number) if p is not None]

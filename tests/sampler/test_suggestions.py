@@ -219,6 +219,32 @@ def test_a_space_wider_than_the_default_model_takes_the_wide_model(spy_encode):
     assert PRED_MEAN_ATTR in study.trials[-1].user_attrs
 
 
+def test_with_related_studies_a_wide_space_takes_the_wide_multitask_model(spy_encode):
+    from metabo.meta import PastStudy
+    from metabo.model.io import load_cached, wide_multitask_model_path
+
+    n = 24
+    space = {f"x{i:02d}": optuna.distributions.FloatDistribution(0.0, 1.0) for i in range(n)}
+    rng = np.random.default_rng(0)
+    past = []
+    for k in range(2):
+        points = [{name: float(v) for name, v in zip(space, rng.random(n))} for _ in range(20)]
+        past.append(PastStudy(f"past{k}", "test", dict(space), [(p, sum((v - 0.3) ** 2 for v in p.values()))
+                                                                 for p in points]))
+
+    def objective(trial):
+        return sum((trial.suggest_float(name, 0.0, 1.0) - 0.3) ** 2 for name in space)
+
+    sampler = metabo.TNPSampler(seed=0, related=past, search=FAST_SEARCH)
+    assert sampler.model.cfg.max_dims == 16 and sampler.model.multi_task
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=4)
+    assert sampler.model is load_cached(wide_multitask_model_path())
+    assert sampler.model.cfg.max_dims == 64 and sampler.model.multi_task
+    assert all(call.context.x.shape[1] == n for call in spy_encode)  # the whole space, no subspace
+    assert all(call.n_related > 0 for call in spy_encode)
+
+
 def test_suggestions_run_on_one_torch_thread_and_restore_the_setting(tiny_model, monkeypatch):
     import torch
 

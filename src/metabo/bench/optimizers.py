@@ -9,7 +9,8 @@ budget, the problem and the name's argument (``metabo:<path>``, ``metabo-nap:<pa
 * meta-learning on YAHPO problems: ``metabo-transfer`` (related studies in context, the scenario's fine-tuned
   model; ``metabo-transfer:<folder>`` takes ``<folder>/yahpo_<scenario>.safetensors`` where it exists; the
   ablation ``metabo-transfer-nocorners`` searches without the corner candidates of ``TRANSFER_SEARCH``),
-  ``metabo-related`` (related studies, the multi-task model), ``metabo-nap`` / ``metabo-nap:<path>`` (a learned
+  ``metabo-related`` (related studies, the multi-task model: ``multitask_wide`` for more than 16 encoded
+  dimensions), ``metabo-nap`` / ``metabo-nap:<path>`` (a learned
   acquisition, NAP) and ``metabo-nap-ei`` (EI from the same model); their related studies, like the transfer
   peers', are the scenario's *train* instances as ``metabo.bench.related_corpus`` says (random evaluations by
   default), and elsewhere these are plain ``metabo``;
@@ -44,7 +45,8 @@ from metabo.bench.peers import make_peer_sampler
 from metabo.bench.problems import kind_of
 from metabo.bench.related_corpus import related_sources
 from metabo.meta import WarmStartSampler
-from metabo.model.io import ModelLoadError, default_model_path, load_cached, multitask_model_path, wide_model_path
+from metabo.model.io import (ModelLoadError, default_model_path, load_cached, multitask_model_path, wide_model_path,
+                             wide_multitask_model_path)
 from metabo.normalise import ValueTransformConfig
 from metabo.sampler import TNPSampler
 from metabo.space import SearchSpaceEncoder
@@ -88,11 +90,20 @@ def _transfer_model(run: Run) -> Path:
         candidate = Path(run.argument) / f"yahpo_{run.scenario}.safetensors"
         if candidate.exists():
             return candidate
-    return (scenario_model_path(run.scenario) if run.scenario else None) or multitask_model_path()
+    return (scenario_model_path(run.scenario) if run.scenario else None) or _multitask_model(run)
+
+
+def _by_width(run: Run, narrow: Path, wide: Path) -> Path:
+    """``wide`` where the problem's encoded space is wider than the ``narrow`` model's input, as TNPSampler
+    chooses without a model named."""
+    if run.problem is not None and SearchSpaceEncoder(run.problem.search_space()).n_dims > load_cached(
+            narrow).cfg.max_dims:
+        return wide
+    return narrow
 
 
 def _multitask_model(run: Run) -> Path:
-    return multitask_model_path()
+    return _by_width(run, multitask_model_path(), wide_multitask_model_path())
 
 
 def _nap_model(run: Run) -> Path | None:
@@ -151,9 +162,7 @@ def _default_model(run: Run) -> Path:
     """The model a plain metabo run uses: the name's, else the default or (for a wider space) the wide model."""
     if run.argument:
         return Path(run.argument)
-    if run.problem is not None and SearchSpaceEncoder(run.problem.search_space()).n_dims > load_cached().cfg.max_dims:
-        return wide_model_path()
-    return default_model_path()
+    return _by_width(run, default_model_path(), wide_model_path())
 
 
 def _related_model(model_of: Callable[[Run], Path | None]) -> Callable[[Run], Path | None]:

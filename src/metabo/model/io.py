@@ -249,6 +249,12 @@ def multitask_model_path() -> Path:
     return default_model_path().with_name("multitask.safetensors")
 
 
+def wide_multitask_model_path() -> Path:
+    """The shipped 64-input multi-task model: ``TNPSampler(related=...)``'s default for spaces wider than the
+    multi-task model's 16 inputs."""
+    return default_model_path().with_name("multitask_wide.safetensors")
+
+
 _CACHE: dict[str, TNPModel] = {}
 
 
