@@ -75,8 +75,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         snapshot_every=args.snapshot_every,
         model=ModelConfig(max_dims=args.max_dims, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
                           d_ff=2 * args.d_model),
-        prior=PriorConfig(max_dims=args.max_dims, dims_power=args.dims_power,
-                          conditional_prob=args.conditional_prob),
+        prior=PriorConfig(max_dims=args.max_dims, dims_power=args.dims_power),
         related_prob=args.related_prob,
         max_related=args.max_related,
         init=args.init,
@@ -196,9 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--max-dims", type=positive_int, default=16,
                      help="encoded input width of the model and of the prior's tasks; with --init, the starting "
                           "model is widened to it (new inputs start at zero weight)")
-    pre.add_argument("--conditional-prob", type=float, default=0.0,
-                     help="share of tasks with a conditional structure (a one-hot switch whose other choices' "
-                          "inputs are 0, as inactive parameters are encoded)")
     pre.add_argument("--checkpoint-every", type=positive_int, default=250)
     pre.add_argument("--snapshot-every", type=int, default=2500, help="keep a model copy every N steps (0: never)")
     pre.add_argument("--max-minutes", type=positive_float, default=None,

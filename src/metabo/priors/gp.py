@@ -8,12 +8,6 @@ quadratic bowl, as in many real response surfaces). Sampling is biased toward wh
 * part of the context is placed near the best points seen so far, as a BO trajectory would be;
 * half of the query points sit near the best context points, so the model learns the tail near the optimum.
 
-Conditional tasks (a share ``conditional_prob`` of them) have the structure of a conditional search space as
-``metabo.space`` encodes it: a switch of 2-4 choices, one-hot over as many inputs, and blocks of inputs that
-only one choice activates; at a point whose switch holds another choice the block's inputs are 0, exactly as an
-inactive parameter is encoded, so the function there does not depend on them. A point's choice is the switch
-input with the largest draw (uniform for space-filling points; a perturbed point keeps its parent's choice).
-
 Points chosen after seeing earlier values are sampled exactly from the GP conditional, by extending the Cholesky
 factor of the earlier points (the leading block of a Cholesky factor does not change when rows are appended).
 Multi-task batches (``n_related > 0``) add points of related past studies, the multi-task prior: study s is
@@ -50,11 +44,6 @@ class PriorConfig:
     local_query_frac: float = 0.5
     unrelated_prob: float = 0.15  # share of related studies that are independent of the target (rho = 0)
     weak_related_prob: float = 0.25  # rho ~ U(0, 0.6); otherwise rho ~ U(0.6, 1)
-    conditional_prob: float = 0.0  # share of tasks with a conditional structure (0: none, no extra draws)
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.conditional_prob <= 1.0:
-            raise ValueError(f"conditional_prob must be in [0, 1], got {self.conditional_prob}")
 
 
 @dataclass
@@ -136,11 +125,8 @@ class GPPrior:
         def features(x: Tensor) -> Tensor:
             return _kumaraswamy(x, warp_a[:, None, :], warp_b[:, None, :])
 
-        conditions = _conditional_layout(order, n_dims, cfg.conditional_prob, g) if cfg.conditional_prob > 0 else None
-
         def mask_inactive(x: Tensor) -> Tensor:
-            x = torch.where(active[:, None, :], x, torch.zeros_like(x))
-            return x if conditions is None else _apply_conditions(x, *conditions)
+            return torch.where(active[:, None, :], x, torch.zeros_like(x))
 
         # Stage A: space-filling part of the context.
         n_local = int(round(n_ctx * cfg.local_context_frac_max * float(rand(1)))) if n_ctx >= 4 else 0
@@ -239,41 +225,6 @@ class GPPrior:
         base = x.gather(1, pick[..., None].expand(B, n, D))
         scale = 10 ** (-2.3 + 1.8 * torch.rand(B, n, 1, generator=g, dtype=x.dtype))
         return (base + scale * torch.randn(B, n, D, generator=g, dtype=x.dtype)).clamp(0.0, 1.0)
-
-
-def _conditional_layout(order: Tensor, n_dims: Tensor, prob: float, g: torch.Generator) -> tuple[Tensor, Tensor]:
-    """For each task, with probability ``prob`` (and at least 3 active inputs), a switch and its blocks.
-
-    Returns ``switch`` (B, D): the choice each switch input stands for, else -1; and ``owner`` (B, D): the choice
-    that activates each input of a block, else -1 (always active). ``order`` (B, D) lists each task's active
-    inputs first, in random order.
-    """
-    B, D = order.shape
-    switch = torch.full((B, D), -1, dtype=torch.long)
-    owner = torch.full((B, D), -1, dtype=torch.long)
-    draws = torch.rand(B, generator=g)
-    for i in range(B):
-        n = int(n_dims[i])
-        if draws[i] >= prob or n < 3:
-            continue
-        k = int(torch.randint(2, min(4, n - 1) + 1, (1,), generator=g))
-        dims = order[i, :n]
-        switch[i, dims[:k]] = torch.arange(k)
-        rest = dims[k:]
-        conditional = torch.rand(len(rest), generator=g) < 0.5
-        owner[i, rest] = torch.where(conditional, torch.randint(0, k, (len(rest),), generator=g), -1)
-    return switch, owner
-
-
-def _apply_conditions(x: Tensor, switch: Tensor, owner: Tensor) -> Tensor:
-    """``x`` (B, N, D) with each task's switch made one-hot at each point's choice (its largest switch input) and
-    the inputs of blocks owned by other choices set to 0 (tasks without a switch unchanged)."""
-    is_switch = (switch >= 0)[:, None, :]
-    scores = torch.where(is_switch, x, torch.full_like(x, -math.inf))
-    choice = switch.gather(1, scores.argmax(-1))  # (B, N); -1 in tasks without a switch
-    x = torch.where(is_switch, (switch[:, None, :] == choice[..., None]).to(x.dtype), x)
-    inactive = (owner[:, None, :] >= 0) & (owner[:, None, :] != choice[..., None])
-    return torch.where(inactive, torch.zeros_like(x), x)
 
 
 def standardise_per_study(y: Tensor, study: Tensor) -> Tensor:
