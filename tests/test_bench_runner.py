@@ -131,3 +131,12 @@ def test_cli_report_on_a_missing_or_foreign_store_is_one_line(tmp_path, capsys, 
     assert len(err) == 1 and err[0].startswith("metabo report: "), err
     assert ("no such results store" if content is None else "not a usable results store") in err[0]
     assert store.exists() == (content is not None)  # a report never creates a store
+
+
+def test_reading_a_missing_store_raises_and_creates_nothing(tmp_path):
+    from metabo.bench.report import load_curves
+
+    missing = tmp_path / "typo" / "results.db"
+    with pytest.raises(FileNotFoundError, match="no such results store"):
+        load_curves(missing)
+    assert not missing.exists() and not missing.parent.exists()

@@ -42,7 +42,7 @@ def machine_description() -> str:
 def store_versions(store: str | Path) -> dict[str, list[str]]:
     """Library versions recorded by the runs of a store (name -> sorted distinct versions)."""
     seen: dict[str, set[str]] = {}
-    for row in ResultStore(store).rows("SELECT info_json FROM runs"):
+    for row in ResultStore.existing(store).rows("SELECT info_json FROM runs"):
         info = json.loads(row["info_json"] or "{}")
         for source in (info.get("versions") or {}, (info.get("peer") or {}).get("versions") or {}):
             for name, version in source.items():

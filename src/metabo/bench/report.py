@@ -92,7 +92,7 @@ class Curves:
 def load_curves(store: str | Path) -> Curves:
     """Read every run of a store's single-objective, unconstrained problems (the largest budget per
     optimiser/problem/seed); constrained and multi-objective problems are ``report_kinds``'s."""
-    db = ResultStore(store)
+    db = ResultStore.existing(store)
     problems = {name: row for name, row in db.references().items() if row["kind"] == "single"}
     chosen: dict[tuple[str, str, int], dict[str, object]] = {}
     for r in db.rows("SELECT * FROM runs ORDER BY budget"):
@@ -207,7 +207,7 @@ def paired_lines(rows: Sequence[PairedRow], heading: str = "##", what: str = "no
 
 def health(store: str | Path) -> list[dict[str, object]]:
     """Per optimiser: runs, trials, errors, fallbacks, warnings, startup size, suggestion times, models used."""
-    db = ResultStore(store)
+    db = ResultStore.existing(store)
     out = []
     for r in db.rows("""SELECT optimizer, COUNT(*) AS runs, SUM(n_errors) AS errors, SUM(n_fallbacks) AS fallbacks,
                         SUM(n_warnings) AS warnings, MIN(startup_trials) AS startup_min,

@@ -43,7 +43,7 @@ def load_kind_curves(store: str | Path, kind: str) -> KindCurves:
     """Regret curves of every run of ``kind``'s problems (the largest budget per optimiser/problem/seed)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    db = ResultStore(store)
+    db = ResultStore.existing(store)
     references = {name: row for name, row in db.references().items() if row["kind"] == kind}
     chosen: dict[tuple[str, str, int], dict[str, object]] = {}
     for r in db.rows("SELECT * FROM runs ORDER BY budget"):

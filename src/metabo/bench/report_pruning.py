@@ -74,7 +74,7 @@ def _search_space(name: str) -> dict | None:
 
 def load_pruning(store: str | Path) -> list[PrunerRuns]:
     """Every run of the store's iterative problems (the largest budget per run name/problem/seed), by pruner."""
-    db = ResultStore(store)
+    db = ResultStore.existing(store)
     references = {name: row for name, row in db.references().items() if row["kind"] == "iterative"}
     chosen: dict[tuple[str, str, int], dict[str, object]] = {}
     for r in db.rows("SELECT * FROM runs ORDER BY budget"):

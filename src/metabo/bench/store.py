@@ -154,6 +154,14 @@ class ResultStore:
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.path}: not a usable results store (SQLite: {exc})") from exc
 
+    @classmethod
+    def existing(cls, path: str | Path) -> "ResultStore":
+        """The results database at ``path`` for reading: ``FileNotFoundError`` where there is none (reading a
+        misspelt path must not create an empty store)."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such results store")
+        return cls(path)
+
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60.0)
 
