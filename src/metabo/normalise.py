@@ -175,23 +175,16 @@ class ObjectiveTransform:
         z = np.asarray(z, dtype=np.float64)
         return yeojohnson(z.reshape(-1), np.array([self.lmbda]))[0].reshape(z.shape)
 
-    def _inverse_power(self, t: np.ndarray) -> np.ndarray:
+    def _inverse_power(self, t: Tensor) -> Tensor:
         if self.lmbda is None:
             return t
         lm = self.lmbda
-        t = np.asarray(t, dtype=np.float64)
-        out = np.empty_like(t)
         pos = t >= 0
-        with np.errstate(all="ignore"):
-            if abs(lm) > 1e-12:
-                out[pos] = np.power(np.maximum(t[pos] * lm + 1, 0.0), 1 / lm) - 1
-            else:
-                out[pos] = np.expm1(t[pos])
-            if abs(lm - 2) > 1e-12:
-                out[~pos] = 1 - np.power(np.maximum(-(2 - lm) * t[~pos] + 1, 0.0), 1 / (2 - lm))
-            else:
-                out[~pos] = -np.expm1(-t[~pos])
-        return out
+        # Each branch on its own side of 0 only (clamped), so neither overflows nor poisons the gradient.
+        tp, tn = t.clamp_min(0.0), t.clamp_max(0.0)
+        up = torch.expm1(tp) if abs(lm) <= 1e-12 else (tp * lm + 1).clamp_min(1e-300) ** (1 / lm) - 1
+        down = -torch.expm1(-tn) if abs(lm - 2) <= 1e-12 else 1 - (-(2 - lm) * tn + 1).clamp_min(1e-300) ** (1 / (2 - lm))
+        return torch.where(pos, up, down)
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         v = _log_compress_below(self.sign * np.asarray(values, dtype=np.float64), self.clip_at, self.clip_scale)
@@ -201,12 +194,16 @@ class ObjectiveTransform:
         return t
 
     def inverse(self, normalised: np.ndarray) -> np.ndarray:
-        t = np.asarray(normalised, dtype=np.float64)
+        """Raw values of model-scale ``normalised`` values (float64)."""
+        return self.inverse_tensor(torch.as_tensor(np.asarray(normalised, dtype=np.float64))).numpy()
+
+    def inverse_tensor(self, t: Tensor) -> Tensor:
+        """``inverse`` on a tensor, differentiable (in the tensor's dtype)."""
         if self.config.compress_worse:
-            t = _log_expand_below(t, self.median, 1.0)
+            t = _expand_below(t, self.median, 1.0)
         t = t * self.scale + self.loc
-        return self.sign * _log_expand_below(self._inverse_power(t) * self.spread + self.shift, self.clip_at,
-                                             self.clip_scale)
+        return self.sign * _expand_below(self._inverse_power(t) * self.spread + self.shift, self.clip_at,
+                                         self.clip_scale)
 
 
 def _log_compress_below(x: np.ndarray, at: float, scale: float) -> np.ndarray:
@@ -218,9 +215,8 @@ def _log_compress_below(x: np.ndarray, at: float, scale: float) -> np.ndarray:
         return np.where(x < at, at - scale * np.log1p(np.maximum(at - x, 0.0) / scale), x)
 
 
-def _log_expand_below(x: np.ndarray, at: float, scale: float) -> np.ndarray:
+def _expand_below(x: Tensor, at: float, scale: float) -> Tensor:
     """The inverse of ``_log_compress_below``."""
     if not np.isfinite(at):
         return x
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(x < at, at - scale * np.expm1(np.maximum(at - x, 0.0) / scale), x)
+    return torch.where(x < at, at - scale * torch.expm1((at - x).clamp_min(0.0) / scale), x)

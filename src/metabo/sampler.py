@@ -55,7 +55,7 @@ from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_REFINE_STEPS,
                                 AcquisitionKind, CandidateSearchConfig, FeasibilityWeighted, make_acquisition,
                                 optimize_acquisition)
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
-                                            LogExpectedScalarisedImprovement, reference_point)
+                                            LogExpectedScalarisedImprovement, MeasuredObjectives)
 from metabo.conditions import UnionSearchSpace, infer_conditions
 from metabo.model.io import load_cached, multitask_model_path, wide_model_path, wide_multitask_model_path
 from metabo.model.transformer import TNPModel
@@ -452,13 +452,11 @@ class TNPSampler(BaseSampler):
         if feasible.any() and n_obj == 1:
             objective = make_acquisition(kind, self.model, float(np.max(own.y[feasible, 0])))
         elif feasible.any():
-            reference = reference_point(own.objectives)
-            front = own.objectives[own.feasible_front()]
+            measured = MeasuredObjectives(own.transforms[:n_obj], own.objectives)
             seed = self._rng.randint(2**31 - 1)
-            objective = (LogExpectedHypervolumeImprovement(self.model, front, reference, seed)
+            objective = (LogExpectedHypervolumeImprovement(self.model, measured, own.feasible_front(), seed)
                          if n_obj <= MAX_EHVI_OBJECTIVES else
-                         LogExpectedScalarisedImprovement(self.model, own.objectives[feasible], reference, self._rng,
-                                                          seed))
+                         LogExpectedScalarisedImprovement(self.model, measured, feasible, self._rng, seed))
         if not own.n_constraints:
             assert objective is not None  # without constraints every trial is feasible
             return objective

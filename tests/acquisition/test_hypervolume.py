@@ -8,8 +8,19 @@ import torch
 
 from metabo.acquisition import FeasibilityWeighted, LogExpectedImprovement
 from metabo.acquisition.hypervolume import (LogExpectedHypervolumeImprovement, LogExpectedScalarisedImprovement,
-                                            hypervolume_improvement, non_dominated_boxes, reference_point)
+                                            MeasuredObjectives, hypervolume_improvement, non_dominated_boxes,
+                                            reference_point)
+from metabo.normalise import ObjectiveTransform, ValueTransformConfig
 from metabo.outcomes import pareto_ranks
+
+PLAIN = ValueTransformConfig(power=False, compress_worse=False, clip_worse=0.0)  # standardising only
+
+
+def _measured(raw: np.ndarray, config: ValueTransformConfig = PLAIN) -> tuple[MeasuredObjectives, list]:
+    """Objectives ``raw`` (n, m), larger is better, on the model's scale through ``config``'s transforms."""
+    transforms = [ObjectiveTransform(True, config).fit(raw[:, k]) for k in range(raw.shape[1])]
+    model_scale = np.stack([t.transform(raw[:, k]) for k, t in enumerate(transforms)], 1)
+    return MeasuredObjectives(transforms, model_scale), transforms
 
 
 def _brute_force_improvement(point, front, reference, n=200_000, seed=0):
@@ -59,18 +70,22 @@ def _logits_at(model, means):
 
 
 def test_ehvi_prefers_points_beyond_the_front(tiny_model):
-    front = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.6]])
-    acq = LogExpectedHypervolumeImprovement(tiny_model, front, reference_point(front), seed=0)
-    # candidates: beyond the front, on it, and dominated
-    logits = torch.stack([_logits_at(tiny_model, [1.2, 0.6, -0.5]), _logits_at(tiny_model, [1.2, 0.6, -0.5])])
+    raw = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.6]])
+    measured, transforms = _measured(raw)
+    acq = LogExpectedHypervolumeImprovement(tiny_model, measured, np.arange(3), seed=0)
+    # candidates: beyond the front, on it, and dominated (raw values, predicted on the model's scale)
+    means = [t.transform(np.array([1.2, 0.6, -0.5])) for t in transforms]
+    logits = torch.stack([_logits_at(tiny_model, means[0]), _logits_at(tiny_model, means[1])])
     scores = acq.score_outputs(logits, torch.zeros(2, 3, 1))
     assert scores[0] > scores[1] > scores[2]
 
 
 def test_scalarised_improvement_prefers_better_points(tiny_model):
-    y = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
-    acq = LogExpectedScalarisedImprovement(tiny_model, y, reference_point(y), np.random.RandomState(0), seed=0)
-    logits = torch.stack([_logits_at(tiny_model, [1.5, 0.0]), _logits_at(tiny_model, [1.5, 0.0])])
+    raw = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
+    measured, transforms = _measured(raw)
+    acq = LogExpectedScalarisedImprovement(tiny_model, measured, np.ones(3, bool), np.random.RandomState(0), seed=0)
+    means = [t.transform(np.array([1.5, 0.0])) for t in transforms]
+    logits = torch.stack([_logits_at(tiny_model, means[0]), _logits_at(tiny_model, means[1])])
     scores = acq.score_outputs(logits, torch.zeros(2, 2, 1))
     assert scores[0] > scores[1]
 
@@ -89,4 +104,22 @@ def test_feasibility_weighting_adds_the_log_probability_of_each_constraint(tiny_
 
 def test_ehvi_needs_two_or_three_objectives(tiny_model):
     with pytest.raises(ValueError, match="2-3 objectives"):
-        LogExpectedHypervolumeImprovement(tiny_model, np.zeros((2, 4)), np.full(4, -1.0), seed=0)
+        LogExpectedHypervolumeImprovement(tiny_model, _measured(np.random.RandomState(0).rand(5, 4))[0],
+                                          np.arange(2), seed=0)
+
+
+def test_improvement_is_measured_in_the_objectives_own_units():
+    rng = np.random.RandomState(0)
+    raw = np.stack([rng.lognormal(0, 1, 40), -rng.lognormal(0, 1, 40)], 1)  # skewed: the default transform warps
+    measured, transforms = _measured(raw, ValueTransformConfig())
+    assert np.allclose(measured.values, (raw - raw.min(0)) / np.ptp(raw, 0))
+    assert np.allclose(measured.reference, -0.1)
+    model_scale = torch.as_tensor(np.stack([t.transform(raw[:, k]) for k, t in enumerate(transforms)], 1))
+    assert torch.allclose(measured(model_scale), torch.as_tensor(measured.values), atol=1e-9)
+    # far below the observed values (where the inverse grows exponentially): finite, at the reference, and a
+    # finite gradient
+    far = torch.tensor([[-1e3, -40.0]], dtype=torch.float64, requires_grad=True)
+    out = measured(far)
+    assert torch.isfinite(out).all() and torch.allclose(out, torch.as_tensor(measured.reference)[None], atol=1e-6)
+    out.sum().backward()
+    assert torch.isfinite(far.grad).all()

@@ -11,7 +11,11 @@ differentiable for the gradient refinement.
   (``LogExpectedScalarisedImprovement``), since exact box decompositions grow exponentially with the number
   of objectives.
 
-All values are on the model's scale (larger is better).
+Samples are drawn on the model's scale, but improvement is measured in the objectives' own units
+(``MeasuredObjectives``: the exact inverse of each objective's value transform, larger is better, divided by the
+observed range), as the user's and every benchmark's hypervolume is: the model's scale compresses each
+objective's worse half, which on that scale would shrink the hypervolume of points that are good in one
+objective and poor in another, the extremes of the front.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from torch import Tensor
 
 from metabo.acquisition.functions import Acquisition
 from metabo.model.transformer import TNPModel
+from metabo.normalise import ObjectiveTransform
 
 MAX_EHVI_OBJECTIVES = 3
 # Quasi-random samples per candidate: sampling costs about as much as the network's pass over the outputs.
@@ -38,6 +43,35 @@ def reference_point(y: np.ndarray) -> np.ndarray:
     lo, hi = y.min(0), y.max(0)
     spread = np.where(hi > lo, hi - lo, 1.0)
     return lo - 0.1 * spread
+
+
+class MeasuredObjectives:
+    """Model-scale objective values -> the objectives' own units, larger is better, scaled so the observed
+    values span [0, 1] per objective; the reference point sits a tenth of that range below the worst.
+
+    Args:
+        transforms: each objective's transform (``metabo.outcomes.Outcomes.transforms``).
+        observed: (n, m) the observed objective values on the model's scale.
+    """
+
+    def __init__(self, transforms: list[ObjectiveTransform], observed: np.ndarray) -> None:
+        self.transforms = transforms
+        self.observed = observed
+        raw = np.stack([t.sign * t.inverse(observed[:, k]) for k, t in enumerate(transforms)], 1)
+        self.lo = raw.min(0)
+        self.spread = np.where(raw.max(0) > self.lo, raw.max(0) - self.lo, 1.0)
+        self.values = (raw - self.lo) / self.spread
+        self.reference = reference_point(self.values)
+        # Model-scale values at the reference: every sample below it adds nothing, so samples are clamped there
+        # before the inverse, which keeps far tails (the inverse grows exponentially there) finite.
+        at_reference = self.lo + self.reference * self.spread
+        self.floor = [float(t.transform(np.array([t.sign * at_reference[k]]))[0]) for k, t in enumerate(transforms)]
+
+    def __call__(self, samples: Tensor) -> Tensor:
+        """Measured values (..., m) of model-scale ``samples`` (..., m), differentiable."""
+        columns = [(t.sign * t.inverse_tensor(samples[..., k].double().clamp_min(self.floor[k])) - self.lo[k])
+                   / self.spread[k] for k, t in enumerate(self.transforms)]
+        return torch.stack(columns, -1).to(samples.dtype)
 
 
 def non_dominated_boxes(front: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,25 +141,27 @@ class _SampledObjectives(Acquisition):
 
 
 class LogExpectedHypervolumeImprovement(_SampledObjectives):
-    """log E[hypervolume improvement] over ``front`` (feasible Pareto points, (P, m)), 2-3 objectives.
+    """log E[hypervolume improvement] over the feasible Pareto front (its rows ``front`` of the observed values),
+    2-3 objectives, measured by ``measured``.
 
     Far from any improvement (every sample dominated) the score falls back to the sum of the per-objective
     log-EI against each objective's best, shifted below every positive improvement, so the search still has a
     direction.
     """
 
-    def __init__(self, model: TNPModel, front: np.ndarray, reference: np.ndarray, seed: int) -> None:
-        m = front.shape[1]
+    def __init__(self, model: TNPModel, measured: MeasuredObjectives, front: np.ndarray, seed: int) -> None:
+        m = measured.values.shape[1]
         if not 2 <= m <= MAX_EHVI_OBJECTIVES:
             raise ValueError(f"hypervolume improvement takes 2-{MAX_EHVI_OBJECTIVES} objectives, got {m}")
         super().__init__(model, m, N_SAMPLES, seed)
-        lower, upper = non_dominated_boxes(front, reference)
+        self.measured = measured
+        lower, upper = non_dominated_boxes(measured.values[front], measured.reference)
         self.lower = torch.as_tensor(lower, dtype=torch.float32)
         self.upper = torch.as_tensor(upper, dtype=torch.float32)
-        self.best = torch.as_tensor(front.max(0), dtype=torch.float32)
+        self.best = torch.as_tensor(measured.observed[front].max(0), dtype=torch.float32)
 
     def score_outputs(self, logits: Tensor, features: Tensor) -> Tensor:
-        ehvi = hypervolume_improvement(self.samples(logits), self.lower, self.upper).mean(-1)
+        ehvi = hypervolume_improvement(self.measured(self.samples(logits)), self.lower, self.upper).mean(-1)
         log_ehvi = torch.log(ehvi.clamp_min(_TINY))
         far = ehvi <= _TINY
         if not bool(far.any()):
@@ -138,24 +174,24 @@ class LogExpectedHypervolumeImprovement(_SampledObjectives):
 class LogExpectedScalarisedImprovement(_SampledObjectives):
     """log E[improvement of an augmented Chebyshev scalarisation] (ParEGO), for any number of objectives.
 
-    ``s(y) = min_k w_k z_k + 0.05 sum_k w_k z_k`` with ``z`` the objectives scaled to [0, 1] over the observed
-    range above ``reference``, and weights ``w`` drawn uniformly from the simplex by ``rng``: each suggestion
-    targets another part of the front.
+    ``s(y) = min_k w_k z_k + 0.05 sum_k w_k z_k`` with ``z`` the measured objectives (``MeasuredObjectives``) above
+    the reference point, and weights ``w`` drawn uniformly from the simplex by ``rng``: each suggestion targets
+    another part of the front. ``feasible`` marks the observed rows the best scalarised value is taken over.
     """
 
-    def __init__(self, model: TNPModel, y: np.ndarray, reference: np.ndarray, rng: np.random.RandomState,
-                 seed: int, n_samples: int = N_SAMPLES) -> None:
-        m = y.shape[1]
+    def __init__(self, model: TNPModel, measured: MeasuredObjectives, feasible: np.ndarray,
+                 rng: np.random.RandomState, seed: int, n_samples: int = N_SAMPLES) -> None:
+        m = measured.values.shape[1]
         super().__init__(model, m, n_samples, seed)
+        self.measured = measured
         self.weights = torch.as_tensor(rng.dirichlet(np.ones(m)), dtype=torch.float32)
-        self.reference = torch.as_tensor(reference, dtype=torch.float32)
-        self.range = torch.as_tensor(np.maximum(y.max(0) - reference, 1e-12), dtype=torch.float32)
-        self.best = float(self.scalarise(torch.as_tensor(y, dtype=torch.float32)).max())
+        self.reference = torch.as_tensor(measured.reference, dtype=torch.float32)
+        self.best = float(self.scalarise(torch.as_tensor(measured.values[feasible], dtype=torch.float32)).max())
 
     def scalarise(self, y: Tensor) -> Tensor:
-        z = self.weights * (y - self.reference) / self.range
+        z = self.weights * (y - self.reference)
         return z.min(-1).values + 0.05 * z.sum(-1)
 
     def score_outputs(self, logits: Tensor, features: Tensor) -> Tensor:
-        improvement = (self.scalarise(self.samples(logits)) - self.best).clamp_min(0.0).mean(-1)
+        improvement = (self.scalarise(self.measured(self.samples(logits))) - self.best).clamp_min(0.0).mean(-1)
         return torch.log(improvement.clamp_min(_TINY))
