@@ -140,8 +140,11 @@ def test_bench_transfer_optimisers_use_train_instances_and_the_scenario_model():
     related = bench_sampler("metabo-related", 0, budget=10, problem=problem)
     assert transfer.model.multi_task and related.model.multi_task
     assert transfer.n_startup_trials == 0
-    assert model_fingerprint("metabo-transfer", problem)["path"] == str(scenario_model_path("lcbench"))
+    # on lcbench fine-tuning did not pay: the transfer model is the multi-task one; on rbv2_xgboost it did
+    assert model_fingerprint("metabo-transfer", problem)["path"] == str(multitask_model_path())
     assert model_fingerprint("metabo-related", problem)["path"] == str(multitask_model_path())
+    xgboost = get_problem("yahpo/rbv2_xgboost/1049")
+    assert model_fingerprint("metabo-transfer", xgboost)["path"] == str(scenario_model_path("rbv2_xgboost"))
     study = optuna.create_study(sampler=transfer)
     for _ in range(2):
         trial = study.ask(problem.search_space())
@@ -161,6 +164,7 @@ def test_bench_transfer_optimisers_share_the_related_corpus_and_take_a_model_fol
     from metabo.bench.optimizers import make_sampler as bench_sampler
     from metabo.bench.optimizers import model_fingerprint, scenario_model_path
     from metabo.bench.problems import get_problem
+    from metabo.model.io import multitask_model_path
 
     for name in (related_corpus.KIND_ENV, related_corpus.TRACES_ENV):
         monkeypatch.setenv(name, "")  # restored afterwards, whatever set_related_corpus writes
@@ -183,7 +187,7 @@ def test_bench_transfer_optimisers_share_the_related_corpus_and_take_a_model_fol
     assert related_corpus.describe_related_corpus() == {"kind": "both", "traces_dir": str(tmp_path.resolve())}
     related_corpus.set_related_corpus("random")
     assert related_corpus.describe_related_corpus() == {"kind": "random"}
-    assert model_fingerprint(f"metabo-transfer:{tmp_path}", problem)["path"] == str(scenario_model_path("lcbench"))
+    assert model_fingerprint(f"metabo-transfer:{tmp_path}", problem)["path"] == str(multitask_model_path())
     shutil.copy(scenario_model_path("lcbench"), tmp_path / "yahpo_lcbench.safetensors")
     shutil.copy(scenario_model_path("lcbench").with_suffix(".json"), tmp_path / "yahpo_lcbench.json")
     in_folder = bench_sampler(f"metabo-transfer:{tmp_path}", 0, budget=10, problem=problem)

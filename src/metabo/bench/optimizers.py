@@ -6,8 +6,9 @@ budget, the problem and the name's argument (``metabo:<path>``, ``metabo-nap:<pa
 * ``metabo`` (``TNPSampler``, shipped model), ``metabo:<path>`` (another model file), and the ablations
   ``metabo-refine10`` (10 refinement steps), ``metabo-nocompress`` (no worse-half compression),
   ``metabo-noclip`` (no soft clipping) and ``metabo-repeats`` (``min_distance=0``, evaluated points may recur);
-* meta-learning on YAHPO problems: ``metabo-transfer`` (related studies in context, the scenario's fine-tuned
-  model; ``metabo-transfer:<folder>`` takes ``<folder>/yahpo_<scenario>.safetensors`` where it exists; the
+* meta-learning on YAHPO problems: ``metabo-transfer`` (related studies in context, with the scenario's
+  fine-tuned model where fine-tuning paid, ``FINETUNED_SCENARIOS``, else the multi-task model;
+  ``metabo-transfer:<folder>`` takes ``<folder>/yahpo_<scenario>.safetensors`` where it exists; the
   ablation ``metabo-transfer-nocorners`` searches without the corner candidates of ``TRANSFER_SEARCH``),
   ``metabo-related`` (related studies, the multi-task model: ``multitask_wide`` for more than 16 encoded
   dimensions), ``metabo-nap`` / ``metabo-nap:<path>`` (a learned
@@ -83,14 +84,23 @@ def scenario_model_path(scenario: str, suffix: str = "") -> Path | None:
     return path if path.exists() else None
 
 
+# Scenarios whose shipped fine-tuned model beat the multi-task model (the same past studies in context) on their
+# validation instances. On lcbench and rbv2_rpart it did not (worse or level at every budget, with random
+# evaluations and with optimisation traces as past studies: BENCHMARKS.md, What was tried), so there
+# metabo-transfer reads the past studies with the multi-task model.
+FINETUNED_SCENARIOS = ("rbv2_xgboost",)
+
+
 def _transfer_model(run: Run) -> Path:
-    """The scenario's fine-tuned model: from the name's folder (``metabo-transfer:<folder>``, a file
-    ``yahpo_<scenario>.safetensors`` there) when it has one, else the shipped one (else the multi-task model)."""
+    """The scenario's transfer model: from the name's folder (``metabo-transfer:<folder>``, a file
+    ``yahpo_<scenario>.safetensors`` there) when it has one, else the shipped fine-tuned model where fine-tuning
+    paid (``FINETUNED_SCENARIOS``), else the multi-task model."""
     if run.argument and run.scenario:
         candidate = Path(run.argument) / f"yahpo_{run.scenario}.safetensors"
         if candidate.exists():
             return candidate
-    return (scenario_model_path(run.scenario) if run.scenario else None) or _multitask_model(run)
+    fine_tuned = scenario_model_path(run.scenario) if run.scenario in FINETUNED_SCENARIOS else None
+    return fine_tuned or _multitask_model(run)
 
 
 def _by_width(run: Run, narrow: Path, wide: Path) -> Path:
