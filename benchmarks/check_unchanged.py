@@ -12,8 +12,9 @@ value are written to a JSON file.
 ``--check`` exits 1 and lists the first differing trial of each run when anything differs. Runs use one torch
 thread by default (``--threads``); metabo computes its suggestions on one thread whatever the setting, so the
 same trials must come out with any thread count. The reference committed beside this script was recorded at
-commit 78a66ff (the metabo-transfer runs changed there by design: the corner candidates and the ranking kept
-across suggestions; every other run is as recorded before).
+commit b7a0381 (the lcbench metabo-transfer runs changed there by design: the multi-task model reads the past
+studies; at 78a66ff the metabo-transfer runs had changed by design too, with the corner candidates and the
+ranking kept across suggestions; every other run is as recorded before).
 """
 
 from __future__ import annotations

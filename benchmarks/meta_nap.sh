@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The learned acquisition (NAP) against EI from the same model, and against NAP trained without the auxiliary
-# loss, next to metabo-transfer (EI from the fine-tuned model NAP starts from). YAHPO lcbench/167149 (validation),
+# loss, next to metabo-transfer (when this ran: EI from the fine-tuned model NAP starts from). YAHPO lcbench/167149 (validation),
 # 10 seeds, 50 evaluations, into the meta-learning store so the report can set them beside the peers.
 # The shipped NAP model is src/metabo/weights/yahpo_lcbench_nap.safetensors (its card names its command); the
 # ablation without the auxiliary loss is trained here into runs/nap/ if it is not there yet (about 25 minutes).

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The meta-learning stage (issue 16): YAHPO validation instances of lcbench (all 7), rbv2_xgboost and rbv2_rpart
 # (the first 8 of splits.json's validation list each), 50 evaluations.
-#   metabo group: metabo-transfer (related studies of the train instances in context, the scenario's fine-tuned
-#     model) and metabo (zero-shot), 5 seeds (SEEDS=n: n); METABO=... runs other metabo variants in this group, e.g. the
+#   metabo group: metabo-transfer (related studies of the train instances in context, read by the scenario's
+#     fine-tuned model where fine-tuning paid, else the multi-task model) and metabo (zero-shot), 5 seeds (SEEDS=n: n); METABO=... runs other metabo variants in this group, e.g. the
 #     learned acquisition against EI from the same model (metabo-nap,metabo-nap-ei) or the levers under test;
 #   peers group: TPE, random search and the transfer baselines warmstart-tpe and synetune-zeroshot, 5 seeds;
 #   gp group: Optuna's GPSampler, 3 seeds;

@@ -1,8 +1,8 @@
 """Suggestion speed with related past studies: median wall time of one ``study.ask()`` after n observations for
 zero-shot metabo, ``metabo-transfer`` and Optuna's ``GPSampler`` on YAHPO validation instances.
 
-``metabo-transfer`` is built as the benchmark builds it (``metabo.bench.optimizers``): the scenario's fine-tuned
-model, and as related studies the random evaluations of the scenario's *train* instances (``yahpo:<scenario>``;
+``metabo-transfer`` is built as the benchmark builds it (``metabo.bench.optimizers``): the scenario's transfer
+model (fine-tuned on rbv2_xgboost, the multi-task model on lcbench), and as related studies the random evaluations of the scenario's *train* instances (``yahpo:<scenario>``;
 ``reserved`` instances never join). Only ``validation`` instances are timed, so the timed instance is never
 among the related studies.
 
