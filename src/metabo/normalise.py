@@ -154,7 +154,8 @@ class ObjectiveTransform:
         v = _log_compress_below(v, self.clip_at, self.clip_scale)
         # Pre-standardise so Yeo-Johnson's lambda search is well conditioned whatever the raw scale.
         self.shift = float(np.median(v)) if v.size else 0.0
-        spread = float(np.std(v)) if v.size > 1 else 1.0
+        with np.errstate(over="ignore"):  # values near the float limit: handled below
+            spread = float(np.std(v)) if v.size > 1 else 1.0
         if not np.isfinite(spread):  # values near the float limit (a 1e300 penalty): the variance overflows
             largest = float(np.max(np.abs(v - self.shift)))
             spread = float(np.std((v - self.shift) / largest)) * largest
