@@ -184,7 +184,8 @@ class ObjectiveTransform:
         # Each branch on its own side of 0 only (clamped), so neither overflows nor poisons the gradient.
         tp, tn = t.clamp_min(0.0), t.clamp_max(0.0)
         up = torch.expm1(tp) if abs(lm) <= 1e-12 else (tp * lm + 1).clamp_min(1e-300) ** (1 / lm) - 1
-        down = -torch.expm1(-tn) if abs(lm - 2) <= 1e-12 else 1 - (-(2 - lm) * tn + 1).clamp_min(1e-300) ** (1 / (2 - lm))
+        down = (-torch.expm1(-tn) if abs(lm - 2) <= 1e-12
+                else 1 - (-(2 - lm) * tn + 1).clamp_min(1e-300) ** (1 / (2 - lm)))
         return torch.where(pos, up, down)
 
     def transform(self, values: np.ndarray) -> np.ndarray:

@@ -126,8 +126,8 @@ class TNPSampler(BaseSampler):
     Args:
         model: path to a ``.safetensors`` model, a loaded ``TNPModel``, or ``None`` for the shipped default
             (the shipped ``wide`` model for spaces of more than 16 encoded dimensions; the shipped multi-task model
-            when ``related`` is given, ``multitask_wide`` for such wider spaces). Files are loaded once per process; a
-            missing or invalid file raises ``ModelLoadError`` here.
+            when ``related`` is given, ``multitask_wide`` for such wider spaces). Files are loaded once per
+            process; a missing or invalid file raises ``ModelLoadError`` here.
         related: past studies of related problems: anything ``metabo.meta.load_corpus`` takes (``optuna.Study``
             objects, ``PastStudy`` objects, storage URLs or ``(url, pattern)`` pairs, CSV/Parquet paths,
             ``"yahpo:<scenario>"``), or a list of them, or a ``metabo.related.RelatedStudies`` (to set how many
