@@ -44,8 +44,6 @@ class CandidateSearchConfig:
             nearer bound with probability 1/2, so optima in corners of the space are proposed. 0 (none) by
             default; ``TRANSFER_SEARCH`` (the default with related studies) takes 128, which lowered transfer
             regret on the meta-learning stage and measured no gain zero-shot (BENCHMARKS.md, What was tried).
-        local_coords: in spaces with more continuous coordinates than this, each perturbed copy moves each of them
-            with probability ``local_coords / n`` (at least one), as TuRBO's candidates do; 0 moves all.
     """
 
     n_candidates: int = 512  # Sobol points
@@ -56,7 +54,6 @@ class CandidateSearchConfig:
     refine_lr: float = 0.05
     min_distance: float = 0.01  # 0: repeats allowed (bench name metabo-repeats)
     n_bound: int = 0
-    local_coords: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_distance < 1.0:
@@ -64,7 +61,7 @@ class CandidateSearchConfig:
         for name in ("n_candidates", "n_refine"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("n_local", "n_incumbents", "refine_steps", "local_coords"):
+        for name in ("n_local", "n_incumbents", "refine_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
 
@@ -152,14 +149,7 @@ def _pool(subspace: Subspace, incumbents: np.ndarray, rng: np.random.RandomState
         if inactive.any():  # a copy whose resampled choice activates a parameter starts it anywhere, not at 0
             base = np.where(inactive, rng.rand(*base.shape), base)
         scale = 10 ** rng.uniform(-2.5, -0.7, size=(cfg.n_local, 1))
-        step = scale * rng.randn(cfg.n_local, d) * continuous
-        n_continuous = int(continuous.sum())
-        if cfg.local_coords and n_continuous > cfg.local_coords:
-            moved = (rng.rand(cfg.n_local, d) < cfg.local_coords / n_continuous) & continuous
-            one = np.flatnonzero(continuous)[rng.randint(n_continuous, size=cfg.n_local)]
-            moved[np.arange(cfg.n_local), one] = True
-            step = step * moved
-        local = base + step
+        local = base + scale * rng.randn(cfg.n_local, d) * continuous
         for block in subspace.categorical:  # resample categories in a fifth of the copies
             flip = rng.rand(cfg.n_local) < 0.2
             local[flip, block] = rng.rand(int(flip.sum()), block.stop - block.start)
