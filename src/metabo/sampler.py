@@ -117,19 +117,6 @@ def _pending_params(trial: FrozenTrial, encoder: SearchSpaceEncoder) -> dict[str
     return params if params and encoder.required <= params.keys() else None
 
 
-def _incumbent_order(own: Outcomes) -> np.ndarray:
-    """Trials best first, the points the candidate search perturbs: by ``Outcomes.ranking``, and with several
-    objectives the feasible Pareto front ordered by each point's exclusive hypervolume (in the objectives' own
-    units), so the search works around the points that hold most of the front rather than an arbitrary few."""
-    order = np.argsort(-own.ranking())
-    front = own.feasible_front() if own.n_objectives > 1 else np.empty(0, dtype=int)
-    if len(front) < 2:
-        return order
-    measured = MeasuredObjectives(own.transforms[: own.n_objectives], own.objectives)
-    first = front[np.argsort(-measured.contributions(front), kind="stable")]
-    return np.concatenate([first, order[~np.isin(order, first)]])
-
-
 class TNPSampler(BaseSampler):
     """Bayesian optimisation with a pretrained transformer neural process as surrogate.
 
@@ -430,7 +417,7 @@ class TNPSampler(BaseSampler):
         if warm is not None:
             x_next = subspace.encoder.snap(warm[None])[0]
         else:
-            incumbents = x_own[_incumbent_order(own)] if len(own.y) else x_own[:0]
+            incumbents = x_own[np.argsort(-own.ranking())] if len(own.y) else x_own[:0]
             seeds = related[1] if related is not None else None
             suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents,
                                               subspace.nearby(x_seen, self._search.min_distance), self._rng, seeds,

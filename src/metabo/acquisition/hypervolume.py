@@ -67,17 +67,6 @@ class MeasuredObjectives:
         at_reference = self.lo + self.reference * self.spread
         self.floor = [float(t.transform(np.array([t.sign * at_reference[k]]))[0]) for k, t in enumerate(transforms)]
 
-    def contributions(self, front: np.ndarray) -> np.ndarray:
-        """The exclusive hypervolume of each of the observed rows ``front`` (a Pareto front, 2 or more rows): what
-        the front loses without it."""
-        values = self.values[front]
-        out = np.empty(len(front))
-        for i in range(len(front)):
-            lower, upper = non_dominated_boxes(np.delete(values, i, axis=0), self.reference)
-            out[i] = float(hypervolume_improvement(torch.as_tensor(values[i: i + 1]), torch.as_tensor(lower),
-                                                   torch.as_tensor(upper))[0])
-        return out
-
     def __call__(self, samples: Tensor) -> Tensor:
         """Measured values (..., m) of model-scale ``samples`` (..., m), differentiable."""
         columns = [(t.sign * t.inverse_tensor(samples[..., k].double().clamp_min(self.floor[k])) - self.lo[k])
