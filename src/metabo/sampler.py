@@ -452,7 +452,7 @@ class TNPSampler(BaseSampler):
         if feasible.any() and n_obj == 1:
             objective = make_acquisition(kind, self.model, float(np.max(own.y[feasible, 0])))
         elif feasible.any():
-            measured = MeasuredObjectives(own.transforms[:n_obj], own.objectives)
+            measured = MeasuredObjectives(own.transforms[:n_obj], own.objectives, own.feasible_front())
             seed = self._rng.randint(2**31 - 1)
             objective = (LogExpectedHypervolumeImprovement(self.model, measured, own.feasible_front(), seed)
                          if n_obj <= MAX_EHVI_OBJECTIVES else

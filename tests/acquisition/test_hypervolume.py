@@ -20,7 +20,7 @@ def _measured(raw: np.ndarray, config: ValueTransformConfig = PLAIN) -> tuple[Me
     """Objectives ``raw`` (n, m), larger is better, on the model's scale through ``config``'s transforms."""
     transforms = [ObjectiveTransform(True, config).fit(raw[:, k]) for k in range(raw.shape[1])]
     model_scale = np.stack([t.transform(raw[:, k]) for k, t in enumerate(transforms)], 1)
-    return MeasuredObjectives(transforms, model_scale), transforms
+    return MeasuredObjectives(transforms, model_scale, np.flatnonzero(pareto_ranks(raw) == 0)), transforms
 
 
 def _brute_force_improvement(point, front, reference, n=200_000, seed=0):
@@ -113,9 +113,12 @@ def test_improvement_is_measured_in_the_objectives_own_units():
     raw = np.stack([rng.lognormal(0, 1, 40), -rng.lognormal(0, 1, 40)], 1)  # skewed: the default transform warps
     measured, transforms = _measured(raw, ValueTransformConfig())
     assert np.allclose(measured.values, (raw - raw.min(0)) / np.ptp(raw, 0))
-    assert np.allclose(measured.reference, -0.1)
+    front = measured.values[pareto_ranks(raw) == 0]  # the reference: the front's nadir less a tenth of its range
+    assert np.allclose(measured.reference, front.min(0) - 0.1 * np.ptp(front, 0))
     model_scale = torch.as_tensor(np.stack([t.transform(raw[:, k]) for k, t in enumerate(transforms)], 1))
-    assert torch.allclose(measured(model_scale), torch.as_tensor(measured.values), atol=1e-9)
+    # every value at or above the reference exactly; below it (where nothing counts) at the reference
+    expected = np.maximum(measured.values, measured.reference)
+    assert torch.allclose(measured(model_scale), torch.as_tensor(expected), atol=1e-9)
     # far below the observed values (where the inverse grows exponentially): finite, at the reference, and a
     # finite gradient
     far = torch.tensor([[-1e3, -40.0]], dtype=torch.float64, requires_grad=True)

@@ -47,21 +47,24 @@ def reference_point(y: np.ndarray) -> np.ndarray:
 
 class MeasuredObjectives:
     """Model-scale objective values -> the objectives' own units, larger is better, scaled so the observed
-    values span [0, 1] per objective; the reference point sits a tenth of that range below the worst.
+    values span [0, 1] per objective. The reference point is the Pareto front's nadir less a tenth of the front's
+    range (``reference_point`` of the front), as BoTorch infers one: improvement far behind the front, where
+    dominated points lie, earns nothing.
 
     Args:
         transforms: each objective's transform (``metabo.outcomes.Outcomes.transforms``).
         observed: (n, m) the observed objective values on the model's scale.
+        front: the rows of ``observed`` on the (feasible) Pareto front.
     """
 
-    def __init__(self, transforms: list[ObjectiveTransform], observed: np.ndarray) -> None:
+    def __init__(self, transforms: list[ObjectiveTransform], observed: np.ndarray, front: np.ndarray) -> None:
         self.transforms = transforms
         self.observed = observed
         raw = np.stack([t.sign * t.inverse(observed[:, k]) for k, t in enumerate(transforms)], 1)
         self.lo = raw.min(0)
         self.spread = np.where(raw.max(0) > self.lo, raw.max(0) - self.lo, 1.0)
         self.values = (raw - self.lo) / self.spread
-        self.reference = reference_point(self.values)
+        self.reference = reference_point(self.values[front])
         # Model-scale values at the reference: every sample below it adds nothing, so samples are clamped there
         # before the inverse, which keeps far tails (the inverse grows exponentially there) finite.
         at_reference = self.lo + self.reference * self.spread
