@@ -38,8 +38,8 @@ _FALLBACK_OFFSET = 1000.0
 
 
 def reference_point(y: np.ndarray) -> np.ndarray:
-    """A reference point just worse than every observed value (y (n, m), larger is better): the worst value
-    of each objective less a tenth of its range (1 if the range is 0)."""
+    """A reference point just worse than every point of ``y`` (n, m), larger is better (the Pareto front, for
+    ``MeasuredObjectives``): the worst value of each objective less a tenth of its range (1 if the range is 0)."""
     lo, hi = y.min(0), y.max(0)
     spread = np.where(hi > lo, hi - lo, 1.0)
     return lo - 0.1 * spread
