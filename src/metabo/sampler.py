@@ -454,7 +454,7 @@ class TNPSampler(BaseSampler):
         elif feasible.any():
             measured = MeasuredObjectives(own.transforms[:n_obj], own.objectives, own.feasible_front())
             seed = self._rng.randint(2**31 - 1)
-            objective = (LogExpectedHypervolumeImprovement(self.model, measured, own.feasible_front(), seed)
+            objective = (LogExpectedHypervolumeImprovement(self.model, measured, seed)
                          if n_obj <= MAX_EHVI_OBJECTIVES else
                          LogExpectedScalarisedImprovement(self.model, measured, feasible, self._rng, seed))
         if not own.n_constraints:

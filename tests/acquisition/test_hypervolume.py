@@ -72,7 +72,7 @@ def _logits_at(model, means):
 def test_ehvi_prefers_points_beyond_the_front(tiny_model):
     raw = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.6]])
     measured, transforms = _measured(raw)
-    acq = LogExpectedHypervolumeImprovement(tiny_model, measured, np.arange(3), seed=0)
+    acq = LogExpectedHypervolumeImprovement(tiny_model, measured, seed=0)
     # candidates: beyond the front, on it, and dominated (raw values, predicted on the model's scale)
     means = [t.transform(np.array([1.2, 0.6, -0.5])) for t in transforms]
     logits = torch.stack([_logits_at(tiny_model, means[0]), _logits_at(tiny_model, means[1])])
@@ -104,8 +104,7 @@ def test_feasibility_weighting_adds_the_log_probability_of_each_constraint(tiny_
 
 def test_ehvi_needs_two_or_three_objectives(tiny_model):
     with pytest.raises(ValueError, match="2-3 objectives"):
-        LogExpectedHypervolumeImprovement(tiny_model, _measured(np.random.RandomState(0).rand(5, 4))[0],
-                                          np.arange(2), seed=0)
+        LogExpectedHypervolumeImprovement(tiny_model, _measured(np.random.RandomState(0).rand(5, 4))[0], seed=0)
 
 
 def test_improvement_is_measured_in_the_objectives_own_units():

@@ -64,6 +64,7 @@ class MeasuredObjectives:
         self.lo = raw.min(0)
         self.spread = np.where(raw.max(0) > self.lo, raw.max(0) - self.lo, 1.0)
         self.values = (raw - self.lo) / self.spread
+        self.front = front
         self.reference = reference_point(self.values[front])
         # Model-scale values at the reference: every sample below it adds nothing, so samples are clamped there
         # before the inverse, which keeps far tails (the inverse grows exponentially there) finite.
@@ -144,24 +145,24 @@ class _SampledObjectives(Acquisition):
 
 
 class LogExpectedHypervolumeImprovement(_SampledObjectives):
-    """log E[hypervolume improvement] over the feasible Pareto front (its rows ``front`` of the observed values),
-    2-3 objectives, measured by ``measured``.
+    """log E[hypervolume improvement] over the feasible Pareto front (``measured.front``), 2-3 objectives,
+    measured by ``measured``.
 
     Far from any improvement (every sample dominated) the score falls back to the sum of the per-objective
     log-EI against each objective's best, shifted below every positive improvement, so the search still has a
     direction.
     """
 
-    def __init__(self, model: TNPModel, measured: MeasuredObjectives, front: np.ndarray, seed: int) -> None:
+    def __init__(self, model: TNPModel, measured: MeasuredObjectives, seed: int) -> None:
         m = measured.values.shape[1]
         if not 2 <= m <= MAX_EHVI_OBJECTIVES:
             raise ValueError(f"hypervolume improvement takes 2-{MAX_EHVI_OBJECTIVES} objectives, got {m}")
         super().__init__(model, m, N_SAMPLES, seed)
         self.measured = measured
-        lower, upper = non_dominated_boxes(measured.values[front], measured.reference)
+        lower, upper = non_dominated_boxes(measured.values[measured.front], measured.reference)
         self.lower = torch.as_tensor(lower, dtype=torch.float32)
         self.upper = torch.as_tensor(upper, dtype=torch.float32)
-        self.best = torch.as_tensor(measured.observed[front].max(0), dtype=torch.float32)
+        self.best = torch.as_tensor(measured.observed[measured.front].max(0), dtype=torch.float32)
 
     def score_outputs(self, logits: Tensor, features: Tensor) -> Tensor:
         ehvi = hypervolume_improvement(self.measured(self.samples(logits)), self.lower, self.upper).mean(-1)
