@@ -49,7 +49,7 @@ def encode_studies(model: TNPModel, studies: Sequence[AlignedStudy], rng: np.ran
 @torch.no_grad()
 def predict_means(model: TNPModel, cache: ContextCache, x: np.ndarray) -> np.ndarray:
     """(n_studies, len(x)): the predicted mean of each point ``x`` in each study of ``cache`` (``encode_studies``)."""
-    targets = torch.as_tensor(x, dtype=torch.float32)[None].expand(cache.x.shape[0], -1, -1)
+    targets = torch.as_tensor(x, dtype=torch.float32)[None]
     return model.bar.mean(model.predict_logits(cache, targets)).numpy().astype(np.float64)
 
 

@@ -427,7 +427,7 @@ class TNPSampler(BaseSampler):
             x_next = subspace.to_full(suggestion.x[None])[0]
         chosen = torch.as_tensor(subspace.restrict(x_next[None]), dtype=torch.float32)
         with torch.no_grad():
-            logits = self.model.predict_logits(cache, chosen[None].expand(len(contexts), -1, -1))[:, 0]
+            logits = self.model.predict_logits(cache, chosen[None])[:, 0]
         return x_next, logits
 
     def _search_for(self, own: Outcomes) -> CandidateSearchConfig:

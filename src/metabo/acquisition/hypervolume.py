@@ -163,6 +163,7 @@ class LogExpectedHypervolumeImprovement(_SampledObjectives):
         self.lower = torch.as_tensor(lower, dtype=torch.float32)
         self.upper = torch.as_tensor(upper, dtype=torch.float32)
         self.best = torch.as_tensor(measured.observed[measured.front].max(0), dtype=torch.float32)
+        self._improvement_per_bucket = [model.bar.improvement_per_bucket(b) for b in self.best]
 
     def score_outputs(self, logits: Tensor, features: Tensor) -> Tensor:
         ehvi = hypervolume_improvement(self.measured(self.samples(logits)), self.lower, self.upper).mean(-1)
@@ -170,9 +171,10 @@ class LogExpectedHypervolumeImprovement(_SampledObjectives):
         far = ehvi <= _TINY
         if not bool(far.any()):
             return log_ehvi
-        fallback = sum(self.model.bar.log_expected_improvement(logits[k], self.best[k])
-                       for k in range(self.n_objectives))
-        return torch.where(far, fallback - _FALLBACK_OFFSET, log_ehvi)
+        rows = far.nonzero(as_tuple=True)[0]  # often a few of a large pool
+        fallback = sum(self.model.bar.log_expected_improvement(logits[k, rows], self.best[k], per_bucket)
+                       for k, per_bucket in enumerate(self._improvement_per_bucket))
+        return log_ehvi.index_put((rows,), fallback - _FALLBACK_OFFSET)
 
 
 class LogExpectedScalarisedImprovement(_SampledObjectives):

@@ -85,7 +85,7 @@ def score_points(model_cache: ContextCache, acquisition: Acquisition, x: np.ndar
                  ) -> tuple[Tensor, Tensor]:
     """Acquisition values (Q,) and the first output's bucket logits (Q, K) of points ``x`` (Q, d) against an
     encoded context (one row per model output)."""
-    x = torch.as_tensor(x, dtype=torch.float32)[None].expand(model_cache.x.shape[0], -1, -1)
+    x = torch.as_tensor(x, dtype=torch.float32)[None]  # one candidate set, read against every output's context
     return acquisition(acquisition.model.candidate_features(model_cache, x))
 
 

@@ -78,13 +78,12 @@ class _Block(nn.Module):
         return h + self.ff(self.norm_ff(h))
 
     def attention_bias(self, sq_dist: Tensor | None, mask: Tensor | None) -> Tensor | None:
-        """Additive attention bias: -bandwidth_h * ||x_q - x_k||^2 per head, plus -inf where keys are masked."""
+        """Additive attention bias: -bandwidth_h * ||x_q - x_k||^2 per head, plus ``mask`` (0 or -inf per key)."""
         bias = None
         if self.log_bandwidth is not None and sq_dist is not None:
             bias = -torch.exp(self.log_bandwidth)[None, :, None, None] * sq_dist[:, None]
         if mask is not None:
-            neg = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device).masked_fill(~mask, float("-inf"))
-            bias = neg if bias is None else bias + neg
+            bias = mask if bias is None else bias + mask
         return bias
 
     def forward_context(self, ctx: Tensor, mask: Tensor | None, sq_dist: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -98,8 +97,10 @@ class _Block(nn.Module):
         w_q = self.qkv.weight[:d]
         b_q = self.qkv.bias[:d]
         q = self._heads(F.linear(self.norm_attn(cand), w_q, b_q))
-        if k.shape[0] != b:  # one cached context shared by a batch of candidate sets
+        if k.shape[0] < b:  # one cached context shared by a batch of candidate sets
             k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
+        elif b < k.shape[0]:  # one candidate set read against a batch of contexts
+            q = q.expand(k.shape[0], -1, -1, -1)
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=self.attention_bias(sq_dist, mask))
         return self._finish(cand, attn)
 
@@ -110,8 +111,8 @@ class ContextCache:
 
     keys: list[Tensor] = field(default_factory=list)
     values: list[Tensor] = field(default_factory=list)
-    mask: Tensor | None = None  # (B, 1, 1, C+1) boolean key mask (True = attend)
-    x: Tensor | None = None  # (B, C, max_dims) padded context inputs, for distance biases
+    mask: Tensor | None = None  # (B, 1, 1, C+1) additive key mask (0: attend, -inf: padding); None: no padding
+    x: Tensor | None = None  # (B, C, max_dims) padded context inputs, (1, C, max_dims) if every row shares them
 
 
 class TNPModel(nn.Module):
@@ -182,10 +183,13 @@ class TNPModel(nn.Module):
             tokens = tokens + self.embed_task.weight[0]
         h = torch.cat([self.null_token.expand(b, -1, -1), tokens], dim=1)
         attn_mask = None
-        if ctx_mask is not None:
+        if ctx_mask is not None and not bool(ctx_mask.all()):  # a mask that keeps every point is no mask
             keep = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=ctx_mask.device), ctx_mask.bool()], dim=1)
-            attn_mask = keep[:, None, None, :]
-        cache = ContextCache(mask=attn_mask, x=x_pad)
+            attn_mask = torch.zeros(keep.shape, device=keep.device).masked_fill(~keep, float("-inf"))[:, None, None, :]
+        # Contexts that share their inputs (one per model output) keep one copy, so candidates' distances are
+        # computed once for all of them.
+        shared_x = b > 1 and bool((x_pad == x_pad[:1]).all())
+        cache = ContextCache(mask=attn_mask, x=x_pad[:1] if shared_x else x_pad)
         sq = self._sq_dist(x_pad, x_pad, null_rows=True)
         for i, block in enumerate(self.blocks):
             if i + 1 < len(self.blocks):
@@ -197,7 +201,11 @@ class TNPModel(nn.Module):
         return cache
 
     def candidate_features(self, cache: ContextCache, x_cand: Tensor) -> Tensor:
-        """Final representations (B, Q, d_model) of candidates (B, Q, d) given an encoded context."""
+        """Final representations (B, Q, d_model) of candidates (B, Q, d) given an encoded context of B rows.
+
+        Candidates (1, Q, d) are read against every row of the context; the layers before the first attention
+        (and the distances, where the rows share their inputs) are then computed once for all rows.
+        """
         x_pad = self._pad_x(x_cand)
         h = self.embed_x(x_pad)
         sq = self._sq_dist(x_pad, cache.x, null_rows=False)
@@ -221,8 +229,10 @@ class TNPModel(nn.Module):
         """Squared distances (B, Q(+1), C+1) with zero distance to the null token (and for its own row)."""
         if not self.cfg.distance_bias or xc is None:
             return None
-        if xc.shape[0] != xq.shape[0]:
+        if xc.shape[0] < xq.shape[0]:
             xc = xc.expand(xq.shape[0], -1, -1)
+        elif xq.shape[0] < xc.shape[0]:
+            xq = xq.expand(xc.shape[0], -1, -1)
         sq = torch.cdist(xq, xc, compute_mode="use_mm_for_euclid_dist").pow(2) if xc.shape[1] else xq.new_zeros(
             xq.shape[0], xq.shape[1], 0)
         sq = F.pad(sq, (1, 0))
