@@ -11,7 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from metabo import context as ctx
 from metabo.acquisition import (CandidateSearchConfig, LogExpectedImprovement, PredictedMean, optimize_acquisition,
                                 score_points)
-from metabo.acquisition.optimizer import _skip_seen
+from metabo.acquisition.optimizer import _line_search, _skip_seen
 from metabo.space import SearchSpaceEncoder, Subspace
 
 PLANE = SearchSpaceEncoder({"a": FloatDistribution(0.0, 1.0), "b": FloatDistribution(0.0, 1.0)})
@@ -45,7 +45,8 @@ def test_config_defaults_and_validation():
             cfg.min_distance) == (512, 256, 5, 4, 2, 0.05, 0.01)
     CandidateSearchConfig(min_distance=0.0, n_local=0, n_incumbents=0, refine_steps=0)  # all allowed
     for bad in (dict(min_distance=-0.1), dict(min_distance=1.0), dict(n_candidates=0), dict(n_refine=0),
-                dict(n_local=-1), dict(n_incumbents=-1), dict(refine_steps=-1)):
+                dict(n_local=-1), dict(n_incumbents=-1), dict(refine_steps=-1), dict(refine_scales=()),
+                dict(refine_scales=(1.0, 0.0))):
         with pytest.raises(ValueError, match=next(iter(bad))):
             CandidateSearchConfig(**bad)
 
@@ -76,13 +77,30 @@ def test_the_suggestion_carries_its_own_score_and_logits(tiny_model):
     assert not np.array_equal(other.x, s.x)
 
 
-def test_refinement_never_makes_the_suggestion_worse(tiny_model):
+@pytest.mark.parametrize("scales", [(1.0,), (2.0, 1.0, 0.5)])  # plain steps; a line search
+def test_refinement_never_makes_the_suggestion_worse(tiny_model, scales):
     sub = Subspace.full(PLANE)
     for seed in range(3):
         cache, acquisition, incumbents = setting(tiny_model, sub, seed=seed)
         found = [optimize_acquisition(cache, acquisition, sub, incumbents, incumbents[:0], np.random.RandomState(seed),
-                                      cfg=small(refine_steps=steps)).acquisition for steps in (0, 5)]
+                                      cfg=small(refine_steps=steps, refine_scales=scales)).acquisition
+                 for steps in (0, 5)]
         assert found[1] >= found[0] - 1e-6
+
+
+def test_a_line_search_takes_the_best_step_of_its_batch(tiny_model):
+    sub = Subspace.full(PLANE)
+    cache, acquisition, _ = setting(tiny_model, sub)
+    x = torch.tensor([[0.2, 0.3], [0.9, 0.5]])
+    direction = torch.tensor([[0.1, 0.0], [0.0, -0.2]])
+    scales = (4.0, 1.0, 0.25)
+    moved, values = _line_search(cache, acquisition, x, direction, scales)
+    for i in range(2):
+        options = [np.clip(x[i].numpy() + s * direction[i].numpy(), 0, 1) for s in scales]
+        scores = score_points(cache, acquisition, np.stack(options))[0]
+        j = int(scores.argmax())
+        np.testing.assert_allclose(moved[i].numpy(), options[j], atol=1e-6)
+        assert float(values[i]) == pytest.approx(float(scores[j]), abs=1e-5)
 
 
 def test_the_search_finds_the_pools_best_point(tiny_model):
@@ -116,9 +134,10 @@ def test_the_suggestion_lies_in_the_subspace(tiny_model):
 def test_only_free_continuous_coordinates_move_in_refinement(tiny_model):
     sub = Subspace(MIXED, np.array([0, 1]), MIXED.encode({"a": 0.5, "b": 0.5, "c": "x", "n": 0, "s": 0.0}))
     cache, acquisition, incumbents = setting(tiny_model, sub)
-    s = optimize_acquisition(cache, acquisition, sub, incumbents, incumbents[:0], np.random.RandomState(0),
-                             cfg=small(refine_steps=4))
-    assert s.x.shape == (2,) and ((s.x >= 0) & (s.x <= 1)).all()
+    for scales in ((1.0,), (2.0, 1.0, 0.5)):
+        s = optimize_acquisition(cache, acquisition, sub, incumbents, incumbents[:0], np.random.RandomState(0),
+                                 cfg=small(refine_steps=4, refine_scales=scales))
+        assert s.x.shape == (2,) and ((s.x >= 0) & (s.x <= 1)).all()
     assert MIXED.decode(sub.to_full(s.x[None])[0])["c"] == "x"
 
 

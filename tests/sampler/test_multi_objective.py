@@ -134,7 +134,7 @@ def test_a_single_objective_study_reads_no_multi_objective_past_study(multitask_
 
 
 @pytest.mark.parametrize("directions, search, steps", [
-    (["minimize", "minimize"], None, 10),  # several objectives: the default search refines longer
+    (["minimize", "minimize"], None, 3),  # several objectives: the default search refines with a line search
     (["minimize"], None, 2),
     (["minimize", "minimize"], metabo.acquisition.CandidateSearchConfig(n_candidates=64), 2),  # the user's own
 ])
