@@ -176,9 +176,8 @@ class BarDistribution(torch.nn.Module):
         b = self.borders.to(dtype)
         best_t = torch.as_tensor(best, dtype=dtype, device=p.device).unsqueeze(-1)
         lo, hi = b[:-1], b[1:]
-        frac = ((hi - best_t) / (hi - lo)).clamp(0.0, 1.0)
+        frac = ((hi - best_t) / (hi - lo)).clamp(0.0, 1.0)  # (..., K) by best's shape, broadcast over p below
         s_lo, s_hi = (s.to(dtype) for s in self._tail_scales())
-        frac = frac.expand_as(p).clone()
         c_hi = (best_t[..., 0] - b[-2]).clamp_min(0.0)
         frac[..., -1] = 2 * _Q(c_hi / s_hi)
         c_lo = (b[1] - best_t[..., 0]).clamp_min(0.0)
@@ -197,8 +196,9 @@ class BarDistribution(torch.nn.Module):
         cum = torch.cumsum(p, dim=-1)
         u = u.to(dtype).clamp(1e-6, 1 - 1e-6).expand(logits.shape[:-1] + u.shape[-1:])
         k = torch.searchsorted(cum.detach().contiguous(), u.contiguous()).clamp_max(self.num_buckets - 1)
-        below = torch.gather(cum - p, -1, k)
-        p_k = torch.gather(p, -1, k).clamp_min(torch.finfo(dtype).tiny)
+        p_k = torch.gather(p, -1, k)
+        below = torch.gather(cum, -1, k) - p_k
+        p_k = p_k.clamp_min(torch.finfo(dtype).tiny)
         frac = ((u - below) / p_k).clamp(1e-6, 1 - 1e-6)  # position inside bucket k
         inner = b[k] + frac * (b[k + 1] - b[k])
         s_lo, s_hi = (s.to(dtype) for s in self._tail_scales())
