@@ -33,6 +33,23 @@ def test_output_shapes(model):
     assert model.predict_logits(cache, xq[:, :2]).shape == (2, 2, model.cfg.n_buckets)
 
 
+@pytest.mark.parametrize("shared_inputs", [True, False])
+def test_one_candidate_set_reads_every_context_of_a_batch(model, shared_inputs):
+    # one row per model output: the same inputs (or not) with other values; padding in one row
+    x, y, xq = _data(b=3)
+    if shared_inputs:
+        x = x[:1].expand(3, -1, -1).clone()
+    mask = torch.ones(3, x.shape[1], dtype=torch.bool)
+    mask[1, -2:] = False
+    cache = model.encode_context(x, y, mask)
+    assert cache.x.shape[0] == (1 if shared_inputs else 3)
+    together = model.predict_logits(cache, xq[:1])
+    torch.testing.assert_close(together, model.predict_logits(cache, xq[:1].expand(3, -1, -1)), atol=ATOL, rtol=0)
+    for i in range(3):
+        alone = model.predict_logits(model.encode_context(x[i:i + 1, mask[i]], y[i:i + 1, mask[i]]), xq[:1])
+        torch.testing.assert_close(together[i:i + 1], alone, atol=ATOL, rtol=1e-4)  # batch sizes round apart
+
+
 def test_config_round_trip_and_validation():
     cfg = tiny_config()
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
