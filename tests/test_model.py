@@ -47,7 +47,7 @@ def test_one_candidate_set_reads_every_context_of_a_batch(model, shared_inputs):
     torch.testing.assert_close(together, model.predict_logits(cache, xq[:1].expand(3, -1, -1)), atol=ATOL, rtol=0)
     for i in range(3):
         alone = model.predict_logits(model.encode_context(x[i:i + 1, mask[i]], y[i:i + 1, mask[i]]), xq[:1])
-        torch.testing.assert_close(together[i:i + 1], alone, atol=ATOL, rtol=1e-4)  # batch sizes round apart
+        torch.testing.assert_close(together[i:i + 1], alone, atol=2e-4, rtol=0)  # batch sizes round apart
 
 
 def test_config_round_trip_and_validation():
