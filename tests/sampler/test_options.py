@@ -150,6 +150,4 @@ def test_bench_variants_change_only_the_options_they_name():
     assert options("metabo-noclip") == (ValueTransformConfig(clip_worse=0.0), CandidateSearchConfig())
     assert options("metabo-nocompress") == (ValueTransformConfig(compress_worse=False), CandidateSearchConfig())
     assert options("metabo-refine10") == (DEFAULT_TRANSFORM, CandidateSearchConfig(refine_steps=10))
-    assert options("metabo-linesearch") == (DEFAULT_TRANSFORM, CandidateSearchConfig(
-        refine_steps=3, refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
     assert options("metabo-repeats") == (DEFAULT_TRANSFORM, CandidateSearchConfig(min_distance=0.0))
