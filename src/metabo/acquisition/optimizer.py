@@ -14,6 +14,7 @@ search can stall on its incumbent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ TRANSFER_SEARCH = CandidateSearchConfig(n_bound=128)  # the candidate search wit
 # Refinement of the default search for several objectives: log-EHVI gained from 10 plain steps where
 # single-objective EI measured no gain; 3 steps with a line search reach as far in fewer sequential passes
 # (BENCHMARKS.md, What was tried).
-MULTI_OBJECTIVE_REFINE = dict(refine_steps=3, refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125))
+MULTI_OBJECTIVE_REFINE = MappingProxyType(dict(refine_steps=3, refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
 
 
 @dataclass
