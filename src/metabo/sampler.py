@@ -51,7 +51,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from metabo import context as ctx
-from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_REFINE, TRANSFER_SEARCH, Acquisition,
+from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_SEARCH, TRANSFER_SEARCH, Acquisition,
                                 AcquisitionKind, CandidateSearchConfig, FeasibilityWeighted, make_acquisition,
                                 optimize_acquisition)
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
@@ -153,7 +153,7 @@ class TNPSampler(BaseSampler):
             ``min_distance``, the spacing that stops the search from re-proposing evaluated points. Default:
             ``CandidateSearchConfig()``, or with related studies ``metabo.acquisition.TRANSFER_SEARCH`` (which
             also proposes copies of the best points moved onto the bounds); with several objectives, either with
-            the refinement ``metabo.acquisition.MULTI_OBJECTIVE_REFINE`` (gradient steps with a line search).
+            ``metabo.acquisition.MULTI_OBJECTIVE_SEARCH``'s pool and refinement (gradient steps with a line search).
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
         constraints_func: deprecated in Optuna 5 and accepted as Optuna's samplers accept it: a function of a
             trial returning its constraint values (feasible when all are <= 0), stored after each trial. Prefer
@@ -195,8 +195,8 @@ class TNPSampler(BaseSampler):
             search = TRANSFER_SEARCH if has_related else CandidateSearchConfig()
         if not isinstance(search, CandidateSearchConfig):
             raise TypeError(f"search must be a metabo.acquisition.CandidateSearchConfig, got {type(search).__name__}")
-        # By default, studies with several objectives refine longer; a search the user gives is kept as given.
-        self._search_several = (replace(search, **MULTI_OBJECTIVE_REFINE) if default_search
+        # By default, studies with several objectives search their own way; a search the user gives is kept.
+        self._search_several = (replace(search, **MULTI_OBJECTIVE_SEARCH) if default_search
                                 else search)
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
         # Without a model named, a space wider than the shipped model's input takes its 64-input counterpart.
@@ -432,7 +432,7 @@ class TNPSampler(BaseSampler):
 
     def _search_for(self, own: Outcomes) -> CandidateSearchConfig:
         """The candidate search for this suggestion: the configured one; by default, with several objectives,
-        the refinement ``MULTI_OBJECTIVE_REFINE``."""
+        ``MULTI_OBJECTIVE_SEARCH``'s pool and refinement."""
         return self._search_several if own.n_objectives > 1 else self._search
 
     def _acquisition(self, own: Outcomes) -> Acquisition:

@@ -134,17 +134,17 @@ def test_a_single_objective_study_reads_no_multi_objective_past_study(multitask_
 
 
 @pytest.mark.parametrize("directions, search, steps", [
-    (["minimize", "minimize"], None, 3),  # several objectives: the default search refines with a line search
-    (["minimize"], None, 2),
-    (["minimize", "minimize"], metabo.acquisition.CandidateSearchConfig(n_candidates=64), 2),  # the user's own
+    (["minimize", "minimize"], None, (256, 3, 5)),  # several objectives: a smaller pool, a line search
+    (["minimize"], None, (512, 2, 1)),
+    (["minimize", "minimize"], metabo.acquisition.CandidateSearchConfig(n_candidates=64), (64, 2, 1)),  # the user's
 ])
-def test_several_objectives_refine_longer_by_default(tiny_model, monkeypatch, directions, search, steps):
+def test_several_objectives_search_their_own_way_by_default(tiny_model, monkeypatch, directions, search, steps):
     import metabo.sampler as sampler_mod
 
     seen = []
     real = sampler_mod.optimize_acquisition
-    monkeypatch.setattr(sampler_mod, "optimize_acquisition",
-                        lambda *args: seen.append(args[-1].refine_steps) or real(*args))
+    monkeypatch.setattr(sampler_mod, "optimize_acquisition", lambda *args: seen.append(
+        (args[-1].n_candidates, args[-1].refine_steps, len(args[-1].refine_scales))) or real(*args))
     sampler = metabo.TNPSampler(model=tiny_model, seed=0, n_startup_trials=2, search=search)
     study = optuna.create_study(directions=directions, sampler=sampler)
     study.optimize(lambda t: tuple(_zdt1(t)[: len(directions)]), n_trials=4)

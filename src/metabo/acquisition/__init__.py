@@ -12,7 +12,7 @@ from metabo.acquisition.functions import (ACQUISITION_KINDS, Acquisition, Acquis
                                           LearnedAcquisition, LogExpectedImprovement, LogProbabilityOfImprovement,
                                           ObjectiveAcquisition, PredictedMean, UpperConfidenceBound,
                                           make_acquisition)
-from metabo.acquisition.optimizer import (MULTI_OBJECTIVE_REFINE, TRANSFER_SEARCH, CandidateSearchConfig,
+from metabo.acquisition.optimizer import (MULTI_OBJECTIVE_SEARCH, TRANSFER_SEARCH, CandidateSearchConfig,
                                           Suggestion, optimize_acquisition, score_points)
 
 __all__ = [
@@ -21,7 +21,7 @@ __all__ = [
     "AcquisitionKind",
     "CandidateSearchConfig",
     "TRANSFER_SEARCH",
-    "MULTI_OBJECTIVE_REFINE",
+    "MULTI_OBJECTIVE_SEARCH",
     "FeasibilityWeighted",
     "LearnedAcquisition",
     "LogExpectedImprovement",

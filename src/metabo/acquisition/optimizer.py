@@ -32,12 +32,13 @@ class CandidateSearchConfig:
     """How candidates are proposed and refined.
 
     Attributes:
-        n_candidates: size of the Sobol part of the pool.
+        n_candidates: size of the Sobol part of the pool; by default 512, and ``MULTI_OBJECTIVE_SEARCH``'s in studies
+            with several objectives.
         n_local: Gaussian perturbations of the best points and seeds.
         n_incumbents: best context points perturbed.
         n_refine: best candidates refined by gradient ascent through the network.
         refine_steps: gradient steps per refined candidate (suggestion time grows with it); by default 2, and
-            ``MULTI_OBJECTIVE_REFINE`` in studies with several objectives.
+            ``MULTI_OBJECTIVE_SEARCH``'s in studies with several objectives.
         refine_lr: first step length (max-norm); it shrinks by 0.85 per step.
         refine_scales: step lengths tried at each gradient step, as multiples of the current one. One (the
             default): a plain gradient step. Several: a line search, all of them scored in one batched pass and
@@ -74,10 +75,12 @@ class CandidateSearchConfig:
 
 
 TRANSFER_SEARCH = CandidateSearchConfig(n_bound=128)  # the candidate search with related studies
-# Refinement of the default search for several objectives: log-EHVI gained from 10 plain steps where
-# single-objective EI measured no gain; 3 steps with a line search reach as far in fewer sequential passes
-# (BENCHMARKS.md, What was tried).
-MULTI_OBJECTIVE_REFINE = MappingProxyType(dict(refine_steps=3, refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
+# How the default search differs with several objectives, whose every candidate costs a model pass per output:
+# log-EHVI gained from 10 plain refinement steps where single-objective EI measured no gain; 3 steps with a line
+# search reach as far in fewer sequential passes, and half the quasi-random pool measured no loss (BENCHMARKS.md,
+# What was tried).
+MULTI_OBJECTIVE_SEARCH = MappingProxyType(dict(n_candidates=256, refine_steps=3,
+                                               refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
 
 
 @dataclass
