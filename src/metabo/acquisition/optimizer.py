@@ -3,7 +3,7 @@
 Candidate pool: a scrambled Sobol set plus Gaussian perturbations of the best context points and of extra seed
 points (categorical coordinates resampled in a fifth of the perturbed copies). All candidates are scored against
 one encoded context; the best few are refined by gradient ascent through the network (continuous coordinates
-only), snapped to admissible values, re-scored, and the best wins.
+only; each step a plain one or a line search), snapped to admissible values, re-scored, and the best wins.
 
 Candidates within ``min_distance`` (max-norm in the unit cube) of a point already evaluated or pending are
 skipped: on a deterministic objective such a point teaches nothing, yet its predictive spread (the prior's
