@@ -80,6 +80,22 @@ def test_ehvi_prefers_points_beyond_the_front(tiny_model):
     assert scores[0] > scores[1] > scores[2]
 
 
+def test_candidates_far_behind_the_front_fall_back_to_their_log_ei(tiny_model):
+    from metabo.acquisition.hypervolume import _FALLBACK_OFFSET
+
+    raw = np.array([[0.0, 1.0], [1.0, 0.0], [0.6, 0.6]])
+    measured, transforms = _measured(raw)
+    acq = LogExpectedHypervolumeImprovement(tiny_model, measured, seed=0)
+    # one candidate beyond the front, then three far behind it (every sample dominated)
+    means = [t.transform(np.array([1.2, -0.3, -0.4, -0.5])) for t in transforms]
+    logits = torch.stack([_logits_at(tiny_model, means[0]), _logits_at(tiny_model, means[1])])
+    scores = acq.score_outputs(logits, torch.zeros(2, 4, 1))
+    assert scores[0] > scores[1:].max() and scores[0] > -_FALLBACK_OFFSET
+    best = measured.observed[measured.front].max(0)
+    log_ei = sum(tiny_model.bar.log_expected_improvement(logits[k, 1:], float(best[k])) for k in range(2))
+    torch.testing.assert_close(scores[1:], log_ei - _FALLBACK_OFFSET, atol=1e-3, rtol=0)
+
+
 def test_scalarised_improvement_prefers_better_points(tiny_model):
     raw = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
     measured, transforms = _measured(raw)

@@ -138,7 +138,7 @@ def test_only_free_continuous_coordinates_move_in_refinement(tiny_model):
         s = optimize_acquisition(cache, acquisition, sub, incumbents, incumbents[:0], np.random.RandomState(0),
                                  cfg=small(refine_steps=4, refine_scales=scales))
         assert s.x.shape == (2,) and ((s.x >= 0) & (s.x <= 1)).all()
-    assert MIXED.decode(sub.to_full(s.x[None])[0])["c"] == "x"
+        assert MIXED.decode(sub.to_full(s.x[None])[0])["c"] == "x"
 
 
 # ---------------------------------------------------------------------------------------------- seen points
