@@ -51,7 +51,6 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from metabo import context as ctx
-from metabo.acquisition.functions import LogExpectedLatentImprovement
 from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_SEARCH, TRANSFER_SEARCH, Acquisition,
                                 AcquisitionKind, CandidateSearchConfig, FeasibilityWeighted, make_acquisition,
                                 optimize_acquisition)
@@ -412,15 +411,9 @@ class TNPSampler(BaseSampler):
         per_output = [related[0] if related is not None else None, *more_related]  # objectives; constraints: none
         contexts = [ctx.join(per_output[j] if j < len(per_output) else None, *own.known_rows(j, x_own))
                     for j in range(own.y.shape[1])]
+        acquisition = self._acquisition(own)
         cache = ctx.encode(self.model, contexts[0] if len(contexts) == 1 else contexts,
                            subspace.restrict(x_pending) if len(x_pending) else None)
-        acquisition = self._acquisition(own)
-        if getattr(self, "_latent_ei", False) and own.n_objectives == 1 and own.feasible.any() and len(own.y) >= 2:
-            with torch.no_grad():
-                at_own = self.model.predict_logits(cache, torch.as_tensor(x_own, dtype=torch.float32)[None])[0]
-            noise_var = float(self.model.bar.variance(at_own).median())
-            latent = LogExpectedLatentImprovement(self.model, float(np.max(own.y[own.feasible, 0])), noise_var)
-            acquisition = latent if not own.n_constraints else FeasibilityWeighted(self.model, latent, own.thresholds)
         if warm is not None:
             x_next = subspace.encoder.snap(warm[None])[0]
         else:

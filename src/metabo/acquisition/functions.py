@@ -63,24 +63,6 @@ class LogExpectedImprovement(ObjectiveAcquisition):
         return self.model.bar.log_expected_improvement(logits, self.best, self._per_bucket)
 
 
-class LogExpectedLatentImprovement(ObjectiveAcquisition):
-    """log E[max(f - best, 0)] for the noise-free value f, as EI on a GP's latent function: each candidate's
-    predictive distribution is shrunk about its mean until its variance has lost ``noise_var`` (the spread the model
-    predicts at points already observed, which no new evaluation there would resolve), at most to a tenth of its
-    width. EI of ``mean + s (y - mean)`` is ``s`` times EI of ``y`` against ``mean + (best - mean) / s``."""
-
-    def __init__(self, model: TNPModel, best: float, noise_var: float) -> None:
-        super().__init__(model)
-        self.best = best
-        self.noise_var = noise_var
-
-    def score(self, logits: Tensor, features: Tensor) -> Tensor:
-        bar = self.model.bar
-        mean, var = bar.mean(logits), bar.variance(logits)
-        shrink = ((var - self.noise_var).clamp_min(0.0) / var).clamp_min(0.01).sqrt()
-        return torch.log(shrink) + bar.log_expected_improvement(logits, mean + (self.best - mean) / shrink)
-
-
 class LogProbabilityOfImprovement(ObjectiveAcquisition):
     """log P(y > best)."""
 

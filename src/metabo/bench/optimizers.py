@@ -180,19 +180,12 @@ def _related_model(model_of: Callable[[Run], Path | None]) -> Callable[[Run], Pa
     return lambda run: model_of(run) if run.scenario is not None else default_model_path()
 
 
-def _latent(run: Run) -> BaseSampler:
-    sampler = TNPSampler(seed=run.seed, model=run.argument)
-    sampler._latent_ei = True
-    return sampler
-
-
 _SPECS = [
     OptimizerSpec("metabo", _metabo(), _default_model, takes_argument=True),
     OptimizerSpec("metabo-subspace", lambda run: TNPSampler(seed=run.seed, model=default_model_path()),
                   lambda run: default_model_path()),
     OptimizerSpec("metabo-start10", _metabo(n_startup_trials=10), _default_model),
     OptimizerSpec("metabo-refine10", _metabo(search=CandidateSearchConfig(refine_steps=10)), _default_model),
-    OptimizerSpec("metabo-latent", _latent, _default_model),
     OptimizerSpec("metabo-nocompress", _metabo(transform=ValueTransformConfig(compress_worse=False)), _default_model),
     OptimizerSpec("metabo-noclip", _metabo(transform=ValueTransformConfig(clip_worse=0.0)), _default_model),
     OptimizerSpec("metabo-repeats", _metabo(search=CandidateSearchConfig(min_distance=0.0)), _default_model),
