@@ -60,7 +60,6 @@ class CandidateSearchConfig:
     refine_scales: tuple[float, ...] = (1.0,)
     min_distance: float = 0.01  # 0: repeats allowed (bench name metabo-repeats)
     n_bound: int = 0
-    reflect: bool = False  # prototype: local perturbations reflected at the bounds instead of clipped
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_distance < 1.0:
@@ -165,11 +164,7 @@ def _pool(subspace: Subspace, incumbents: np.ndarray, rng: np.random.RandomState
         for block in subspace.categorical:  # resample categories in a fifth of the copies
             flip = rng.rand(cfg.n_local) < 0.2
             local[flip, block] = rng.rand(int(flip.sum()), block.stop - block.start)
-        if cfg.reflect:
-            folded = np.mod(local, 2.0)
-            parts.append(np.where(folded > 1.0, 2.0 - folded, folded))
-        else:
-            parts.append(np.clip(local, 0.0, 1.0))
+        parts.append(np.clip(local, 0.0, 1.0))
     if len(centres) and cfg.n_bound:
         base = centres[rng.randint(len(centres), size=cfg.n_bound)]
         move = (rng.rand(cfg.n_bound, d) < 0.5) & continuous
