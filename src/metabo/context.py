@@ -141,8 +141,9 @@ def encode(model: TNPModel, context: Context | Sequence[Context], x_pending: np.
     if x_pending is None or not len(x_pending):
         return cache
     b = x.shape[0]
-    xp = torch.as_tensor(x_pending, dtype=torch.float32)[None].expand(b, -1, -1)
-    fantasy = model.bar.mean(model.predict_logits(cache, xp[:1]))
+    xp = torch.as_tensor(x_pending, dtype=torch.float32)[None]
+    fantasy = model.bar.mean(model.predict_logits(cache, xp))  # (b, P): one set of points, every context
+    xp = xp.expand(b, -1, -1)
     if task is not None:
         task = torch.cat([task, torch.full((b, xp.shape[1]), OWN_SLOT, dtype=task.dtype)], 1)
     if mask is not None:

@@ -196,8 +196,7 @@ class TNPSampler(BaseSampler):
         if not isinstance(search, CandidateSearchConfig):
             raise TypeError(f"search must be a metabo.acquisition.CandidateSearchConfig, got {type(search).__name__}")
         # By default, studies with several objectives search their own way; a search the user gives is kept.
-        self._search_several = (replace(search, **MULTI_OBJECTIVE_SEARCH) if default_search
-                                else search)
+        self._search_several = replace(search, **MULTI_OBJECTIVE_SEARCH) if default_search else search
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
         # Without a model named, a space wider than the shipped model's input takes its 64-input counterpart.
         self._model_by_width = model is None

@@ -190,25 +190,26 @@ def _refine(cache: ContextCache, acquisition: Acquisition, starts: np.ndarray, m
         vals = score_points(cache, acquisition, x)[0]
         (grad,) = torch.autograd.grad(vals.sum(), x)
         with torch.no_grad():
-            improved = vals > best_val
-            best_val = torch.where(improved, vals, best_val)
-            best_x[improved] = x[improved]
+            best_val = _keep_better(x, vals, best_x, best_val)
             grad = grad * mask
             scale = grad.abs().amax(-1, keepdim=True).clamp_min(1e-12)
             if line_search:
                 x, vals = _line_search(cache, acquisition, x, step * grad / scale, cfg.refine_scales)
-                improved = vals > best_val
-                best_val = torch.where(improved, vals, best_val)
-                best_x[improved] = x[improved]
+                best_val = _keep_better(x, vals, best_x, best_val)
             else:
                 x = (x + step * grad / scale).clamp(0.0, 1.0)
         step *= 0.85
     if not line_search:  # a line search has scored its last points already
         with torch.no_grad():
-            vals = score_points(cache, acquisition, x)[0]
-            improved = vals > best_val
-            best_x[improved] = x[improved]
+            _keep_better(x, score_points(cache, acquisition, x)[0], best_x, best_val)
     return best_x.numpy().astype(np.float64)
+
+
+def _keep_better(x: Tensor, vals: Tensor, best_x: Tensor, best_val: Tensor) -> Tensor:
+    """Copy the rows of ``x`` whose ``vals`` beat ``best_val`` into ``best_x`` (in place); the new best values."""
+    improved = vals > best_val
+    best_x[improved] = x[improved]
+    return torch.where(improved, vals, best_val)
 
 
 def _line_search(cache: ContextCache, acquisition: Acquisition, x: Tensor, direction: Tensor,
