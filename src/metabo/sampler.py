@@ -62,7 +62,7 @@ from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
 from metabo.related import RelatedStudies
-from metabo.space import SearchSpaceEncoder, Subspace, rank_choices, zoom_box
+from metabo.space import SearchSpaceEncoder, Subspace, rank_choices
 
 PRED_MEAN_ATTR = "metabo_predicted_mean"
 PRED_STD_ATTR = "metabo_predicted_std"
@@ -72,7 +72,6 @@ RESERVED_ATTR = "metabo:suggestion"
 MAX_RESERVATION_RETRIES = 2  # full re-suggestions after a clash; then nudges
 # Default start-up length once the trials show a conditional space (BENCHMARKS.md, What was tried).
 CONDITIONAL_STARTUP_TRIALS = 10
-ZOOM_MIN_TRIALS = 12  # complete trials before a zoomed suggestion (CandidateSearchConfig.zoom)
 MAX_NUDGES = 20
 
 _threads_lock = threading.Lock()
@@ -294,16 +293,8 @@ class TNPSampler(BaseSampler):
                                if t.state == TrialState.RUNNING and t.number != trial.number) if p is not None]
         x_pending = encoder.encode_many(pending).reshape(-1, x.shape[1])
         x_avoid = encoder.encode_many([t.params for t in pruned]).reshape(-1, x.shape[1])  # never proposed again
-        zoom = None
-        if (self._search.zoom and self._related is None and outcomes.n_objectives == 1 and not encoder.is_conditional
-                and len(complete) >= ZOOM_MIN_TRIALS and trial.number % 2):
-            lo, width, inside = zoom_box(x, int(np.argmax(outcomes.ranking())), encoder.continuous_mask(),
-                                         max(8, len(complete) // 3))
-            zoomed = read_outcomes([t for t, i in zip(complete, inside) if i], study.directions,
-                                   self._transform.for_own_values(False), self._constraint_names(complete))
-            zoom = (lo, width, inside, zoomed)
         for _ in range(1 + MAX_RESERVATION_RETRIES):
-            x_next, logits, own = self._choose(encoder, x, outcomes, x_pending, x_avoid, zoom)
+            x_next, logits, own = self._choose(encoder, x, outcomes, x_pending, x_avoid)
             params = encoder.decode(x_next)
             clashes = self._reserve(study, trial, encoder, params, x_next)
             if not len(clashes):
@@ -316,16 +307,10 @@ class TNPSampler(BaseSampler):
         return params
 
     def _choose(self, encoder: SearchSpaceEncoder, x: np.ndarray, outcomes: Outcomes, x_pending: np.ndarray,
-                x_avoid: np.ndarray, zoom: tuple[np.ndarray, np.ndarray, np.ndarray, Outcomes] | None = None
-                ) -> tuple[np.ndarray, torch.Tensor, Outcomes]:
+                x_avoid: np.ndarray) -> tuple[np.ndarray, torch.Tensor, Outcomes]:
         """The next point (full encoded row), its predictive logits, and the own outcomes the model read.
-        ``x_pending`` join the context as fantasies; they and ``x_avoid`` are kept ``min_distance`` away. With
-        ``zoom`` (a box's corner and sides, the rows inside it and their outcomes), only the box is modelled."""
+        ``x_pending`` join the context as fantasies; they and ``x_avoid`` are kept ``min_distance`` away."""
         x_seen = np.concatenate([x, x_pending, x_avoid])
-        box = None
-        if zoom is not None:
-            lo, width, inside, outcomes = zoom
-            x, box = x[inside], (lo, width)
         search_space = encoder.search_space
         keep = ctx.select_points(outcomes.ranking(), self.model.cfg.max_context, self._rng)
         x, own = x[keep], outcomes.select(keep)
@@ -343,8 +328,7 @@ class TNPSampler(BaseSampler):
             fixed = x[int(np.argmax(rank))] if len(rank) else (
                 self._related.best_point(encoder.n_dims) if self._related is not None
                 else np.full(encoder.n_dims, 0.5))
-            subspace = Subspace(encoder, dims, fixed) if box is None else Subspace(encoder, dims, fixed,
-                                                                                   box[0][dims], box[1][dims])
+            subspace = Subspace(encoder, dims, fixed)
             warm = None
             if related is not None and len(rank) < self._related.n_warm_trials:
                 warm = self._related.portfolio_point(self.model, search_space, dims, x_seen, first)
@@ -427,11 +411,8 @@ class TNPSampler(BaseSampler):
         contexts = [ctx.join(per_output[j] if j < len(per_output) else None, *own.known_rows(j, x_own))
                     for j in range(own.y.shape[1])]
         acquisition = self._acquisition(own)
-        pending = subspace.restrict(x_pending)
-        if subspace.lo is not None:  # a zoomed context holds the points inside its box only
-            pending = pending[((pending >= 0) & (pending <= 1)).all(1)]
         cache = ctx.encode(self.model, contexts[0] if len(contexts) == 1 else contexts,
-                           pending if len(pending) else None)
+                           subspace.restrict(x_pending) if len(x_pending) else None)
         if warm is not None:
             x_next = subspace.encoder.snap(warm[None])[0]
         else:

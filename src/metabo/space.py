@@ -363,15 +363,12 @@ class Subspace:
     """The encoded coordinates one suggestion optimises (``dims``); the others stay at ``fixed``'s values.
 
     Everything the candidate optimiser needs about the space, in the subspace's own coordinates: which are
-    continuous, the one-hot blocks, snapping to admissible values, and the way back to full rows. With a box
-    (``lo``, ``width``), the subspace's unit cube is that box of the encoded space, zoomed in.
+    continuous, the one-hot blocks, snapping to admissible values, and the way back to full rows.
     """
 
     encoder: SearchSpaceEncoder
     dims: np.ndarray
     fixed: np.ndarray  # a full encoded row: the values of the coordinates outside ``dims``
-    lo: np.ndarray | None = None  # (len(dims),) the box's lower corner; None: the whole cube
-    width: np.ndarray | None = None  # (len(dims),) the box's side lengths
 
     @classmethod
     def full(cls, encoder: SearchSpaceEncoder) -> "Subspace":
@@ -406,13 +403,10 @@ class Subspace:
 
     def restrict(self, rows: np.ndarray) -> np.ndarray:
         """Full encoded rows (n, n_dims) -> the subspace's coordinates (n, len(dims)), always a copy."""
-        rows = rows[:, self.dims]
-        return rows if self.lo is None else (rows - self.lo) / self.width
+        return rows[:, self.dims]
 
     def to_full(self, rows: np.ndarray) -> np.ndarray:
         """Subspace rows -> full encoded rows, the other coordinates taken from ``fixed``."""
-        if self.lo is not None:
-            rows = rows * self.width + self.lo
         if self.is_full:
             return rows
         full = np.repeat(self.fixed[None], len(rows), axis=0)
@@ -421,7 +415,7 @@ class Subspace:
 
     def snap(self, rows: np.ndarray) -> np.ndarray:
         """Subspace rows projected onto admissible points (``SearchSpaceEncoder.snap``)."""
-        return self.restrict(self.encoder.snap(self.to_full(rows)))
+        return self.encoder.snap(self.to_full(rows))[:, self.dims]
 
     def nearby(self, x_seen: np.ndarray, distance: float) -> np.ndarray:
         """Seen full rows that a subspace point can come within ``distance`` of (max-norm), restricted to the
@@ -429,26 +423,4 @@ class Subspace:
         others = np.setdiff1d(np.arange(self.encoder.n_dims), self.dims)
         if len(others):
             x_seen = x_seen[np.abs(x_seen[:, others] - self.fixed[others]).max(1) < distance]
-        return self.restrict(x_seen)
-
-    @property
-    def scale(self) -> np.ndarray:
-        """(len(dims),) encoded length of a unit step in each subspace coordinate (1 without a box)."""
-        return np.ones(len(self.dims)) if self.width is None else self.width
-
-
-def zoom_box(x: np.ndarray, centre: int, continuous: np.ndarray, n_inside: int, min_half_width: float = 0.05
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A box of the encoded cube around row ``centre`` of ``x`` (n, d) holding its ``n_inside`` nearest rows.
-
-    The box spans the continuous coordinates (max-norm half-width: the distance to the ``n_inside``-th nearest
-    row, at least ``min_half_width``), shifted to lie inside the cube, and the whole range of the others.
-    Returns its lower corner and side lengths (d,) and the mask (n,) of the rows inside it.
-    """
-    distance = np.abs(x[:, continuous] - x[centre, continuous]).max(1) if continuous.any() else np.zeros(len(x))
-    half = max(float(np.sort(distance)[min(n_inside, len(x)) - 1]), min_half_width)
-    side = min(2.0 * half, 1.0)
-    lo = np.where(continuous, np.clip(x[centre] - half, 0.0, 1.0 - side), 0.0)
-    width = np.where(continuous, side, 1.0)
-    inside = ((x >= lo - 1e-12) & (x <= lo + width + 1e-12)).all(1)
-    return lo, width, inside
+        return x_seen[:, self.dims]

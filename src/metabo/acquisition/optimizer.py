@@ -49,10 +49,6 @@ class CandidateSearchConfig:
             nearer bound with probability 1/2, so optima in corners of the space are proposed. 0 (none) by
             default; ``TRANSFER_SEARCH`` (the default with related studies) takes 128, which lowered transfer
             regret on the meta-learning stage and measured no gain zero-shot (BENCHMARKS.md, What was tried).
-        zoom: every other suggestion (odd trial numbers) of a single-objective study without related studies,
-            from ``ZOOM_MIN_TRIALS`` complete trials on, models and searches a box around the incumbent holding
-            its nearest third of the trials, rescaled to the unit cube, so the model sees the incumbent's
-            neighbourhood at the scale of its prior's functions.
     """
 
     n_candidates: int = 512  # Sobol points
@@ -64,7 +60,6 @@ class CandidateSearchConfig:
     refine_scales: tuple[float, ...] = (1.0,)
     min_distance: float = 0.01  # 0: repeats allowed (bench name metabo-repeats)
     n_bound: int = 0
-    zoom: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_distance < 1.0:
@@ -125,7 +120,7 @@ def optimize_acquisition(cache: ContextCache, acquisition: Acquisition, subspace
     pool = subspace.snap(_pool(subspace, incumbents[: cfg.n_incumbents], rng, seeds, cfg))
     with torch.no_grad():
         scores = score_points(cache, acquisition, pool)[0]
-    scores = _skip_seen(scores, pool, x_seen, cfg.min_distance, subspace.scale)
+    scores = _skip_seen(scores, pool, x_seen, cfg.min_distance)
     order = torch.argsort(scores, descending=True)
     starts = pool[order[: cfg.n_refine].numpy()]
     movable = continuous & ~subspace.inactive(starts)  # (n, d): inactive coordinates stay at 0
@@ -134,19 +129,17 @@ def optimize_acquisition(cache: ContextCache, acquisition: Acquisition, subspace
     finalists = subspace.snap(np.concatenate([refined, starts[:1]], axis=0))
     with torch.no_grad():
         final_scores, logits = score_points(cache, acquisition, finalists)
-    final_scores = _skip_seen(final_scores, finalists, x_seen, cfg.min_distance, subspace.scale)
+    final_scores = _skip_seen(final_scores, finalists, x_seen, cfg.min_distance)
     i = int(torch.argmax(final_scores))
     return Suggestion(finalists[i], logits[i], float(final_scores[i]))
 
 
-def _skip_seen(scores: Tensor, candidates: np.ndarray, x_seen: np.ndarray, min_distance: float,
-               scale: np.ndarray) -> Tensor:
-    """``scores`` with candidates near a seen point set to -inf (unchanged if that would leave none); distances
-    are encoded ones, ``scale`` the encoded length of each coordinate's unit."""
+def _skip_seen(scores: Tensor, candidates: np.ndarray, x_seen: np.ndarray, min_distance: float) -> Tensor:
+    """``scores`` with candidates near a seen point set to -inf (unchanged if that would leave none)."""
     if min_distance <= 0 or not len(x_seen):
         return scores
     # cdist keeps this (Q, n_seen), not (Q, n_seen, d): every trial of the study counts, not just the context
-    nearest = cdist(candidates * scale, x_seen * scale, "chebyshev").min(1)
+    nearest = cdist(candidates, x_seen, "chebyshev").min(1)
     away = torch.as_tensor(nearest >= min_distance)
     return torch.where(away, scores, torch.tensor(-float("inf"), dtype=scores.dtype)) if away.any() else scores
 
