@@ -57,7 +57,7 @@ from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_SEARCH, TRANS
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
                                             LogExpectedScalarisedImprovement, MeasuredObjectives)
 from metabo.conditions import UnionSearchSpace, infer_conditions
-from metabo.model.io import load_cached, multitask_model_path, wide_model_path, wide_multitask_model_path
+from metabo.model.io import load_cached, multitask_model_path, shipped_model_path
 from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ValueTransformConfig
 from metabo.outcomes import HUGE_VALUE, Outcomes, constraint_names, read_outcomes
@@ -286,8 +286,8 @@ class TNPSampler(BaseSampler):
             if self._related is None else None
         encoder = SearchSpaceEncoder(search_space, infer_conditions([t.params for t in (*complete, *pruned)],
                                                                     search_space), orders)
-        if self._model_by_width and encoder.n_dims > self._model.cfg.max_dims:
-            self._model = load_cached(wide_multitask_model_path() if self._related is not None else wide_model_path())
+        if self._model_by_width:
+            self._model = load_cached(shipped_model_path(encoder.n_dims, self._related is not None))
         x = encoder.encode_many([t.params for t in complete])
         pending = [p for p in (_pending_params(t, encoder) for t in trials
                                if t.state == TrialState.RUNNING and t.number != trial.number) if p is not None]

@@ -46,8 +46,7 @@ from metabo.bench.peers import make_peer_sampler
 from metabo.bench.problems import kind_of
 from metabo.bench.related_corpus import related_sources
 from metabo.meta import WarmStartSampler
-from metabo.model.io import (ModelLoadError, default_model_path, load_cached, multitask_model_path, wide_model_path,
-                             wide_multitask_model_path)
+from metabo.model.io import ModelLoadError, default_model_path, load_cached, shipped_model_path
 from metabo.normalise import ValueTransformConfig
 from metabo.sampler import TNPSampler
 from metabo.space import SearchSpaceEncoder
@@ -103,17 +102,14 @@ def _transfer_model(run: Run) -> Path:
     return fine_tuned or _multitask_model(run)
 
 
-def _by_width(run: Run, narrow: Path, wide: Path) -> Path:
-    """``wide`` where the problem's encoded space is wider than the ``narrow`` model's input, as TNPSampler
-    chooses without a model named."""
-    if run.problem is not None and SearchSpaceEncoder(run.problem.search_space()).n_dims > load_cached(
-            narrow).cfg.max_dims:
-        return wide
-    return narrow
+def _by_width(run: Run, related: bool) -> Path:
+    """The shipped model TNPSampler takes for the problem's encoded width (``shipped_model_path``)."""
+    n_dims = SearchSpaceEncoder(run.problem.search_space()).n_dims if run.problem is not None else 0
+    return shipped_model_path(n_dims, related)
 
 
 def _multitask_model(run: Run) -> Path:
-    return _by_width(run, multitask_model_path(), wide_multitask_model_path())
+    return _by_width(run, related=True)
 
 
 def _nap_model(run: Run) -> Path | None:
@@ -172,7 +168,7 @@ def _default_model(run: Run) -> Path:
     """The model a plain metabo run uses: the name's, else the default or (for a wider space) the wide model."""
     if run.argument:
         return Path(run.argument)
-    return _by_width(run, default_model_path(), wide_model_path())
+    return _by_width(run, related=False)
 
 
 def _related_model(model_of: Callable[[Run], Path | None]) -> Callable[[Run], Path | None]:

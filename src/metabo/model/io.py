@@ -267,6 +267,16 @@ def wide_multitask_model_path() -> Path:
     return default_model_path().with_name("multitask_wide.safetensors")
 
 
+def shipped_model_path(n_dims: int, related: bool = False) -> Path:
+    """The shipped model ``TNPSampler`` takes by default for a space of ``n_dims`` encoded dimensions: the
+    default model (with related studies, the multi-task one), or its 64-input counterpart where the space is
+    wider than its input."""
+    narrow = multitask_model_path() if related else default_model_path()
+    if n_dims <= load_cached(narrow).cfg.max_dims:
+        return narrow
+    return wide_multitask_model_path() if related else wide_model_path()
+
+
 _CACHE: dict[str, TNPModel] = {}
 
 
