@@ -1,0 +1,87 @@
+"""How far a model's predictions are from the exact posterior of the prior it was trained on.
+
+On tasks drawn from the pretraining prior's Gaussian processes (Matérn-5/2, the prior's lengthscales scaled with
+sqrt(d) and its noise levels; no input warping or trend, so the exact posterior is known), each model predicts
+64 query points from n uniform context points, and so does the exact GP posterior with the task's own kernel.
+Both are scored by the mean negative log-likelihood of the query values on the model's scale (standardised by
+the context, as serving does); the gap is what training could still gain on that kind of task.
+
+    python benchmarks/oracle_gap.py src/metabo/weights/default.safetensors src/metabo/weights/wide.safetensors
+
+Prints a markdown table: one row per (dimensions, context size), the exact posterior's NLL and each model's
+(models narrower than the task are left out). Seeded: the same tasks for every model and every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+from metabo.model.io import load_model
+from metabo.normalise import context_loc_scale
+from metabo.priors.gp import PriorConfig, _kernel
+
+TASKS = 64
+QUERIES = 64
+MATERN52 = 2  # the prior's kernel code for Matérn-5/2
+
+
+def sample_tasks(d: int, n: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Inputs (B, n + Q, d), values (B, n + Q) and covariance (B, n + Q, n + Q) of ``TASKS`` GP tasks."""
+    prior, dt = PriorConfig(), torch.float64
+    x = torch.rand(TASKS, n + QUERIES, d, generator=g, dtype=dt)
+    ls = torch.exp(prior.lengthscale_log_mean + prior.lengthscale_log_std * torch.randn(TASKS, d, generator=g, dtype=dt))
+    ls = ls * math.sqrt(d)
+    low, high = prior.noise_log10_range
+    noise = 10 ** (low + (high - low) * torch.rand(TASKS, generator=g, dtype=dt) ** 2)
+    cov = _kernel(x, x, ls, torch.full((TASKS,), MATERN52)) + (noise[:, None, None] + 1e-8) * torch.eye(n + QUERIES,
+                                                                                                        dtype=dt)
+    y = (torch.linalg.cholesky(cov) @ torch.randn(TASKS, n + QUERIES, 1, generator=g, dtype=dt))[..., 0]
+    return x, y, cov
+
+
+def exact_nll(y: torch.Tensor, cov: torch.Tensor, n: int, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(B, Q) NLL of the query values under the exact posterior, on the context-standardised scale."""
+    chol = torch.linalg.cholesky(cov[:, :n, :n])
+    cross = cov[:, n:, :n]
+    mean = (cross @ torch.cholesky_solve(y[:, :n, None], chol))[..., 0]
+    reduction = (cross * torch.cholesky_solve(cross.transpose(1, 2), chol).transpose(1, 2)).sum(-1)
+    var = (torch.diagonal(cov[:, n:, n:], dim1=1, dim2=2) - reduction).clamp_min(1e-12)
+    z, m, s = (y[:, n:] - loc) / scale, (mean - loc) / scale, var.sqrt() / scale
+    return 0.5 * math.log(2 * math.pi) + torch.log(s) + 0.5 * ((z - m) / s) ** 2
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="+", help=".safetensors models (each with its JSON card)")
+    parser.add_argument("--dims", default="2,5,16,40")
+    parser.add_argument("--contexts", default="16,50,100")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    models = {Path(p).as_posix(): load_model(p).eval() for p in args.models}
+    print("| dimensions | context | exact posterior | " + " | ".join(f"`{p}`" for p in models) + " |")
+    print("|---:|---:|---:|" + "---:|" * len(models))
+    g = torch.Generator().manual_seed(args.seed)
+    for d in (int(v) for v in args.dims.split(",")):
+        for n in (int(v) for v in args.contexts.split(",")):
+            x, y, cov = sample_tasks(d, n, g)
+            loc, scale = context_loc_scale(y[:, :n])
+            z = (y[:, n:] - loc) / scale
+            keep = (z.abs() < 30).all(1)  # the models' targets are clamped at 30 (metabo.train.pretrain)
+            cells = [f"{exact_nll(y, cov, n, loc, scale)[keep].mean():.3f}"]
+            for model in models.values():
+                if d > model.cfg.max_dims:
+                    cells.append("")
+                    continue
+                with torch.no_grad():
+                    logits = model(x[:, :n].float(), ((y[:, :n] - loc) / scale).float(), x[:, n:].float())
+                    cells.append(f"{model.bar.nll(logits, z.float())[keep].mean():.3f}")
+            print(f"| {d} | {n} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
