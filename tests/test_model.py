@@ -230,21 +230,3 @@ def test_acquisition_head_scores_candidates_from_features_and_budget(model):
     assert not torch.allclose(nap_model.acquisition_scores(features, 0.0), nap_model.acquisition_scores(features, 1.0))
     with pytest.raises(ValueError, match="no learned acquisition head"):
         model.acquisition_scores(features, 0.5)
-
-
-def test_distances_per_input_start_where_the_model_was_and_ignore_padding(model):
-    from metabo.model.io import with_task_slots
-
-    per_dim = with_task_slots(model, 0, distance_per_dim_at=3).eval()
-    assert per_dim.cfg.distance_per_dim and not model.cfg.distance_per_dim
-    x, y, q = _data(d=3)
-    wider, wider_q = _data(d=model.cfg.max_dims, seed=1)[0], _data(d=model.cfg.max_dims, seed=1)[2]
-    with torch.no_grad():
-        # the same prediction at the width the bandwidths were scaled for, another one at any other width
-        torch.testing.assert_close(per_dim(x, y, q), model(x, y, q), atol=ATOL, rtol=0)
-        assert not torch.allclose(per_dim(wider, y, wider_q), model(wider, y, wider_q), atol=1e-3)
-        # a study's width is its own input count, not the padded width the prior's tasks arrive in
-        padded = torch.nn.functional.pad(x, (0, model.cfg.max_dims - 3))
-        padded_q = torch.nn.functional.pad(q, (0, model.cfg.max_dims - 3))
-        torch.testing.assert_close(per_dim(padded, y, padded_q, n_dims=torch.tensor([3, 3])), per_dim(x, y, q))
-        assert not torch.allclose(per_dim(padded, y, padded_q), per_dim(x, y, q), atol=1e-3)

@@ -65,8 +65,6 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     _check_base(args.init)
     if not 0.0 <= args.small_context_prob <= 1.0:
         raise ValueError(f"--small-context-prob must be in [0, 1], got {args.small_context_prob}")
-    if args.distance_per_dim_at is not None and args.init is None:
-        raise ValueError("--distance-per-dim-at needs --init (the model whose bandwidths it rescales)")
     cfg = TrainConfig(
         steps=args.steps,
         seed=args.seed,
@@ -83,7 +81,6 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         related_prob=args.related_prob,
         max_related=args.max_related,
         init=args.init,
-        distance_per_dim_at=args.distance_per_dim_at,
         small_context_prob=args.small_context_prob,
     )
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -216,9 +213,6 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--init", default=None,
                      help="start from this .safetensors model (its architecture and bucket borders; its input "
                           "widened to --max-dims where that is wider)")
-    pre.add_argument("--distance-per-dim-at", type=positive_int, default=None, metavar="WIDTH",
-                     help="with --init: divide the attention's squared distances by the study's input count, the "
-                          "bandwidths scaled so the starting model's bias is unchanged for studies of WIDTH inputs")
     pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=_cmd_pretrain)

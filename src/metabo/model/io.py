@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -195,15 +194,13 @@ def stamp_card(path: str | Path, by: str, force: bool = False) -> dict[str, Any]
 
 
 def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = None,
-                    acquisition_head: bool | None = None, distance_per_dim_at: int | None = None) -> TNPModel:
+                    acquisition_head: bool | None = None) -> TNPModel:
     """A trainable copy of ``model`` with ``task_slots`` task slots and (optionally) a wider input.
 
     New task embeddings start at zero and new input columns with zero weights, so with the same input width the
     copy predicts exactly as ``model`` does until it is trained (fine-tuning and multi-task pretraining start
     here). A wider input also changes the distance bias, so a widened copy needs fine-tuning. A new learned
-    acquisition head (``acquisition_head=True``) starts at random. ``distance_per_dim_at=w`` turns on
-    ``ModelConfig.distance_per_dim`` with the bandwidths scaled by w, so the copy's distance bias is the original's
-    for studies of w inputs.
+    acquisition head (``acquisition_head=True``) starts at random.
     """
     import copy
 
@@ -217,20 +214,11 @@ def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = Non
         cfg.max_dims = max_dims
     if acquisition_head is not None:
         cfg.acquisition_head = acquisition_head
-    if distance_per_dim_at is not None and not cfg.distance_per_dim:
-        if not cfg.distance_bias:
-            raise ValueError("this model has no distance bias to divide by the input count")
-        cfg.distance_per_dim = True
-    else:
-        distance_per_dim_at = None
     new = TNPModel(cfg, model.bar.borders.detach().clone())
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     old_w = state["embed_x.0.weight"]
     if old_w.shape[1] < cfg.max_dims:
         state["embed_x.0.weight"] = torch.cat([old_w, old_w.new_zeros(old_w.shape[0], cfg.max_dims - old_w.shape[1])], 1)
-    if distance_per_dim_at is not None:
-        for key in [k for k in state if k.endswith("log_bandwidth")]:
-            state[key] = state[key] + math.log(distance_per_dim_at)
     if "embed_task.weight" in state and new.embed_task is not None:
         w = new.embed_task.weight.detach().clone()
         w[: state["embed_task.weight"].shape[0]] = state["embed_task.weight"]

@@ -34,9 +34,6 @@ class ModelConfig:
     n_buckets: int = 1000  # bars of the predictive distribution
     max_context: int = 200  # own points the serving context holds (the rest subsampled)
     distance_bias: bool = True  # attention biased by squared input distance, one bandwidth per head
-    # The squared distance divided by the study's input count, so one bandwidth means the same smoothness at any
-    # width (as the prior's lengthscales grow with sqrt(d)); otherwise, in 40 dimensions every point is "far".
-    distance_per_dim: bool = False
     task_slots: int = 0  # 0: single-task model; k > 0: slot 0 is the target study, 1..k-1 related studies
     acquisition_head: bool = False  # a learned acquisition function (NAP), trained by metabo.train.nap
 
@@ -116,7 +113,6 @@ class ContextCache:
     values: list[Tensor] = field(default_factory=list)
     mask: Tensor | None = None  # (B, 1, 1, C+1) additive key mask (0: attend, -inf: padding); None: no padding
     x: Tensor | None = None  # (B, C, max_dims) padded context inputs, (1, C, max_dims) if every row shares them
-    dist_scale: Tensor | None = None  # (B, 1, 1) 1 / input count of each row (``distance_per_dim`` models only)
 
 
 class TNPModel(nn.Module):
@@ -162,7 +158,7 @@ class TNPModel(nn.Module):
         return self.embed_task is not None
 
     def encode_context(self, x_ctx: Tensor, y_ctx: Tensor, ctx_mask: Tensor | None = None,
-                       ctx_task: Tensor | None = None, n_dims: Tensor | None = None) -> ContextCache:
+                       ctx_task: Tensor | None = None) -> ContextCache:
         """Run the context half once.
 
         Args:
@@ -171,7 +167,6 @@ class TNPModel(nn.Module):
             ctx_mask: optional (B, C) boolean, True for real points; False entries are ignored (padding).
             ctx_task: optional (B, C) task slots (0: the target study, 1..task_slots-1: related studies);
                 ``None`` means every point is the target's. Only multi-task models accept nonzero slots.
-            n_dims: optional (B,) inputs each row's study uses, for ``distance_per_dim`` models; ``None``: d.
         """
         b = x_ctx.shape[0]
         x_pad = self._pad_x(x_ctx)
@@ -195,10 +190,7 @@ class TNPModel(nn.Module):
         # computed once for all of them.
         shared_x = b > 1 and bool((x_pad == x_pad[:1]).all())
         cache = ContextCache(mask=attn_mask, x=x_pad[:1] if shared_x else x_pad)
-        if self.cfg.distance_per_dim:
-            width = torch.full((b,), float(x_ctx.shape[-1])) if n_dims is None else n_dims.to(x_pad.dtype)
-            cache.dist_scale = (1.0 / width.clamp_min(1.0)).reshape(b, 1, 1)
-        sq = self._sq_dist(x_pad, x_pad, null_rows=True, scale=cache.dist_scale)
+        sq = self._sq_dist(x_pad, x_pad, null_rows=True)
         for i, block in enumerate(self.blocks):
             if i + 1 < len(self.blocks):
                 h, k, v = block.forward_context(h, attn_mask, sq)
@@ -216,7 +208,7 @@ class TNPModel(nn.Module):
         """
         x_pad = self._pad_x(x_cand)
         h = self.embed_x(x_pad)
-        sq = self._sq_dist(x_pad, cache.x, null_rows=False, scale=cache.dist_scale)
+        sq = self._sq_dist(x_pad, cache.x, null_rows=False)
         for block, k, v in zip(self.blocks, cache.keys, cache.values):
             h = block.forward_candidates(h, k, v, cache.mask, sq)
         return self.norm_out(h)
@@ -233,9 +225,8 @@ class TNPModel(nn.Module):
         frac = frac.reshape(-1, 1, 1).expand(features.shape[0], features.shape[1], 1)
         return self.acq_head(torch.cat([features, frac], dim=-1))[..., 0]
 
-    def _sq_dist(self, xq: Tensor, xc: Tensor | None, null_rows: bool, scale: Tensor | None = None) -> Tensor | None:
-        """Squared distances (B, Q(+1), C+1) with zero distance to the null token (and for its own row), times
-        ``scale`` (B, 1, 1) where given."""
+    def _sq_dist(self, xq: Tensor, xc: Tensor | None, null_rows: bool) -> Tensor | None:
+        """Squared distances (B, Q(+1), C+1) with zero distance to the null token (and for its own row)."""
         if not self.cfg.distance_bias or xc is None:
             return None
         if xc.shape[0] < xq.shape[0]:
@@ -244,11 +235,9 @@ class TNPModel(nn.Module):
             xq = xq.expand(xc.shape[0], -1, -1)
         sq = torch.cdist(xq, xc, compute_mode="use_mm_for_euclid_dist").pow(2) if xc.shape[1] else xq.new_zeros(
             xq.shape[0], xq.shape[1], 0)
-        if scale is not None:
-            sq = sq * scale
         sq = F.pad(sq, (1, 0))
         return F.pad(sq, (0, 0, 1, 0)) if null_rows else sq
 
     def forward(self, x_ctx: Tensor, y_ctx: Tensor, x_cand: Tensor, ctx_mask: Tensor | None = None,
-                ctx_task: Tensor | None = None, n_dims: Tensor | None = None) -> Tensor:
-        return self.predict_logits(self.encode_context(x_ctx, y_ctx, ctx_mask, ctx_task, n_dims), x_cand)
+                ctx_task: Tensor | None = None) -> Tensor:
+        return self.predict_logits(self.encode_context(x_ctx, y_ctx, ctx_mask, ctx_task), x_cand)

@@ -53,7 +53,6 @@ class TrainConfig:
     max_related: int = 128  # related points per task, at most
     task_slots: int = 8  # slot 0: the target; 1..7: related studies (used when related_prob > 0)
     init: str | None = None  # start from this model's weights (its borders and architecture)
-    distance_per_dim_at: int | None = None  # with init: divide distances by the input count (with_task_slots)
     model: ModelConfig = field(default_factory=ModelConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
 
@@ -137,7 +136,7 @@ def heldout_nll(model: TNPModel, batches: list[tuple[str, TaskBatch]]) -> dict[s
     with torch.no_grad():
         for key, batch in batches:
             x, y, task, y_q = model_inputs(batch, g, model.cfg.task_slots)
-            logits = model(x, y, batch.x_qry, ctx_task=task, n_dims=batch.n_dims)
+            logits = model(x, y, batch.x_qry, ctx_task=task)
             out[key] = float(model.bar.nll(logits, y_q).mean())
     model.train()
     out["mean"] = sum(out.values()) / len(out)
@@ -171,7 +170,7 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
     def losses(step: int, rng: torch.Generator) -> Iterator[torch.Tensor]:
         batch = _sample_batch(prior, cfg, rng)
         x_ctx, y_ctx, ctx_task, y_q = model_inputs(batch, rng, model.cfg.task_slots)
-        logits = model(x_ctx, y_ctx, batch.x_qry, ctx_task=ctx_task, n_dims=batch.n_dims)
+        logits = model(x_ctx, y_ctx, batch.x_qry, ctx_task=ctx_task)
         yield model.bar.nll(logits, y_q).mean()
 
     def card(state: LoopState) -> dict[str, Any]:
@@ -207,7 +206,6 @@ def _initial_model(cfg: TrainConfig, prior: GPPrior) -> TNPModel:
 
     base = load_model(cfg.init)
     model = with_task_slots(base, max(task_slots, base.cfg.task_slots),
-                            max_dims=max(base.cfg.max_dims, cfg.prior.max_dims),
-                            distance_per_dim_at=cfg.distance_per_dim_at)
+                            max_dims=max(base.cfg.max_dims, cfg.prior.max_dims))
     cfg.model = model.cfg
     return model
