@@ -63,8 +63,6 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.d_model % args.heads:
         raise ValueError(f"--d-model {args.d_model} must be a multiple of --heads {args.heads}")
     _check_base(args.init)
-    if not 0.0 <= args.small_context_prob <= 1.0:
-        raise ValueError(f"--small-context-prob must be in [0, 1], got {args.small_context_prob}")
     cfg = TrainConfig(
         steps=args.steps,
         seed=args.seed,
@@ -81,7 +79,6 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         related_prob=args.related_prob,
         max_related=args.max_related,
         init=args.init,
-        small_context_prob=args.small_context_prob,
     )
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = pretrain(cfg, args.out, resume=args.resume, command=command, progress=not args.no_progress)
@@ -195,8 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--layers", type=positive_int, default=4)
     pre.add_argument("--heads", type=positive_int, default=4)
     pre.add_argument("--dims-power", type=float, default=1.5, help="> 1 favours tasks with fewer active dimensions")
-    pre.add_argument("--small-context-prob", type=float, default=TrainConfig.small_context_prob,
-                     help="share of batches whose context has at most 64 points (the rest: up to 200)")
     pre.add_argument("--max-dims", type=positive_int, default=16,
                      help="encoded input width of the model and of the prior's tasks; with --init, the starting "
                           "model is widened to it (new inputs start at zero weight)")
