@@ -9,7 +9,8 @@ the context, as serving does); the gap is what training could still gain on that
     python benchmarks/oracle_gap.py src/metabo/weights/default.safetensors src/metabo/weights/wide.safetensors
 
 Prints a markdown table: one row per (dimensions, context size), the exact posterior's NLL and each model's
-(models narrower than the task are left out). Seeded: the same tasks for every model and every run.
+(models narrower than the task are left out); ``--plot FILE.png`` also draws each model's gap to the exact
+posterior against the context size, one line per dimension. Seeded: the same tasks for every model and run.
 """
 
 from __future__ import annotations
@@ -58,29 +59,58 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help=".safetensors models (each with its JSON card)")
     parser.add_argument("--dims", default="2,5,16,40")
-    parser.add_argument("--contexts", default="16,50,100")
+    parser.add_argument("--contexts", default="8,16,32,50,100,150")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", default=None, help="write the gap against the context size to this PNG")
     args = parser.parse_args()
     torch.set_num_threads(1)
     models = {Path(p).as_posix(): load_model(p).eval() for p in args.models}
     print("| dimensions | context | exact posterior | " + " | ".join(f"`{p}`" for p in models) + " |")
     print("|---:|---:|---:|" + "---:|" * len(models))
     g = torch.Generator().manual_seed(args.seed)
+    gaps: dict[tuple[str, int], list[tuple[int, float]]] = {}  # (model, dimensions) -> (context, gap)
     for d in (int(v) for v in args.dims.split(",")):
         for n in (int(v) for v in args.contexts.split(",")):
             x, y, cov = sample_tasks(d, n, g)
             loc, scale = context_loc_scale(y[:, :n])
             z = (y[:, n:] - loc) / scale
             keep = (z.abs() < 30).all(1)  # the models' targets are clamped at 30 (metabo.train.pretrain)
-            cells = [f"{exact_nll(y, cov, n, loc, scale)[keep].mean():.3f}"]
-            for model in models.values():
+            exact = float(exact_nll(y, cov, n, loc, scale)[keep].mean())
+            cells = [f"{exact:.3f}"]
+            for name, model in models.items():
                 if d > model.cfg.max_dims:
                     cells.append("")
                     continue
                 with torch.no_grad():
                     logits = model(x[:, :n].float(), ((y[:, :n] - loc) / scale).float(), x[:, n:].float())
-                    cells.append(f"{model.bar.nll(logits, z.float())[keep].mean():.3f}")
+                    nll = float(model.bar.nll(logits, z.float())[keep].mean())
+                cells.append(f"{nll:.3f}")
+                gaps.setdefault((name, d), []).append((n, nll - exact))
             print(f"| {d} | {n} | " + " | ".join(cells) + " |", flush=True)
+    if args.plot:
+        plot_gaps(gaps, args.plot)
+
+
+def plot_gaps(gaps: dict[tuple[str, int], list[tuple[int, float]]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({name for name, _ in gaps})
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for (model, d), points in sorted(gaps.items(), key=lambda item: item[0][1]):
+            if model == name:
+                ax.plot(*zip(*points), marker="o", label=f"{d} dimensions")
+        ax.set_title(Path(name).name)
+        ax.set_xlabel("context points")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0][0].set_ylabel("NLL above the exact posterior (nats)")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":
