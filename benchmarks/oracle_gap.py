@@ -23,7 +23,7 @@ import torch
 
 from metabo.model.io import load_model
 from metabo.normalise import context_loc_scale
-from metabo.priors.gp import PriorConfig, _kernel
+from metabo.priors.gp import PriorConfig, stationary_kernel
 
 TASKS = 64
 QUERIES = 64
@@ -34,12 +34,12 @@ def sample_tasks(d: int, n: int, g: torch.Generator) -> tuple[torch.Tensor, ...]
     """Inputs (B, n + Q, d), values (B, n + Q) and covariance (B, n + Q, n + Q) of ``TASKS`` GP tasks."""
     prior, dt = PriorConfig(), torch.float64
     x = torch.rand(TASKS, n + QUERIES, d, generator=g, dtype=dt)
-    ls = torch.exp(prior.lengthscale_log_mean + prior.lengthscale_log_std * torch.randn(TASKS, d, generator=g, dtype=dt))
-    ls = ls * math.sqrt(d)
+    z = torch.randn(TASKS, d, generator=g, dtype=dt)
+    ls = torch.exp(prior.lengthscale_log_mean + prior.lengthscale_log_std * z) * math.sqrt(d)
     low, high = prior.noise_log10_range
     noise = 10 ** (low + (high - low) * torch.rand(TASKS, generator=g, dtype=dt) ** 2)
-    cov = _kernel(x, x, ls, torch.full((TASKS,), MATERN52)) + (noise[:, None, None] + 1e-8) * torch.eye(n + QUERIES,
-                                                                                                        dtype=dt)
+    nugget = (noise[:, None, None] + 1e-8) * torch.eye(n + QUERIES, dtype=dt)
+    cov = stationary_kernel(x, x, ls, torch.full((TASKS,), MATERN52)) + nugget
     y = (torch.linalg.cholesky(cov) @ torch.randn(TASKS, n + QUERIES, 1, generator=g, dtype=dt))[..., 0]
     return x, y, cov
 

@@ -65,7 +65,7 @@ def _kumaraswamy(x: Tensor, a: Tensor, b: Tensor) -> Tensor:
     return 1 - (1 - x**a) ** b
 
 
-def _kernel(x1: Tensor, x2: Tensor, ls: Tensor, kind: Tensor) -> Tensor:
+def stationary_kernel(x1: Tensor, x2: Tensor, ls: Tensor, kind: Tensor) -> Tensor:
     """Stationary kernel with per-task ARD lengthscales; ``kind`` in {0: M1/2, 1: M3/2, 2: M5/2, 3: RBF}."""
     a = x1 / ls[:, None, :]
     b = x2 / ls[:, None, :]
@@ -133,7 +133,8 @@ class GPPrior:
         n_global = n_ctx - n_local
         x_a = mask_inactive(rand(B, n_global, D))
         jitter = 1e-8
-        k_aa = _kernel(features(x_a), features(x_a), ls, kind) + (noise_var[:, None, None] + jitter) * torch.eye(n_global, dtype=dt)
+        nugget = (noise_var[:, None, None] + jitter)
+        k_aa = stationary_kernel(features(x_a), features(x_a), ls, kind) + nugget * torch.eye(n_global, dtype=dt)
         z_a = randn(B, n_global, 1)
         y_a = (torch.linalg.cholesky(k_aa) @ z_a)[..., 0] if n_global else torch.zeros(B, 0, dtype=dt)
         y_a = y_a + self._trend(x_a, active, g, B)
@@ -149,7 +150,7 @@ class GPPrior:
         x_rel = mask_inactive(rand(B, n_related, D))
         x_all = torch.cat([x_ctx, x_q, x_rel], dim=1)
         n_all = x_all.shape[1]
-        k_all = _kernel(features(x_all), features(x_all), ls, kind) + (noise_var[:, None, None] + jitter) * torch.eye(n_all, dtype=dt)
+        k_all = stationary_kernel(features(x_all), features(x_all), ls, kind) + nugget * torch.eye(n_all, dtype=dt)
         chol = torch.linalg.cholesky(k_all)
         z = torch.cat([z_a, randn(B, n_all - n_global, 1)], dim=1)
         y_all = (chol @ z)[..., 0]
@@ -158,7 +159,8 @@ class GPPrior:
         rel = None
         if n_related:
             y_all, y_base_rel = y_all[:, : n_all - n_related], y_all[:, n_all - n_related :]
-            rel = self._related(x_rel, y_base_rel, n_related_studies, lambda x: _kernel(features(x), features(x), ls, kind),
+            rel = self._related(x_rel, y_base_rel, n_related_studies,
+                                lambda x: stationary_kernel(features(x), features(x), ls, kind),
                                 noise_var, g)
             n_all -= n_related
         # Stage-A values are unchanged by construction (same leading Cholesky block and same z_a).
