@@ -4,6 +4,7 @@ to the same weights bit for bit; the model's inputs are laid out by ``metabo.con
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,17 @@ def test_init_widens_the_starting_model_to_the_priors_input_width(runs, tmp_path
     narrow, wide = load_model(base), load_model(out)
     assert narrow.cfg.max_dims == 4 and wide.cfg.max_dims == 6
     assert torch.equal(wide.bar.borders, narrow.bar.borders)
+
+
+def test_pretraining_runs_on_the_device_asked_for(tmp_path, monkeypatch):
+    import metabo.train.loop as loop
+
+    with pytest.raises(ValueError, match="sees no CUDA GPU") if not torch.cuda.is_available() else nullcontext():
+        pretrain(tiny_train_config(steps=1, snapshot_every=0, device="cuda"), tmp_path / "gpu", progress=False)
+    # "auto" on a machine without a GPU trains on the CPU, as "cpu" does, and writes the same model
+    monkeypatch.setattr(loop.torch.cuda, "is_available", lambda: False)
+    auto = load_model(pretrain(tiny_train_config(steps=2, snapshot_every=0), tmp_path / "auto", progress=False))
+    cpu = load_model(pretrain(tiny_train_config(steps=2, snapshot_every=0, device="cpu"), tmp_path / "cpu",
+                              progress=False))
+    for (name, a), (_, b) in zip(auto.state_dict().items(), cpu.state_dict().items()):
+        assert torch.equal(a, b), name

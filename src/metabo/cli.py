@@ -79,8 +79,10 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         related_prob=args.related_prob,
         max_related=args.max_related,
         init=args.init,
+        device=args.device,
     )
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    print(f"metabo pretrain: training on {describe_device(resolve_device(cfg.device))}")
     out = pretrain(cfg, args.out, resume=args.resume, command=command, progress=not args.no_progress)
     print(f"model written to {out} (card: {out.with_suffix('.json')})")
     return 0
@@ -208,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--init", default=None,
                      help="start from this .safetensors model (its architecture and bucket borders; its input "
                           "widened to --max-dims where that is wider)")
+    pre.add_argument("--device", choices=("auto", "cpu", "cuda"), default=TrainConfig.device,
+                     help="auto: the GPU where torch sees one, else the CPU (tasks are drawn on the CPU either way)")
     pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=_cmd_pretrain)

@@ -2,8 +2,9 @@
 
 This module supplies the task sampler (context sizes, related studies for the multi-task prior), the loss (the
 bar distribution's NLL of the query targets), the held-out NLL per context size and the learning-rate schedule
-(linear warm-up, then cosine to a tenth); ``metabo.train.loop`` runs them, with checkpoints and resume. A run
-lives in one folder:
+(linear warm-up, then cosine to a tenth); ``metabo.train.loop`` runs them, with checkpoints and resume. Training
+runs on ``TrainConfig.device`` (a GPU where torch sees one, by default); tasks are drawn on the CPU and each batch
+is moved to the device once. A run lives in one folder:
 
 * ``checkpoint.safetensors`` / ``checkpoint.json``: model, optimiser and RNG state, written atomically every
   ``checkpoint_every`` steps; ``--resume`` continues from it bit-for-bit on the same machine.
@@ -25,7 +26,7 @@ from metabo.context import join_batch
 from metabo.model.transformer import ModelConfig, TNPModel
 from metabo.normalise import context_loc_scale
 from metabo.priors.gp import GPPrior, PriorConfig, TaskBatch
-from metabo.train.loop import LoopConfig, LoopState, setup_torch, train
+from metabo.train.loop import LoopConfig, LoopState, model_device, resolve_device, setup_torch, train
 
 
 TARGET_CLAMP = 30.0
@@ -53,6 +54,7 @@ class TrainConfig:
     max_related: int = 128  # related points per task, at most
     task_slots: int = 8  # slot 0: the target; 1..7: related studies (used when related_prob > 0)
     init: str | None = None  # start from this model's weights (its borders and architecture)
+    device: str = "auto"  # "auto" (CUDA where available, else the CPU), "cpu" or "cuda"; tasks are drawn on the CPU
     model: ModelConfig = field(default_factory=ModelConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
 
@@ -128,6 +130,13 @@ def _sample_batch(prior: GPPrior, cfg: TrainConfig, g: torch.Generator) -> TaskB
     return prior.sample(_batch_size(cfg, n_ctx, n_rel), n_ctx, cfg.n_query, g, n_rel, n_studies)
 
 
+def task_loss(model: TNPModel, batch: TaskBatch, g: torch.Generator) -> torch.Tensor:
+    """(B, Q) NLL of a batch's query targets, its tensors moved to the model's device."""
+    device = model_device(model)
+    x, y, task, y_q = (None if t is None else t.to(device) for t in model_inputs(batch, g, model.cfg.task_slots))
+    return model.bar.nll(model(x, y, batch.x_qry.to(device), ctx_task=task), y_q)
+
+
 def heldout_nll(model: TNPModel, batches: list[tuple[str, TaskBatch]]) -> dict[str, float]:
     """Mean NLL of each held-out batch's query targets (and their mean), the model left in training mode."""
     model.eval()
@@ -135,9 +144,7 @@ def heldout_nll(model: TNPModel, batches: list[tuple[str, TaskBatch]]) -> dict[s
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for key, batch in batches:
-            x, y, task, y_q = model_inputs(batch, g, model.cfg.task_slots)
-            logits = model(x, y, batch.x_qry, ctx_task=task)
-            out[key] = float(model.bar.nll(logits, y_q).mean())
+            out[key] = float(task_loss(model, batch, g).mean())
     model.train()
     out["mean"] = sum(out.values()) / len(out)
     return out
@@ -160,7 +167,7 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
     run_dir = Path(run_dir)
     setup_torch(cfg.seed, cfg.threads)
     prior = GPPrior(cfg.prior)
-    model = _initial_model(cfg, prior)
+    model = _initial_model(cfg, prior).to(resolve_device(cfg.device))
     g = torch.Generator().manual_seed(cfg.seed)
     g_val = torch.Generator().manual_seed(cfg.seed + 104729)
     val_batches = [(str(n), prior.sample(64, n, 64, g_val)) for n in (0, 2, 8, 32, 100, 200)]
@@ -168,10 +175,7 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
         val_batches += [(f"{n}+rel{r}", prior.sample(64, n, 64, g_val, r, 3)) for n, r in ((0, 64), (2, 64), (8, 64))]
 
     def losses(step: int, rng: torch.Generator) -> Iterator[torch.Tensor]:
-        batch = _sample_batch(prior, cfg, rng)
-        x_ctx, y_ctx, ctx_task, y_q = model_inputs(batch, rng, model.cfg.task_slots)
-        logits = model(x_ctx, y_ctx, batch.x_qry, ctx_task=ctx_task)
-        yield model.bar.nll(logits, y_q).mean()
+        yield task_loss(model, _sample_batch(prior, cfg, rng), rng).mean()
 
     def card(state: LoopState) -> dict[str, Any]:
         return {
