@@ -102,8 +102,9 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     corpus = load_corpus(sources, target_space=target_space, yahpo_n_configs=args.yahpo_n_configs,
                          seed=args.seed)
     cfg = FinetuneConfig(max_minutes=args.max_minutes, max_steps=args.max_steps, seed=args.seed,
-                         threads=args.threads, lr=args.lr, patience=args.patience)
+                         threads=args.threads, lr=args.lr, patience=args.patience, device=args.device)
     command = "metabo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    print(f"metabo finetune: training on {describe_device(resolve_device(cfg.device))}")
     label = ", ".join(s if isinstance(s, str) else f"{s[0]} ({s[1]})" for s in sources)
     result = finetune(corpus, args.out, base=args.base, target_space=target_space, cfg=cfg,
                       progress=not args.no_progress, command=command, corpus_label=label)
@@ -230,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--patience", type=positive_int, default=8, help="evaluations without improvement before stopping")
     fin.add_argument("--seed", type=int, default=0)
     fin.add_argument("--threads", type=positive_int, default=2)
+    fin.add_argument("--device", choices=("auto", "cpu", "cuda"), default=FinetuneConfig.device,
+                     help="auto: the GPU where torch sees one, else the CPU (tasks are drawn on the CPU either way)")
     fin.add_argument("--no-progress", action="store_true")
     fin.set_defaults(func=_cmd_finetune)
 

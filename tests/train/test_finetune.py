@@ -73,3 +73,23 @@ def test_a_tiny_run_writes_model_card_and_curve(tmp_path):
     assert card["best_step"] == result.best_step and card["finetune_config"]["transform"]["power"] is True
     assert card["corpus"]["n_studies"] == 4 and card["corpus"]["label"] == "unit"
     assert result.path.with_suffix(".curve.png").exists()
+
+
+def test_fine_tuning_runs_on_the_device_asked_for(tmp_path, monkeypatch):
+    import pytest
+
+    import metabo.train.loop as loop
+
+    base = save_model(make_tiny_model(0), tmp_path / "base.safetensors", {"name": "tiny"})
+    small = dict(max_steps=2, eval_every=2, tasks_per_batch=2, n_query=4, max_own_context=4, max_related=8,
+                 threads=1, patience=100)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="sees no CUDA GPU"):
+            finetune(past_studies(4), tmp_path / "gpu.safetensors", base=base,
+                     cfg=FinetuneConfig(**small, device="cuda"), progress=False)
+    # "auto" without a GPU is the CPU, and the CPU run is the same run whichever way it was asked for
+    monkeypatch.setattr(loop.torch.cuda, "is_available", lambda: False)
+    runs = [finetune(past_studies(4), tmp_path / f"{device}.safetensors", base=base,
+                     cfg=FinetuneConfig(**small, device=device), progress=False) for device in ("auto", "cpu")]
+    auto, cpu = (load_model(r.path).state_dict() for r in runs)
+    assert all(torch.equal(auto[k], cpu[k]) for k in auto)

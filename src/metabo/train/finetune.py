@@ -30,7 +30,7 @@ from metabo.model.io import load_model, read_card, with_task_slots
 from metabo.model.transformer import TNPModel
 from metabo.normalise import DEFAULT_TRANSFORM, ObjectiveTransform, ValueTransformConfig
 from metabo.space import SearchSpaceEncoder
-from metabo.train.loop import LoopConfig, LoopState, setup_torch, train
+from metabo.train.loop import LoopConfig, LoopState, model_device, resolve_device, setup_torch, train
 from metabo.train.pretrain import TARGET_CLAMP
 
 DEFAULT_TASK_SLOTS = 8
@@ -54,6 +54,7 @@ class FinetuneConfig:
     patience: int = 8  # validations without improvement before stopping early
     seed: int = 0
     threads: int = 2  # torch threads
+    device: str = "auto"  # "auto" (CUDA where available, else the CPU), "cpu" or "cuda"; tasks are drawn on the CPU
     transform: ValueTransformConfig = DEFAULT_TRANSFORM  # its for_past_values() normalises every study
 
 
@@ -129,7 +130,8 @@ def _collate(tasks: Sequence[_Task]) -> tuple[torch.Tensor, ...]:
 
 
 def _loss(model: TNPModel, tasks: Sequence[_Task]) -> torch.Tensor:
-    xc, yc, sc, mc, xq, yq, mq = _collate(tasks)
+    device = model_device(model)
+    xc, yc, sc, mc, xq, yq, mq = (t.to(device) for t in _collate(tasks))
     logits = model(xc, yc, xq, ctx_mask=mc, ctx_task=sc)
     nll = model.bar.nll(logits, yq)
     return (nll * mq).sum() / mq.sum()
@@ -193,7 +195,7 @@ def finetune(corpus: Sequence[PastStudy], out: str | Path, base: str | Path | No
     base_model = load_model(base)
     n_dims = SearchSpaceEncoder(space).n_dims
     model = with_task_slots(base_model, max(DEFAULT_TASK_SLOTS, base_model.cfg.task_slots),
-                            max_dims=max(n_dims, base_model.cfg.max_dims))
+                            max_dims=max(n_dims, base_model.cfg.max_dims)).to(resolve_device(cfg.device))
     n_slots = model.cfg.task_slots
 
     train_tasks = _TaskSampler(train_studies, train_studies, cfg, n_slots)
