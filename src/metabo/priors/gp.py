@@ -133,7 +133,7 @@ class GPPrior:
         n_global = n_ctx - n_local
         x_a = mask_inactive(rand(B, n_global, D))
         jitter = 1e-8
-        nugget = (noise_var[:, None, None] + jitter)
+        nugget = noise_var[:, None, None] + jitter
         k_aa = stationary_kernel(features(x_a), features(x_a), ls, kind) + nugget * torch.eye(n_global, dtype=dt)
         z_a = randn(B, n_global, 1)
         y_a = (torch.linalg.cholesky(k_aa) @ z_a)[..., 0] if n_global else torch.zeros(B, 0, dtype=dt)
