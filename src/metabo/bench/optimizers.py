@@ -182,8 +182,6 @@ _SPECS = [
                   lambda run: default_model_path()),
     OptimizerSpec("metabo-start10", _metabo(n_startup_trials=10), _default_model),
     OptimizerSpec("metabo-refine10", _metabo(search=CandidateSearchConfig(refine_steps=10)), _default_model),
-    OptimizerSpec("metabo-pi", _metabo(acquisition="pi"), _default_model),
-    OptimizerSpec("metabo-ucb", _metabo(acquisition="ucb"), _default_model),
     OptimizerSpec("metabo-nocompress", _metabo(transform=ValueTransformConfig(compress_worse=False)), _default_model),
     OptimizerSpec("metabo-noclip", _metabo(transform=ValueTransformConfig(clip_worse=0.0)), _default_model),
     OptimizerSpec("metabo-repeats", _metabo(search=CandidateSearchConfig(min_distance=0.0)), _default_model),
