@@ -51,7 +51,8 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from metabo import context as ctx
-from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_SEARCH, TRANSFER_SEARCH, Acquisition,
+from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_SEARCH, TRANSFER_SEARCH, WIDE_SEARCH,
+                                WIDE_SPACE_DIMS, Acquisition,
                                 AcquisitionKind, CandidateSearchConfig, FeasibilityWeighted, make_acquisition,
                                 optimize_acquisition)
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
@@ -153,7 +154,9 @@ class TNPSampler(BaseSampler):
             ``min_distance``, the spacing that stops the search from re-proposing evaluated points. Default:
             ``CandidateSearchConfig()``, or with related studies ``metabo.acquisition.TRANSFER_SEARCH`` (which
             also proposes copies of the best points moved onto the bounds); with several objectives, either with
-            ``metabo.acquisition.MULTI_OBJECTIVE_SEARCH``'s pool and refinement (gradient steps with a line search).
+            ``metabo.acquisition.MULTI_OBJECTIVE_SEARCH``'s pool and refinement (gradient steps with a line search),
+            and with one objective in spaces of more than 16 encoded coordinates with
+            ``metabo.acquisition.WIDE_SEARCH``'s refinement (more starts and steps, with a line search).
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
         constraints_func: deprecated in Optuna 5 and accepted as Optuna's samplers accept it: a function of a
             trial returning its constraint values (feasible when all are <= 0), stored after each trial. Prefer
@@ -197,6 +200,7 @@ class TNPSampler(BaseSampler):
             raise TypeError(f"search must be a metabo.acquisition.CandidateSearchConfig, got {type(search).__name__}")
         # By default, studies with several objectives search their own way; a search the user gives is kept.
         self._search_several = replace(search, **MULTI_OBJECTIVE_SEARCH) if default_search else search
+        self._search_wide = replace(search, **WIDE_SEARCH) if default_search else search
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
         # Without a model named, a space wider than the shipped model's input takes its 64-input counterpart.
         self._model_by_width = model is None
@@ -420,7 +424,7 @@ class TNPSampler(BaseSampler):
             seeds = related[1] if related is not None else None
             suggestion = optimize_acquisition(cache, acquisition, subspace, incumbents,
                                               subspace.nearby(x_seen, self._search.min_distance), self._rng, seeds,
-                                              self._search_for(own))
+                                              self._search_for(own, len(subspace.dims)))
             if len(contexts) == 1:
                 return subspace.to_full(suggestion.x[None])[0], suggestion.logits[None]
             x_next = subspace.to_full(suggestion.x[None])[0]
@@ -429,10 +433,13 @@ class TNPSampler(BaseSampler):
             logits = self.model.predict_logits(cache, chosen[None])[:, 0]
         return x_next, logits
 
-    def _search_for(self, own: Outcomes) -> CandidateSearchConfig:
-        """The candidate search for this suggestion: the configured one; by default, with several objectives,
-        ``MULTI_OBJECTIVE_SEARCH``'s pool and refinement."""
-        return self._search_several if own.n_objectives > 1 else self._search
+    def _search_for(self, own: Outcomes, n_dims: int) -> CandidateSearchConfig:
+        """The candidate search for this suggestion in ``n_dims`` coordinates: the configured one; by default,
+        with several objectives ``MULTI_OBJECTIVE_SEARCH``'s pool and refinement, and otherwise in spaces of more
+        than ``WIDE_SPACE_DIMS`` coordinates ``WIDE_SEARCH``'s refinement."""
+        if own.n_objectives > 1:
+            return self._search_several
+        return self._search_wide if n_dims > WIDE_SPACE_DIMS else self._search
 
     def _acquisition(self, own: Outcomes) -> Acquisition:
         """What to maximise: the configured acquisition for one objective; log-EHVI (ParEGO beyond three

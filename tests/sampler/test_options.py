@@ -151,3 +151,22 @@ def test_bench_variants_change_only_the_options_they_name():
     assert options("metabo-nocompress") == (ValueTransformConfig(compress_worse=False), CandidateSearchConfig())
     assert options("metabo-refine10") == (DEFAULT_TRANSFORM, CandidateSearchConfig(refine_steps=10))
     assert options("metabo-repeats") == (DEFAULT_TRANSFORM, CandidateSearchConfig(min_distance=0.0))
+
+
+@pytest.mark.parametrize("n_params, search, expected", [
+    (20, None, (8, 10, 5)),  # a wide space: more starts, more steps, a line search
+    (16, None, (4, 2, 1)),
+    (20, CandidateSearchConfig(n_refine=3), (3, 2, 1)),  # a search the user gives is kept
+])
+def test_wide_spaces_refine_deeper_by_default(monkeypatch, n_params, search, expected):
+    import metabo.sampler as sampler_mod
+    from conftest import make_tiny_model
+
+    seen = []
+    real = sampler_mod.optimize_acquisition
+    monkeypatch.setattr(sampler_mod, "optimize_acquisition", lambda *args: seen.append(
+        (args[-1].n_refine, args[-1].refine_steps, len(args[-1].refine_scales))) or real(*args))
+    sampler = metabo.TNPSampler(model=make_tiny_model(0, max_dims=24), seed=0, n_startup_trials=2, search=search)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(lambda t: sum((t.suggest_float(f"x{i}", 0, 1) - 0.3) ** 2 for i in range(n_params)), n_trials=4)
+    assert seen and set(seen) == {expected}

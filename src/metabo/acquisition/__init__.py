@@ -12,8 +12,8 @@ from metabo.acquisition.functions import (ACQUISITION_KINDS, Acquisition, Acquis
                                           LearnedAcquisition, LogExpectedImprovement, LogProbabilityOfImprovement,
                                           ObjectiveAcquisition, PredictedMean, UpperConfidenceBound,
                                           make_acquisition)
-from metabo.acquisition.optimizer import (MULTI_OBJECTIVE_SEARCH, TRANSFER_SEARCH, CandidateSearchConfig,
-                                          Suggestion, optimize_acquisition, score_points)
+from metabo.acquisition.optimizer import (MULTI_OBJECTIVE_SEARCH, TRANSFER_SEARCH, WIDE_SEARCH, WIDE_SPACE_DIMS,
+                                          CandidateSearchConfig, Suggestion, optimize_acquisition, score_points)
 
 __all__ = [
     "ACQUISITION_KINDS",
@@ -21,6 +21,8 @@ __all__ = [
     "AcquisitionKind",
     "CandidateSearchConfig",
     "TRANSFER_SEARCH",
+    "WIDE_SEARCH",
+    "WIDE_SPACE_DIMS",
     "MULTI_OBJECTIVE_SEARCH",
     "FeasibilityWeighted",
     "LearnedAcquisition",

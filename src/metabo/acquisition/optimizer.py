@@ -36,9 +36,10 @@ class CandidateSearchConfig:
             with several objectives.
         n_local: Gaussian perturbations of the best points and seeds.
         n_incumbents: best context points perturbed.
-        n_refine: best candidates refined by gradient ascent through the network.
+        n_refine: best candidates refined by gradient ascent through the network; by default 4, and
+            ``WIDE_SEARCH``'s in spaces of more than ``WIDE_SPACE_DIMS`` encoded dimensions.
         refine_steps: gradient steps per refined candidate (suggestion time grows with it); by default 2, and
-            ``MULTI_OBJECTIVE_SEARCH``'s in studies with several objectives.
+            ``MULTI_OBJECTIVE_SEARCH``'s in studies with several objectives or ``WIDE_SEARCH``'s in wide spaces.
         refine_lr: first step length (max-norm); it shrinks by 0.85 per step.
         refine_scales: step lengths tried at each gradient step, as multiples of the current one. One (the
             default): a plain gradient step. Several: a line search, all of them scored in one batched pass and
@@ -81,6 +82,12 @@ TRANSFER_SEARCH = CandidateSearchConfig(n_bound=128)  # the candidate search wit
 # What was tried).
 MULTI_OBJECTIVE_SEARCH = MappingProxyType(dict(n_candidates=256, refine_steps=3,
                                                refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
+# How the default search differs in spaces of more than WIDE_SPACE_DIMS encoded dimensions (those the shipped
+# `wide` model serves), where two plain gradient steps from four starts barely move a candidate: twice the starts
+# and ten steps with a line search measured lower regret on BBOB in 20 and 40 dimensions, the gain in 40, and
+# none in 2 and 5 dimensions (BENCHMARKS.md, What was tried).
+WIDE_SPACE_DIMS = 16
+WIDE_SEARCH = MappingProxyType(dict(n_refine=8, refine_steps=10, refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
 
 
 @dataclass
