@@ -155,7 +155,7 @@ class TNPSampler(BaseSampler):
             ``CandidateSearchConfig()``, or with related studies ``metabo.acquisition.TRANSFER_SEARCH`` (which
             also proposes copies of the best points moved onto the bounds); with several objectives, either with
             ``metabo.acquisition.MULTI_OBJECTIVE_SEARCH``'s pool and refinement (gradient steps with a line search),
-            and with one objective in spaces of more than 16 encoded coordinates with
+            and with one objective and no related studies in spaces of more than 16 encoded coordinates with
             ``metabo.acquisition.WIDE_SEARCH``'s refinement (more starts and steps, with a line search).
         warn_independent_sampling: warn (once per parameter) when a parameter falls back to the independent sampler.
         constraints_func: deprecated in Optuna 5 and accepted as Optuna's samplers accept it: a function of a
@@ -200,7 +200,8 @@ class TNPSampler(BaseSampler):
             raise TypeError(f"search must be a metabo.acquisition.CandidateSearchConfig, got {type(search).__name__}")
         # By default, studies with several objectives search their own way; a search the user gives is kept.
         self._search_several = replace(search, **MULTI_OBJECTIVE_SEARCH) if default_search else search
-        self._search_wide = replace(search, **WIDE_SEARCH) if default_search else search
+        # The deeper refinement measured a gain zero-shot; with related studies it was level or worse (What was tried).
+        self._search_wide = replace(search, **WIDE_SEARCH) if default_search and not has_related else search
         # Load eagerly (once per process, cached) so a bad model path fails here, not at trial n_startup + 1.
         # Without a model named, a space wider than the shipped model's input takes its 64-input counterpart.
         self._model_by_width = model is None
@@ -435,8 +436,8 @@ class TNPSampler(BaseSampler):
 
     def _search_for(self, own: Outcomes, n_dims: int) -> CandidateSearchConfig:
         """The candidate search for this suggestion in ``n_dims`` coordinates: the configured one; by default,
-        with several objectives ``MULTI_OBJECTIVE_SEARCH``'s pool and refinement, and otherwise in spaces of more
-        than ``WIDE_SPACE_DIMS`` coordinates ``WIDE_SEARCH``'s refinement."""
+        with several objectives ``MULTI_OBJECTIVE_SEARCH``'s pool and refinement, and otherwise (without related
+        studies) in spaces of more than ``WIDE_SPACE_DIMS`` coordinates ``WIDE_SEARCH``'s refinement."""
         if own.n_objectives > 1:
             return self._search_several
         return self._search_wide if n_dims > WIDE_SPACE_DIMS else self._search

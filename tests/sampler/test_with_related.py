@@ -201,5 +201,7 @@ def test_the_candidate_search_with_related_studies_also_proposes_bounds(multitas
 
     assert TRANSFER_SEARCH.n_bound > 0 and CandidateSearchConfig().n_bound == 0
     assert metabo.TNPSampler(model=multitask_model, related=make_past_studies(2))._search == TRANSFER_SEARCH
+    # the deeper refinement of wide spaces is zero-shot only: with related studies it measured no gain
+    assert metabo.TNPSampler(model=multitask_model, related=make_past_studies(2))._search_wide == TRANSFER_SEARCH
     assert metabo.TNPSampler(model=multitask_model)._search == CandidateSearchConfig()
     assert make_sampler(multitask_model, make_past_studies(2))._search == FAST_SEARCH  # given: kept

@@ -85,7 +85,8 @@ MULTI_OBJECTIVE_SEARCH = MappingProxyType(dict(n_candidates=256, refine_steps=3,
 # How the default search differs in spaces of more than WIDE_SPACE_DIMS encoded dimensions (those the shipped
 # `wide` model serves), where two plain gradient steps from four starts barely move a candidate: twice the starts
 # and ten steps with a line search measured lower regret on BBOB in 20 and 40 dimensions, the gain in 40, and
-# none in 2 and 5 dimensions (BENCHMARKS.md, What was tried).
+# none in 2 and 5 dimensions; with related studies it was level or worse, so transfer keeps its own search
+# (BENCHMARKS.md, What was tried).
 WIDE_SPACE_DIMS = 16
 WIDE_SEARCH = MappingProxyType(dict(n_refine=8, refine_steps=10, refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
 
