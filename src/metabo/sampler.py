@@ -10,7 +10,8 @@ the trial (``RESERVED_ATTR``) so simultaneous workers keep apart.
 Limits and fallbacks (never a crash):
 
 * more encoded dimensions than the default model takes (16): the shipped wide model (64 inputs) takes over
-  (with related studies, the 64-input multi-task model), and the search refines deeper (``WIDE_SEARCH``);
+  (with related studies, the 64-input multi-task model), and without related studies the search refines deeper
+  (``WIDE_SEARCH``);
   beyond its width too (or with a model of your own), each suggestion optimises a random subset of parameters
   that fits, and keeps the others at the best trial's values (``Subspace``);
 * more completed trials than the model's context (200): the best half of the context is kept and the rest is a
