@@ -35,13 +35,13 @@ are the random optimiser's.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from optuna.samplers import BaseSampler, CmaEsSampler, GPSampler, NSGAIISampler, RandomSampler, TPESampler
 
-from metabo.acquisition import WIDE_SEARCH, CandidateSearchConfig
+from metabo.acquisition import CandidateSearchConfig
 from metabo.bench.peers import make_peer_sampler
 from metabo.bench.problems import kind_of
 from metabo.bench.related_corpus import related_sources
@@ -182,8 +182,6 @@ _SPECS = [
                   lambda run: default_model_path()),
     OptimizerSpec("metabo-start10", _metabo(n_startup_trials=10), _default_model),
     OptimizerSpec("metabo-refine10", _metabo(search=CandidateSearchConfig(refine_steps=10)), _default_model),
-    OptimizerSpec("metabo-widepool", _metabo(search=replace(CandidateSearchConfig(n_candidates=2048, n_local=1024),
-                                                            **WIDE_SEARCH)), _default_model),
     OptimizerSpec("metabo-nocompress", _metabo(transform=ValueTransformConfig(compress_worse=False)), _default_model),
     OptimizerSpec("metabo-noclip", _metabo(transform=ValueTransformConfig(clip_worse=0.0)), _default_model),
     OptimizerSpec("metabo-repeats", _metabo(search=CandidateSearchConfig(min_distance=0.0)), _default_model),
