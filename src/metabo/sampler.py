@@ -53,9 +53,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from metabo import context as ctx
 from metabo.acquisition import (ACQUISITION_KINDS, MULTI_OBJECTIVE_SEARCH, TRANSFER_SEARCH, WIDE_SEARCH,
-                                WIDE_SPACE_DIMS, Acquisition,
-                                AcquisitionKind, CandidateSearchConfig, FeasibilityWeighted, make_acquisition,
-                                optimize_acquisition)
+                                WIDE_SPACE_DIMS, Acquisition, AcquisitionKind, CandidateSearchConfig,
+                                FeasibilityWeighted, make_acquisition, optimize_acquisition)
 from metabo.acquisition.hypervolume import (MAX_EHVI_OBJECTIVES, LogExpectedHypervolumeImprovement,
                                             LogExpectedScalarisedImprovement, MeasuredObjectives)
 from metabo.conditions import UnionSearchSpace, infer_conditions

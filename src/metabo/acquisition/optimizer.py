@@ -76,19 +76,19 @@ class CandidateSearchConfig:
 
 
 TRANSFER_SEARCH = CandidateSearchConfig(n_bound=128)  # the candidate search with related studies
+LINE_SEARCH_SCALES = (2.0, 1.0, 0.5, 0.25, 0.125)  # the step multiples of the searches below that line-search
 # How the default search differs with several objectives, whose every candidate costs a model pass per output:
 # log-EHVI gained from 10 plain refinement steps where single-objective EI measured no gain; 3 steps with a line
 # search reach as far in fewer sequential passes, and half the quasi-random pool measured no loss (BENCHMARKS.md,
 # What was tried).
-MULTI_OBJECTIVE_SEARCH = MappingProxyType(dict(n_candidates=256, refine_steps=3,
-                                               refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
+MULTI_OBJECTIVE_SEARCH = MappingProxyType(dict(n_candidates=256, refine_steps=3, refine_scales=LINE_SEARCH_SCALES))
 # How the default search differs in spaces of more than WIDE_SPACE_DIMS encoded dimensions (those the shipped
 # `wide` model serves), where two plain gradient steps from four starts barely move a candidate: twice the starts
 # and ten steps with a line search measured lower regret on BBOB in 20 and 40 dimensions, the gain in 40, and
 # none in 2 and 5 dimensions; with related studies it was level or worse, so transfer keeps its own search
 # (BENCHMARKS.md, What was tried).
 WIDE_SPACE_DIMS = 16
-WIDE_SEARCH = MappingProxyType(dict(n_refine=8, refine_steps=10, refine_scales=(2.0, 1.0, 0.5, 0.25, 0.125)))
+WIDE_SEARCH = MappingProxyType(dict(n_refine=8, refine_steps=10, refine_scales=LINE_SEARCH_SCALES))
 
 
 @dataclass
