@@ -74,7 +74,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         eval_every=args.checkpoint_every,
         snapshot_every=args.snapshot_every,
         model=ModelConfig(max_dims=args.max_dims, d_model=args.d_model, n_layers=args.layers, n_heads=args.heads,
-                          d_ff=2 * args.d_model, centroid_offset=args.centroid_offset),
+                          d_ff=2 * args.d_model),
         prior=PriorConfig(max_dims=args.max_dims, dims_power=args.dims_power),
         related_prob=args.related_prob,
         max_related=args.max_related,
@@ -195,9 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--layers", type=positive_int, default=4)
     pre.add_argument("--heads", type=positive_int, default=4)
     pre.add_argument("--dims-power", type=float, default=1.5, help="> 1 favours tasks with fewer active dimensions")
-    pre.add_argument("--centroid-offset", action="store_true",
-                     help="attention heads also read each point's offset from the centroid of what it attends to "
-                          "(with --init: added at zero weight, so training starts from the initial model)")
     pre.add_argument("--max-dims", type=positive_int, default=16,
                      help="encoded input width of the model and of the prior's tasks; with --init, the starting "
                           "model is widened to it (new inputs start at zero weight)")

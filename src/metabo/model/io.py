@@ -194,7 +194,7 @@ def stamp_card(path: str | Path, by: str, force: bool = False) -> dict[str, Any]
 
 
 def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = None,
-                    acquisition_head: bool | None = None, centroid_offset: bool | None = None) -> TNPModel:
+                    acquisition_head: bool | None = None) -> TNPModel:
     """A trainable copy of ``model`` with ``task_slots`` task slots and (optionally) a wider input.
 
     New task embeddings start at zero and new input columns with zero weights, so with the same input width the
@@ -214,8 +214,6 @@ def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = Non
         cfg.max_dims = max_dims
     if acquisition_head is not None:
         cfg.acquisition_head = acquisition_head
-    if centroid_offset is not None:
-        cfg.centroid_offset = centroid_offset
     new = TNPModel(cfg, model.bar.borders.detach().clone())
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     old_w = state["embed_x.0.weight"]
@@ -228,8 +226,7 @@ def with_task_slots(model: TNPModel, task_slots: int, max_dims: int | None = Non
     if not cfg.acquisition_head:
         state = {k: v for k, v in state.items() if not k.startswith("acq_head.")}
     missing, unexpected = new.load_state_dict(state, strict=False)
-    if unexpected or {m for m in missing if not m.startswith(("acq_head.", "blocks."))} - {"embed_task.weight"} or {
-            m for m in missing if m.startswith("blocks.") and ".offset." not in m}:
+    if unexpected or {m for m in missing if not m.startswith("acq_head.")} - {"embed_task.weight"}:
         raise ModelLoadError(f"cannot copy weights: missing {missing}, unexpected {unexpected}")
     for p in new.parameters():
         p.requires_grad_(True)

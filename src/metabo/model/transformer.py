@@ -36,7 +36,6 @@ class ModelConfig:
     distance_bias: bool = True  # attention biased by squared input distance, one bandwidth per head
     task_slots: int = 0  # 0: single-task model; k > 0: slot 0 is the target study, 1..k-1 related studies
     acquisition_head: bool = False  # a learned acquisition function (NAP), trained by metabo.train.nap
-    centroid_offset: bool = False  # each head also reads x minus its attention-weighted centroid of the keys' x
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,10 +63,6 @@ class _Block(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
         self.norm_ff = nn.LayerNorm(cfg.d_model)
         self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
-        self.offset = nn.Linear(cfg.n_heads * cfg.max_dims, cfg.d_model) if cfg.centroid_offset else None
-        if self.offset is not None:  # zero: a model widened with it predicts as before until trained
-            nn.init.zeros_(self.offset.weight)
-            nn.init.zeros_(self.offset.bias)
 
     def _heads(self, t: Tensor) -> Tensor:
         b, n, d = t.shape
@@ -77,24 +72,9 @@ class _Block(nn.Module):
         q, k, v = self.qkv(self.norm_attn(ctx)).chunk(3, dim=-1)
         return self._heads(q), self._heads(k), self._heads(v)
 
-    def _attend(self, q: Tensor, k: Tensor, v: Tensor, bias: Tensor | None, xq: Tensor | None,
-                xk: Tensor | None) -> tuple[Tensor, Tensor | None]:
-        """Attention output (B, H, Q, dh) and, with ``centroid_offset``, each head's offset of the queries' x from
-        the attention-weighted mean of the keys' x (B, Q, H * D)."""
-        if self.offset is None or xq is None or xk is None:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias), None
-        dh = v.shape[-1]
-        xk = xk.expand(v.shape[0], -1, -1)[:, None].expand(-1, v.shape[1], -1, -1)
-        out = F.scaled_dot_product_attention(q, k, torch.cat([v, xk], -1), attn_mask=bias)
-        centroid = out[..., dh:]
-        offset = (xq[:, None] - centroid).transpose(1, 2)
-        return out[..., :dh], offset.reshape(offset.shape[0], offset.shape[1], -1)
-
-    def _finish(self, h: Tensor, attn: Tensor, offset: Tensor | None = None) -> Tensor:
+    def _finish(self, h: Tensor, attn: Tensor) -> Tensor:
         b, _, n, dh = attn.shape
         h = h + self.out(attn.transpose(1, 2).reshape(b, n, -1))
-        if offset is not None:
-            h = h + self.offset(offset)
         return h + self.ff(self.norm_ff(h))
 
     def attention_bias(self, sq_dist: Tensor | None, mask: Tensor | None) -> Tensor | None:
@@ -106,15 +86,13 @@ class _Block(nn.Module):
             bias = mask if bias is None else bias + mask
         return bias
 
-    def forward_context(self, ctx: Tensor, mask: Tensor | None, sq_dist: Tensor | None = None,
-                        x: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def forward_context(self, ctx: Tensor, mask: Tensor | None, sq_dist: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         q, k, v = self.context_kv(ctx)
-        attn, offset = self._attend(q, k, v, self.attention_bias(sq_dist, mask), x, x)
-        return self._finish(ctx, attn, offset), k, v
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=self.attention_bias(sq_dist, mask))
+        return self._finish(ctx, attn), k, v
 
     def forward_candidates(self, cand: Tensor, k: Tensor, v: Tensor, mask: Tensor | None,
-                           sq_dist: Tensor | None = None, x_cand: Tensor | None = None,
-                           x_ctx: Tensor | None = None) -> Tensor:
+                           sq_dist: Tensor | None = None) -> Tensor:
         b, q_len, d = cand.shape
         w_q = self.qkv.weight[:d]
         b_q = self.qkv.bias[:d]
@@ -123,9 +101,8 @@ class _Block(nn.Module):
             k, v = k.expand(b, -1, -1, -1), v.expand(b, -1, -1, -1)
         elif b < k.shape[0]:  # one candidate set read against a batch of contexts
             q = q.expand(k.shape[0], -1, -1, -1)
-            x_cand = x_cand.expand(k.shape[0], -1, -1) if x_cand is not None else None
-        attn, offset = self._attend(q, k, v, self.attention_bias(sq_dist, mask), x_cand, x_ctx)
-        return self._finish(cand, attn, offset)
+        attn = F.scaled_dot_product_attention(q, k, v, attn_mask=self.attention_bias(sq_dist, mask))
+        return self._finish(cand, attn)
 
 
 @dataclass
@@ -136,7 +113,6 @@ class ContextCache:
     values: list[Tensor] = field(default_factory=list)
     mask: Tensor | None = None  # (B, 1, 1, C+1) additive key mask (0: attend, -inf: padding); None: no padding
     x: Tensor | None = None  # (B, C, max_dims) padded context inputs, (1, C, max_dims) if every row shares them
-    x_tokens: Tensor | None = None  # with centroid_offset: (B or 1, C+1, max_dims), the null token's x first
 
 
 class TNPModel(nn.Module):
@@ -215,12 +191,9 @@ class TNPModel(nn.Module):
         shared_x = b > 1 and bool((x_pad == x_pad[:1]).all())
         cache = ContextCache(mask=attn_mask, x=x_pad[:1] if shared_x else x_pad)
         sq = self._sq_dist(x_pad, x_pad, null_rows=True)
-        x_tok = F.pad(x_pad, (0, 0, 1, 0)) if self.cfg.centroid_offset else None  # the null token sits at the centre
-        if x_tok is not None:
-            cache.x_tokens = x_tok[:1] if shared_x else x_tok
         for i, block in enumerate(self.blocks):
             if i + 1 < len(self.blocks):
-                h, k, v = block.forward_context(h, attn_mask, sq, x_tok)
+                h, k, v = block.forward_context(h, attn_mask, sq)
             else:  # candidates read the last layer's context keys and values only, never its output
                 _, k, v = block.context_kv(h)
             cache.keys.append(k)
@@ -237,8 +210,7 @@ class TNPModel(nn.Module):
         h = self.embed_x(x_pad)
         sq = self._sq_dist(x_pad, cache.x, null_rows=False)
         for block, k, v in zip(self.blocks, cache.keys, cache.values):
-            h = block.forward_candidates(h, k, v, cache.mask, sq, x_pad if cache.x_tokens is not None else None,
-                                         cache.x_tokens)
+            h = block.forward_candidates(h, k, v, cache.mask, sq)
         return self.norm_out(h)
 
     def predict_logits(self, cache: ContextCache, x_cand: Tensor) -> Tensor:

@@ -210,7 +210,6 @@ def _initial_model(cfg: TrainConfig, prior: GPPrior) -> TNPModel:
 
     base = load_model(cfg.init)
     model = with_task_slots(base, max(task_slots, base.cfg.task_slots),
-                            max_dims=max(base.cfg.max_dims, cfg.prior.max_dims),
-                            centroid_offset=base.cfg.centroid_offset or cfg.model.centroid_offset)
+                            max_dims=max(base.cfg.max_dims, cfg.prior.max_dims))
     cfg.model = model.cfg
     return model
