@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from metabo.model.bar_distribution import BarDistribution
 from metabo.model.io import load_model
 from metabo.normalise import context_loc_scale
 from metabo.priors.gp import PriorConfig, stationary_kernel
@@ -30,11 +31,14 @@ QUERIES = 64
 MATERN52 = 2  # the prior's kernel code for Matérn-5/2
 
 
-def sample_tasks(d: int, n: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """Inputs (B, n + Q, d), values (B, n + Q) and covariance (B, n + Q, n + Q) of ``TASKS`` GP tasks."""
+def sample_tasks(d: int, n: int, g: torch.Generator, isotropic: bool = False) -> tuple[torch.Tensor, ...]:
+    """Inputs (B, n + Q, d), values (B, n + Q) and covariance (B, n + Q, n + Q) of ``TASKS`` GP tasks
+    (``isotropic``: one lengthscale for every input of a task)."""
     prior, dt = PriorConfig(), torch.float64
     x = torch.rand(TASKS, n + QUERIES, d, generator=g, dtype=dt)
     z = torch.randn(TASKS, d, generator=g, dtype=dt)
+    if isotropic:
+        z = z[:, :1].expand(TASKS, d)
     ls = torch.exp(prior.lengthscale_log_mean + prior.lengthscale_log_std * z) * math.sqrt(d)
     low, high = prior.noise_log10_range
     noise = 10 ** (low + (high - low) * torch.rand(TASKS, generator=g, dtype=dt) ** 2)
@@ -44,15 +48,35 @@ def sample_tasks(d: int, n: int, g: torch.Generator) -> tuple[torch.Tensor, ...]
     return x, y, cov
 
 
-def exact_nll(y: torch.Tensor, cov: torch.Tensor, n: int, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """(B, Q) NLL of the query values under the exact posterior, on the context-standardised scale."""
+def exact_posterior(y: torch.Tensor, cov: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, Q) mean and standard deviation of the query values under the exact posterior, in raw units."""
     chol = torch.linalg.cholesky(cov[:, :n, :n])
     cross = cov[:, n:, :n]
     mean = (cross @ torch.cholesky_solve(y[:, :n, None], chol))[..., 0]
     reduction = (cross * torch.cholesky_solve(cross.transpose(1, 2), chol).transpose(1, 2)).sum(-1)
     var = (torch.diagonal(cov[:, n:, n:], dim1=1, dim2=2) - reduction).clamp_min(1e-12)
-    z, m, s = (y[:, n:] - loc) / scale, (mean - loc) / scale, var.sqrt() / scale
+    return mean, var.sqrt()
+
+
+def exact_nll(y: torch.Tensor, cov: torch.Tensor, n: int, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(B, Q) NLL of the query values under the exact posterior, on the context-standardised scale."""
+    mean, std = exact_posterior(y, cov, n)
+    z, m, s = (y[:, n:] - loc) / scale, (mean - loc) / scale, std / scale
     return 0.5 * math.log(2 * math.pi) + torch.log(s) + 0.5 * ((z - m) / s) ** 2
+
+
+def exact_on_bars(bar: BarDistribution, y: torch.Tensor, cov: torch.Tensor, n: int, loc: torch.Tensor,
+                  scale: torch.Tensor) -> torch.Tensor:
+    """(B, Q) NLL of the query values under the exact posterior rendered on ``bar``'s buckets: the best any
+    model with those buckets could score (each bucket gets the posterior's mass in it, the tails theirs)."""
+    mean, std = exact_posterior(y, cov, n)
+    z = ((y[:, n:] - loc) / scale).float()
+    borders = bar.borders.double()
+    cdf = torch.special.ndtr((borders - ((mean - loc) / scale)[..., None]) / (std / scale)[..., None])
+    mass = cdf[..., 1:] - cdf[..., :-1]
+    mass[..., 0] += cdf[..., 0]
+    mass[..., -1] += 1 - cdf[..., -1]
+    return bar.nll(mass.clamp_min(1e-300).log().float(), z)
 
 
 def main() -> None:
@@ -62,21 +86,28 @@ def main() -> None:
     parser.add_argument("--contexts", default="8,16,32,50,100,150")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default=None, help="write the gap against the context size to this PNG")
+    parser.add_argument("--isotropic", action="store_true", help="tasks with one lengthscale for every input")
+    parser.add_argument("--on-bars", action="store_true",
+                        help="also the exact posterior rendered on the first model's buckets (their resolution's floor)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     models = {Path(p).as_posix(): load_model(p).eval() for p in args.models}
-    print("| dimensions | context | exact posterior | " + " | ".join(f"`{p}`" for p in models) + " |")
-    print("|---:|---:|---:|" + "---:|" * len(models))
+    first = next(iter(models.values()))
+    on_bars = ["exact posterior on the first model's bars"] if args.on_bars else []
+    print("| dimensions | context | exact posterior | " + " | ".join(on_bars + [f"`{p}`" for p in models]) + " |")
+    print("|---:|---:|---:|" + "---:|" * (len(models) + len(on_bars)))
     g = torch.Generator().manual_seed(args.seed)
     gaps: dict[tuple[str, int], list[tuple[int, float]]] = {}  # (model, dimensions) -> (context, gap)
     for d in (int(v) for v in args.dims.split(",")):
         for n in (int(v) for v in args.contexts.split(",")):
-            x, y, cov = sample_tasks(d, n, g)
+            x, y, cov = sample_tasks(d, n, g, args.isotropic)
             loc, scale = context_loc_scale(y[:, :n])
             z = (y[:, n:] - loc) / scale
             keep = (z.abs() < 30).all(1)  # the models' targets are clamped at 30 (metabo.train.pretrain)
             exact = float(exact_nll(y, cov, n, loc, scale)[keep].mean())
             cells = [f"{exact:.3f}"]
+            if args.on_bars:
+                cells.append(f"{float(exact_on_bars(first.bar, y, cov, n, loc, scale)[keep].mean()):.3f}")
             for name, model in models.items():
                 if d > model.cfg.max_dims:
                     cells.append("")

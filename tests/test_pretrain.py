@@ -169,3 +169,29 @@ def test_pretraining_runs_on_the_device_asked_for(tmp_path, monkeypatch):
                               progress=False))
     for (name, a), (_, b) in zip(auto.state_dict().items(), cpu.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_bfloat16_training_runs_its_forward_passes_in_bfloat16_and_keeps_float32_weights(tmp_path, monkeypatch):
+    import metabo.model.bar_distribution as bar_module
+
+    seen: list[torch.dtype] = []
+    log_prob = bar_module.BarDistribution.log_prob
+
+    def spy(self, logits, y):
+        seen.append(logits.dtype)
+        out = log_prob(self, logits, y)
+        assert out.dtype == torch.float32  # the loss is computed in float32 whatever the forward pass used
+        return out
+
+    monkeypatch.setattr(bar_module.BarDistribution, "log_prob", spy)
+    cfg = tiny_train_config(steps=2, snapshot_every=0, precision="bf16", eval_every=0)
+    bf16 = load_model(pretrain(cfg, tmp_path / "bf16", progress=False))
+    # the two training steps ran in bfloat16; the held-out evaluation after them in float32
+    assert seen[:2] == [torch.bfloat16] * 2 and len(seen) > 2 and set(seen[2:]) == {torch.float32}
+    fp32 = load_model(pretrain(tiny_train_config(steps=2, snapshot_every=0, eval_every=0), tmp_path / "fp32",
+                               progress=False))
+    assert all(p.dtype == torch.float32 and bool(torch.isfinite(p).all()) for p in bf16.state_dict().values())
+    assert any(not torch.equal(a, b) for a, b in zip(bf16.state_dict().values(), fp32.state_dict().values()))
+    assert json.loads((tmp_path / "bf16" / "model.json").read_text())["train_config"]["precision"] == "bf16"
+    with pytest.raises(ValueError, match="unknown precision"):
+        pretrain(tiny_train_config(steps=1, precision="fp16"), tmp_path / "fp16", progress=False)

@@ -64,8 +64,9 @@ class BarDistribution(torch.nn.Module):
 
     # ------------------------------------------------------------------ likelihood
     def log_prob(self, logits: Tensor, y: Tensor) -> Tensor:
-        """Log density of targets ``y`` (shape ``logits.shape[:-1]``)."""
-        log_p = torch.log_softmax(logits, dim=-1)
+        """Log density of targets ``y`` (shape ``logits.shape[:-1]``), in at least float32 (logits from a
+        bfloat16 forward pass are promoted first)."""
+        log_p = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
         b = self.borders.to(y.dtype)
         k = self.num_buckets
         idx = torch.clamp(torch.searchsorted(b, y.contiguous(), right=True) - 1, 0, k - 1)

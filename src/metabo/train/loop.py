@@ -40,6 +40,7 @@ CHECKPOINT = "checkpoint.safetensors"
 CHECKPOINT_META = "checkpoint.json"
 LOG = "log.jsonl"
 CLIP_NORM = 1.0
+PRECISIONS = ("fp32", "bf16")
 
 Losses = Callable[[int, Any], Iterable[Tensor]]
 
@@ -63,6 +64,9 @@ class LoopConfig:
         metrics_key: nest the evaluation's metrics under this key in history records (``None``: flat).
         loss_weight: the weight of each step's loss in the running training loss (an exponential moving average).
         threads: torch threads, for the card.
+        precision: ``"fp32"``, or ``"bf16"``: forward passes under ``torch.autocast`` in bfloat16 on the model's
+            device (weights, gradients, the optimiser and the loss stay in float32; about twice as fast on CPUs
+            with bfloat16 instructions).
         desc, progress: the progress bar's label, and whether to show it.
     """
 
@@ -80,8 +84,13 @@ class LoopConfig:
     metrics_key: str | None = None
     loss_weight: float = 0.02
     threads: int = 1
+    precision: str = "fp32"
     desc: str = "train"
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
 
 
 @dataclass
@@ -236,7 +245,14 @@ class _Run:
 
     def step(self, losses: Iterable[Tensor]) -> None:
         detached = []
-        for loss in losses:
+        pending = iter(losses)
+        while True:
+            # Only the forward pass runs under autocast; the backward pass follows the forward's dtypes.
+            with torch.autocast(model_device(self.model).type, dtype=torch.bfloat16,
+                                enabled=self.cfg.precision == "bf16"):
+                loss = next(pending, None)
+            if loss is None:
+                break
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), CLIP_NORM)

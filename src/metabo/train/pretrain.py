@@ -55,6 +55,7 @@ class TrainConfig:
     task_slots: int = 8  # slot 0: the target; 1..7: related studies (used when related_prob > 0)
     init: str | None = None  # start from this model's weights (its borders and architecture)
     device: str = "auto"  # "auto" (CUDA where available, else the CPU), "cpu" or "cuda"; tasks are drawn on the CPU
+    precision: str = "fp32"  # "bf16": forward passes in bfloat16 under autocast (metabo.train.loop.LoopConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
 
@@ -191,7 +192,7 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
     loop = LoopConfig(steps=min(cfg.steps, cfg.stop_after or cfg.steps), lr=cfg.lr, weight_decay=cfg.weight_decay,
                       max_minutes=cfg.max_minutes, eval_every=cfg.eval_every, monitor="mean",
                       checkpoint_every=cfg.checkpoint_every, snapshot_every=cfg.snapshot_every,
-                      metrics_key="heldout_nll", loss_weight=0.02, threads=cfg.threads, desc="pretrain",
+                      metrics_key="heldout_nll", loss_weight=0.02, threads=cfg.threads, precision=cfg.precision, desc="pretrain",
                       progress=progress)
     train(model, losses, loop, rng=g, evaluate=lambda: heldout_nll(model, val_batches),
           lr_at=lambda step: _lr_at(step, cfg), run_dir=run_dir, resume=resume,
