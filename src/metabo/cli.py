@@ -215,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--device", choices=("auto", "cpu", "cuda"), default=TrainConfig.device,
                      help="auto: the GPU where torch sees one, else the CPU (tasks are drawn on the CPU either way)")
     pre.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
-                     help="bf16: forward passes in bfloat16 (weights and loss in float32); about twice as fast on "
-                          "CPUs with bfloat16 instructions and on GPUs")
+                     help="bf16: forward passes in bfloat16 (weights and loss in float32); faster on GPUs and on CPUs "
+                          "with bfloat16 instructions")
     pre.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     pre.add_argument("--no-progress", action="store_true")
     pre.set_defaults(func=_cmd_pretrain)

@@ -65,7 +65,7 @@ class LoopConfig:
         loss_weight: the weight of each step's loss in the running training loss (an exponential moving average).
         threads: torch threads, for the card.
         precision: ``"fp32"``, or ``"bf16"``: forward passes under ``torch.autocast`` in bfloat16 on the model's
-            device (weights, gradients, the optimiser and the loss stay in float32; about twice as fast on CPUs
+            device (weights, gradients, the optimiser and the loss stay in float32; faster on GPUs and on CPUs
             with bfloat16 instructions).
         desc, progress: the progress bar's label, and whether to show it.
     """

@@ -192,8 +192,8 @@ def pretrain(cfg: TrainConfig, run_dir: str | Path, resume: bool = False, comman
     loop = LoopConfig(steps=min(cfg.steps, cfg.stop_after or cfg.steps), lr=cfg.lr, weight_decay=cfg.weight_decay,
                       max_minutes=cfg.max_minutes, eval_every=cfg.eval_every, monitor="mean",
                       checkpoint_every=cfg.checkpoint_every, snapshot_every=cfg.snapshot_every,
-                      metrics_key="heldout_nll", loss_weight=0.02, threads=cfg.threads, precision=cfg.precision, desc="pretrain",
-                      progress=progress)
+                      metrics_key="heldout_nll", loss_weight=0.02, threads=cfg.threads, precision=cfg.precision,
+                      desc="pretrain", progress=progress)
     train(model, losses, loop, rng=g, evaluate=lambda: heldout_nll(model, val_batches),
           lr_at=lambda step: _lr_at(step, cfg), run_dir=run_dir, resume=resume,
           checkpoint_meta={"train_config": _config_dict(cfg)}, out=run_dir / "model.safetensors", card=card)
