@@ -58,25 +58,20 @@ def exact_posterior(y: torch.Tensor, cov: torch.Tensor, n: int) -> tuple[torch.T
     return mean, var.sqrt()
 
 
-def exact_nll(y: torch.Tensor, cov: torch.Tensor, n: int, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """(B, Q) NLL of the query values under the exact posterior, on the context-standardised scale."""
-    mean, std = exact_posterior(y, cov, n)
-    z, m, s = (y[:, n:] - loc) / scale, (mean - loc) / scale, std / scale
+def exact_nll(z: torch.Tensor, m: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """(B, Q) NLL of the query values ``z`` under the exact posterior (mean ``m``, standard deviation ``s``), all
+    on the context-standardised scale."""
     return 0.5 * math.log(2 * math.pi) + torch.log(s) + 0.5 * ((z - m) / s) ** 2
 
 
-def exact_on_bars(bar: BarDistribution, y: torch.Tensor, cov: torch.Tensor, n: int, loc: torch.Tensor,
-                  scale: torch.Tensor) -> torch.Tensor:
-    """(B, Q) NLL of the query values under the exact posterior rendered on ``bar``'s buckets: the best any
-    model with those buckets could score (each bucket gets the posterior's mass in it, the tails theirs)."""
-    mean, std = exact_posterior(y, cov, n)
-    z = ((y[:, n:] - loc) / scale).float()
-    borders = bar.borders.double()
-    cdf = torch.special.ndtr((borders - ((mean - loc) / scale)[..., None]) / (std / scale)[..., None])
+def exact_on_bars(bar: BarDistribution, z: torch.Tensor, m: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """(B, Q) NLL of ``z`` under the exact posterior (as in ``exact_nll``) rendered on ``bar``'s buckets: the best
+    any model with those buckets could score (each bucket gets the posterior's mass in it, the tails theirs)."""
+    cdf = torch.special.ndtr((bar.borders.double() - m[..., None]) / s[..., None])
     mass = cdf[..., 1:] - cdf[..., :-1]
     mass[..., 0] += cdf[..., 0]
     mass[..., -1] += 1 - cdf[..., -1]
-    return bar.nll(mass.clamp_min(1e-300).log().float(), z)
+    return bar.nll(mass.clamp_min(1e-300).log().float(), z.float())
 
 
 def main() -> None:
@@ -104,10 +99,12 @@ def main() -> None:
             loc, scale = context_loc_scale(y[:, :n])
             z = (y[:, n:] - loc) / scale
             keep = (z.abs() < 30).all(1)  # the models' targets are clamped at 30 (metabo.train.pretrain)
-            exact = float(exact_nll(y, cov, n, loc, scale)[keep].mean())
+            mean, std = exact_posterior(y, cov, n)
+            m, s = (mean - loc) / scale, std / scale
+            exact = float(exact_nll(z, m, s)[keep].mean())
             cells = [f"{exact:.3f}"]
             if args.on_bars:
-                cells.append(f"{float(exact_on_bars(first.bar, y, cov, n, loc, scale)[keep].mean()):.3f}")
+                cells.append(f"{float(exact_on_bars(first.bar, z, m, s)[keep].mean()):.3f}")
             for name, model in models.items():
                 if d > model.cfg.max_dims:
                     cells.append("")

@@ -21,7 +21,7 @@ from metabo.model.io import ModelLoadError, card_path, default_model_path, load_
 from metabo.model.transformer import ModelConfig
 from metabo.priors.gp import PriorConfig
 from metabo.train.finetune import FinetuneConfig, dumps, finetune
-from metabo.train.loop import PRECISIONS, describe_device, resolve_device
+from metabo.train.loop import DEVICES, PRECISIONS, describe_device, resolve_device
 from metabo.train.nap import NAPConfig, check_run_dir, train_nap
 from metabo.train.pretrain import TrainConfig, pretrain
 
@@ -174,6 +174,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_device_argument(parser: argparse.ArgumentParser, default: str, note: str = "") -> None:
+    """The training commands' ``--device`` option."""
+    parser.add_argument("--device", choices=DEVICES, default=default,
+                        help="auto: the GPU where torch sees one, else the CPU" + note)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metabo", description="Meta-learned Bayesian optimisation.")
     parser.add_argument("--debug", action="store_true",
@@ -212,8 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--init", default=None,
                      help="start from this .safetensors model (its architecture and bucket borders; its input "
                           "widened to --max-dims where that is wider)")
-    pre.add_argument("--device", choices=("auto", "cpu", "cuda"), default=TrainConfig.device,
-                     help="auto: the GPU where torch sees one, else the CPU (tasks are drawn on the CPU either way)")
+    _add_device_argument(pre, TrainConfig.device, " (tasks are drawn on the CPU either way)")
     pre.add_argument("--precision", choices=PRECISIONS, default=TrainConfig.precision,
                      help="bf16: forward passes in bfloat16 (weights and loss in float32); faster on GPUs and on CPUs "
                           "with bfloat16 instructions")
@@ -235,8 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--patience", type=positive_int, default=8, help="evaluations without improvement before stopping")
     fin.add_argument("--seed", type=int, default=0)
     fin.add_argument("--threads", type=positive_int, default=2)
-    fin.add_argument("--device", choices=("auto", "cpu", "cuda"), default=FinetuneConfig.device,
-                     help="auto: the GPU where torch sees one, else the CPU (tasks are drawn on the CPU either way)")
+    _add_device_argument(fin, FinetuneConfig.device, " (tasks are drawn on the CPU either way)")
     fin.add_argument("--no-progress", action="store_true")
     fin.set_defaults(func=_cmd_finetune)
 
@@ -257,8 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after this long (a resume starts the clock anew)")
     nap.add_argument("--seed", type=int, default=nap_defaults.seed)
     nap.add_argument("--threads", type=positive_int, default=nap_defaults.threads)
-    nap.add_argument("--device", choices=("auto", "cpu", "cuda"), default=nap_defaults.device,
-                     help="auto: the GPU where torch sees one, else the CPU")
+    _add_device_argument(nap, nap_defaults.device)
     nap.add_argument("--run-dir", default=None, help="folder for checkpoints and log.jsonl (needed to resume)")
     nap.add_argument("--checkpoint-every", type=positive_int, default=10,
                      help="checkpoint every N iterations (and at the end)")

@@ -41,6 +41,7 @@ CHECKPOINT_META = "checkpoint.json"
 LOG = "log.jsonl"
 CLIP_NORM = 1.0
 PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")  # what resolve_device takes by name (also "cuda:N")
 
 Losses = Callable[[int, Any], Iterable[Tensor]]
 
